@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Starts a PulseAudio daemon with two null sinks so tests and benchmarks get
+# real audio devices on a machine without a sound card (CI, the dev box):
+#
+#   moshibar_mic          a null sink; play a WAV into it (paplay -d moshibar_mic)
+#   moshibar_mic.monitor  ...and its monitor is the "microphone" the app records
+#   moshibar_out          the "speaker" the app plays into
+#   moshibar_out.monitor  ...record it (parecord -d moshibar_out.monitor) to hear the app
+#
+# moshibar_out is the default sink and moshibar_mic.monitor the default source,
+# so cpal's default devices (the PulseAudio host, or ALSA's "default" through
+# the pulse plugin of libasound2-plugins) land on them.
+#
+# Idempotent: a running daemon and loaded sinks are reused. The server socket
+# lives at a fixed place so every process finds it:
+#     export PULSE_SERVER=unix:/tmp/moshibar-pulse/pulse/native
+# (`bash scripts/start-pulse.sh --env` prints that line, for `eval`.)
+# Needs the Debian packages pulseaudio, pulseaudio-utils and libasound2-plugins.
+set -euo pipefail
+
+RUNTIME=/tmp/moshibar-pulse
+SOCKET="$RUNTIME/pulse/native"
+export XDG_RUNTIME_DIR="$RUNTIME"
+export PULSE_SERVER="unix:$SOCKET"
+
+if [ "${1:-}" = "--env" ]; then
+  echo "export PULSE_SERVER=unix:$SOCKET"
+  exit 0
+fi
+
+if [ "$(uname -s)" != "Linux" ]; then
+  echo "start-pulse: not Linux, nothing to do"
+  exit 0
+fi
+
+need=()
+command -v pulseaudio >/dev/null || need+=(pulseaudio)
+command -v pactl >/dev/null || need+=(pulseaudio-utils)
+[ -e /usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so ] ||
+  [ -n "$(find /usr/lib -name 'libasound_module_pcm_pulse.so' -print -quit 2>/dev/null)" ] ||
+  need+=(libasound2-plugins)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "start-pulse: missing Debian packages: ${need[*]} (scripts/setup-apt.sh should install them)" >&2
+  exit 1
+fi
+
+mkdir -p "$RUNTIME"
+chmod 700 "$RUNTIME"
+
+if ! pactl info >/dev/null 2>&1; then
+  # -n: no default.pa (no hardware detection, no module-always-sink that would
+  # hide a lost device); load only the protocol module, then our sinks below.
+  # As root PulseAudio warns that it is meant for a user session; it works.
+  pulseaudio --daemonize=yes --system=false --exit-idle-time=-1 --disallow-exit=yes \
+    -n --load="module-native-protocol-unix auth-anonymous=1 socket=$SOCKET" \
+    --log-target=file:"$RUNTIME/pulseaudio.log" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    pactl info >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  if ! pactl info >/dev/null 2>&1; then
+    echo "start-pulse: PulseAudio did not start; see $RUNTIME/pulseaudio.log" >&2
+    tail -n 20 "$RUNTIME/pulseaudio.log" >&2 || true
+    exit 1
+  fi
+fi
+
+ensure_sink() { # name description
+  if ! pactl list short sinks | awk '{print $2}' | grep -qx "$1"; then
+    pactl load-module module-null-sink sink_name="$1" \
+      rate=48000 channels=2 sink_properties=device.description="$2" >/dev/null
+  fi
+}
+ensure_sink moshibar_mic "Moshibar-Mic-Feed"
+ensure_sink moshibar_out "Moshibar-Speaker"
+pactl set-default-sink moshibar_out
+pactl set-default-source moshibar_mic.monitor
+
+echo "start-pulse: PulseAudio up at $SOCKET"
+pactl list short sinks
+pactl list short sources
