@@ -1,0 +1,50 @@
+// Thin typed wrappers over the commands and events of docs/ipc.md.
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { EVENTS, type AppState, type AudioDevices, type Metrics, type Progress, type Settings, type TranscriptPiece } from './types';
+
+export const api = {
+  getState: () => invoke<AppState>('get_state'),
+  getProgress: () => invoke<Progress | null>('get_progress'),
+  getSettings: () => invoke<Settings>('get_settings'),
+  saveSettings: (settings: Settings) => invoke<Settings>('save_settings', { settings }),
+  setHfToken: (token: string | null) => invoke<void>('set_hf_token', { token }),
+  pauseDownload: () => invoke<void>('pause_download'),
+  resumeDownload: () => invoke<void>('resume_download'),
+  retryDownload: () => invoke<void>('retry_download'),
+  listAudioDevices: () => invoke<AudioDevices>('list_audio_devices'),
+  startSession: () => invoke<void>('start_session'),
+  stopSession: () => invoke<void>('stop_session'),
+  setTalking: (talking: boolean) => invoke<void>('set_talking', { talking }),
+  quitApp: () => invoke<void>('quit_app'),
+  /** Opens a web page in the default browser (tauri-plugin-opener). */
+  openUrl: (url: string) => invoke<void>('plugin:opener|open_url', { url }),
+};
+
+export interface Handlers {
+  appState: (s: AppState) => void;
+  progress: (p: Progress) => void;
+  transcript: (t: TranscriptPiece) => void;
+  metrics: (m: Metrics) => void;
+}
+
+export async function subscribe(h: Handlers): Promise<UnlistenFn> {
+  const offs = await Promise.all([
+    listen<AppState>(EVENTS.appState, (e) => h.appState(e.payload)),
+    listen<Progress>(EVENTS.progress, (e) => h.progress(e.payload)),
+    listen<TranscriptPiece>(EVENTS.transcript, (e) => h.transcript(e.payload)),
+    listen<Metrics>(EVENTS.metrics, (e) => h.metrics(e.payload)),
+  ]);
+  return () => offs.forEach((off) => off());
+}
+
+export function inTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window && !!(window as any).__TAURI_INTERNALS__?.invoke;
+}
+
+/** "Error: …" / {message} / string → a sentence for the notice bar. */
+export function errorText(e: unknown): string {
+  if (typeof e === 'string') return e;
+  if (e && typeof e === 'object' && 'message' in e && typeof (e as any).message === 'string') return (e as any).message;
+  return String(e);
+}

@@ -1,0 +1,72 @@
+// Tauri IPC mocks for the browser: `mockIPC` + `mockWindows` from @tauri-apps/api/mocks, event
+// emulation through `shouldMockEvents`, a record of every command invoked, and canned answers.
+// Used by the ?mock dev mode and bundled into the Playwright init script (e2e/harness-entry.ts).
+import { emit } from '@tauri-apps/api/event';
+import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
+import type { AppState, AudioDevices, Progress, Settings } from '../types';
+import * as fx from './fixtures';
+
+export interface MockBackend {
+  app: AppState;
+  progress: Progress | null;
+  settings: Settings;
+  devices: AudioDevices;
+  /** command name → error message: the command rejects with it. */
+  fail: Record<string, string>;
+  /** every command invoked (events plumbing excluded), in order. */
+  calls: { cmd: string; args: any }[];
+  /** the app's side effects of commands (e.g. the dev scenario pausing its timer). */
+  onCommand?: (cmd: string, args: any) => void;
+  emit: (event: string, payload: unknown) => Promise<void>;
+  /** Sets app state and emits `app-state`. */
+  setApp: (over: Partial<AppState>) => Promise<void>;
+  setProgress: (p: Progress) => Promise<void>;
+}
+
+export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'progress' | 'settings' | 'devices'>> = {}): MockBackend {
+  mockWindows('main');
+  const b: MockBackend = {
+    app: init.app ?? fx.appState(),
+    progress: init.progress ?? null,
+    settings: init.settings ?? { ...fx.settings },
+    devices: init.devices ?? fx.devices,
+    fail: {},
+    calls: [],
+    emit: (event, payload) => emit(event, payload),
+    setApp: async (over) => {
+      b.app = { ...b.app, ...over };
+      await emit('app-state', b.app);
+    },
+    setProgress: async (p) => {
+      b.progress = p;
+      await emit('download-progress', p);
+    },
+  };
+  mockIPC(
+    (cmd, args: any) => {
+      b.calls.push({ cmd, args: args ?? {} });
+      if (b.fail[cmd]) throw new Error(b.fail[cmd]);
+      b.onCommand?.(cmd, args);
+      switch (cmd) {
+        case 'get_state':
+          return b.app;
+        case 'get_progress':
+          return b.progress;
+        case 'get_settings':
+          return b.settings;
+        case 'save_settings':
+          b.settings = { ...args.settings, hasToken: b.settings.hasToken };
+          return b.settings;
+        case 'set_hf_token':
+          b.settings = { ...b.settings, hasToken: args.token != null };
+          return null;
+        case 'list_audio_devices':
+          return b.devices;
+        default:
+          return null;
+      }
+    },
+    { shouldMockEvents: true },
+  );
+  return b;
+}
