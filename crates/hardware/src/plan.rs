@@ -1,0 +1,317 @@
+//! The quality planner: the best Moshi quality that fits this Mac's GPU
+//! memory and that its memory bandwidth can run 12.5 times a second.
+
+use crate::host::Hardware;
+use crate::needs::{Quality, GB};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// The share of the GPU budget Moshi may take; the rest is headroom for
+/// macOS, the window server and the other apps a person has open.
+pub const MEMORY_FRACTION: f64 = 0.70;
+
+/// The share of the chip's peak bandwidth a real-time plan may count on:
+/// MLX reaches roughly 80 % of peak on large matrix-vector products.
+pub const BANDWIDTH_FRACTION: f64 = 0.80;
+
+/// Mimi's weights in every `kyutai/moshiko-mlx-*` repo.
+pub const MIMI_FILE: &str = "tokenizer-e351c8d8-checkpoint125.safetensors";
+/// The text tokenizer in every `kyutai/moshiko-mlx-*` repo.
+pub const TOKENIZER_FILE: &str = "tokenizer_spm_32k_3.model";
+/// Approximate sizes of the two shared files (the Hub's exact sizes are used
+/// by the downloader; these only feed the plan's download estimate).
+const MIMI_BYTES: u64 = 385_000_000;
+const TOKENIZER_BYTES: u64 = 553_000;
+
+/// What is already in the local Hugging Face cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheState {
+    /// Qualities whose whole file set is verified in the cache.
+    pub complete: BTreeSet<Quality>,
+}
+
+/// Choices the person made that the planner must respect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Use this quality whatever the hardware says (the warning stays).
+    pub override_quality: Option<Quality>,
+    /// What is already downloaded.
+    pub cache: CacheState,
+}
+
+/// Where the chosen weights will come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// Download the chosen quality's repo.
+    Download,
+    /// Everything is already in the cache.
+    Cache,
+    /// The bf16 weights are cached: quantize them at load time.
+    QuantizeFromBf16,
+}
+
+/// One file to fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanFile {
+    /// Path inside the repo.
+    pub path: String,
+    /// Expected size in bytes.
+    pub size: u64,
+}
+
+/// A quality that was considered, and why it was or was not chosen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alternative {
+    /// The quality.
+    pub quality: Quality,
+    /// It fits the memory budget with headroom.
+    pub fits_memory: bool,
+    /// The chip's bandwidth can run it in real time.
+    pub fits_bandwidth: bool,
+    /// One sentence a person can read.
+    pub reason: String,
+}
+
+/// The planner's decision, shown to the person and handed to the downloader
+/// and the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The chosen quality.
+    pub quality: Quality,
+    /// True when this Mac should keep up with real time at this quality.
+    pub real_time: bool,
+    /// True when the person's override decided the quality.
+    pub overridden: bool,
+    /// Hub repository to read the files from.
+    pub repo: String,
+    /// Revision (branch) of that repository.
+    pub revision: String,
+    /// The files the engine needs from it.
+    pub files: Vec<PlanFile>,
+    /// Bytes still to download (0 when cached or quantized from bf16).
+    pub download_bytes: u64,
+    /// Expected memory use while running.
+    pub memory_bytes: u64,
+    /// Bandwidth needed for real time.
+    pub bandwidth_needed_gbps: f64,
+    /// Where the weights come from.
+    pub source: Source,
+    /// Why this quality, in one or two sentences.
+    pub reason: String,
+    /// Set when the plan will not run in real time (or may not fit).
+    pub warning: Option<String>,
+    /// The other qualities and why they were not chosen.
+    pub alternatives: Vec<Alternative>,
+}
+
+struct Verdict {
+    quality: Quality,
+    fits_memory: bool,
+    fits_bandwidth: bool,
+    memory: String,
+    bandwidth: String,
+}
+
+fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / GB)
+}
+
+fn judge(hw: &Hardware, quality: Quality) -> Verdict {
+    let needs = quality.needs();
+    let allowed = hw.gpu_budget_bytes as f64 * MEMORY_FRACTION;
+    let fits_memory = needs.memory_bytes as f64 <= allowed;
+    let memory = if fits_memory {
+        format!(
+            "{quality} fits ({} of the {} the GPU may use)",
+            gb(needs.memory_bytes),
+            gb(hw.gpu_budget_bytes)
+        )
+    } else {
+        format!(
+            "{quality} needs {} of the {} the GPU may use — too tight (limit {:.0} %)",
+            gb(needs.memory_bytes),
+            gb(hw.gpu_budget_bytes),
+            MEMORY_FRACTION * 100.0
+        )
+    };
+    let (fits_bandwidth, bandwidth) = match (hw.apple_silicon, hw.bandwidth_gbps) {
+        (true, Some(have)) => {
+            let ok = needs.bandwidth_gbps <= have * BANDWIDTH_FRACTION;
+            let text = if ok {
+                format!(
+                    "needs {:.0} GB/s of your {have:.0} GB/s",
+                    needs.bandwidth_gbps
+                )
+            } else {
+                format!(
+                    "needs {:.0} GB/s, more than {:.0} % of your {have:.0} GB/s",
+                    needs.bandwidth_gbps,
+                    BANDWIDTH_FRACTION * 100.0
+                )
+            };
+            (ok, text)
+        }
+        _ => (
+            false,
+            format!(
+                "needs {:.0} GB/s of Apple Silicon unified memory",
+                needs.bandwidth_gbps
+            ),
+        ),
+    };
+    Verdict {
+        quality,
+        fits_memory,
+        fits_bandwidth,
+        memory,
+        bandwidth,
+    }
+}
+
+/// Chooses the quality for this hardware. Never fails: a machine that cannot
+/// run Moshi in real time still gets a plan (the smallest model) with a
+/// warning, so the download can go ahead.
+pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
+    let verdicts: Vec<Verdict> = Quality::BEST_FIRST.iter().map(|q| judge(hw, *q)).collect();
+    let runs = |v: &Verdict| hw.apple_silicon && v.fits_memory && v.fits_bandwidth;
+
+    let automatic = verdicts
+        .iter()
+        .find(|v| runs(v))
+        .map(|v| v.quality)
+        // Nothing keeps up: the smallest model is the fastest and the most
+        // likely to fit.
+        .unwrap_or(Quality::Q4);
+    let quality = opts.override_quality.unwrap_or(automatic);
+    let overridden = opts.override_quality.is_some_and(|q| q != automatic);
+    let chosen = verdicts
+        .iter()
+        .find(|v| v.quality == quality)
+        .unwrap_or(&verdicts[verdicts.len() - 1]);
+    let real_time = runs(chosen);
+
+    let label = hw.label();
+    let mut reason = format!("{label}: ");
+    if !hw.apple_silicon {
+        reason.push_str(&format!(
+            "not an Apple Silicon Mac ({} on {}), so Moshi cannot run in real time here; \
+             {quality} is planned so the download still works.",
+            hw.cpu_brand, hw.os
+        ));
+    } else {
+        let skipped: Vec<String> = verdicts
+            .iter()
+            .take_while(|v| v.quality != automatic)
+            .map(|v| {
+                if !v.fits_memory {
+                    v.memory.clone()
+                } else {
+                    format!("{} {}", v.quality, v.bandwidth)
+                }
+            })
+            .collect();
+        for s in &skipped {
+            reason.push_str(s);
+            reason.push_str("; ");
+        }
+        let auto_v = verdicts.iter().find(|v| v.quality == automatic);
+        if let Some(v) = auto_v {
+            if runs(v) {
+                reason.push_str(&format!("{} and {}.", v.memory, v.bandwidth));
+            } else {
+                reason.push_str(&format!(
+                    "no quality runs in real time here; {} is the fastest to try.",
+                    automatic
+                ));
+            }
+        }
+        if overridden {
+            reason.push_str(&format!(" You chose {quality} instead."));
+        }
+    }
+
+    let warning = if real_time {
+        None
+    } else if !chosen.fits_memory {
+        Some(format!(
+            "{quality} will not run in real time here: {}.",
+            chosen.memory
+        ))
+    } else {
+        Some(format!(
+            "{quality} will not run in real time here: it {}.",
+            chosen.bandwidth
+        ))
+    };
+
+    let (source, repo_quality) = if opts.cache.complete.contains(&quality) {
+        (Source::Cache, quality)
+    } else if quality != Quality::Bf16 && opts.cache.complete.contains(&Quality::Bf16) {
+        (Source::QuantizeFromBf16, Quality::Bf16)
+    } else {
+        (Source::Download, quality)
+    };
+    if source == Source::QuantizeFromBf16 {
+        reason.push_str(&format!(
+            " The bf16 weights are already downloaded, so they will be quantized to {quality} \
+             at load time instead of downloading {}.",
+            gb(quality.needs().weights_bytes)
+        ));
+    } else if source == Source::Cache {
+        reason.push_str(" Already downloaded.");
+    }
+
+    let files = vec![
+        PlanFile {
+            path: repo_quality.model_file().to_string(),
+            size: repo_quality.needs().weights_bytes,
+        },
+        PlanFile {
+            path: MIMI_FILE.to_string(),
+            size: MIMI_BYTES,
+        },
+        PlanFile {
+            path: TOKENIZER_FILE.to_string(),
+            size: TOKENIZER_BYTES,
+        },
+    ];
+    let download_bytes = match source {
+        Source::Download => files.iter().map(|f| f.size).sum(),
+        Source::Cache | Source::QuantizeFromBf16 => 0,
+    };
+    let needs = quality.needs();
+    let alternatives = verdicts
+        .iter()
+        .filter(|v| v.quality != quality)
+        .map(|v| Alternative {
+            quality: v.quality,
+            fits_memory: v.fits_memory,
+            fits_bandwidth: v.fits_bandwidth,
+            reason: if !v.fits_memory {
+                v.memory.clone()
+            } else {
+                format!("{} and {}", v.memory, v.bandwidth)
+            },
+        })
+        .collect();
+
+    Plan {
+        quality,
+        real_time,
+        overridden,
+        repo: repo_quality.repo(),
+        revision: "main".to_string(),
+        files,
+        download_bytes,
+        memory_bytes: needs.memory_bytes,
+        bandwidth_needed_gbps: needs.bandwidth_gbps,
+        source,
+        reason,
+        warning,
+        alternatives,
+    }
+}
