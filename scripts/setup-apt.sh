@@ -10,7 +10,7 @@ PKGS=(
   # Tauri 2 on Linux
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libssl-dev libxdo-dev
   # audio
-  libasound2-dev pulseaudio pulseaudio-utils
+  libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils
   # a real window, a real browser, a D-Bus session bus
   xvfb xauth dbus dbus-x11 chromium chromium-driver imagemagick
   # test and benchmark tools
