@@ -17,6 +17,9 @@ fi
 step "Python venv (.venv)"
 bash scripts/setup-python.sh
 
+step "reference fixtures (.cache/fixtures)"
+bash scripts/make-fixtures.sh
+
 if [ "$(uname -s)" = "Linux" ]; then
   step "MLX for Linux (CPU backend)"
   bash scripts/setup-mlx.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the one README.md names and .ci/run calls).
 # It sets up what it needs (idempotent), starts the services the tests use
-# (PulseAudio null sink, Xvfb, a D-Bus session bus), then runs every suite:
-# formatting and lints, all Rust tests, the macOS type-check, the UI's unit and
+# (PulseAudio null sinks, Xvfb, a D-Bus session bus), then runs every suite:
+# formatting and lints, all Rust tests (downloader fault matrix, planner,
+# engine parity, voice pipeline), the macOS type-check, the UI's unit and
 # browser tests, and the end-to-end test of the real app.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,6 +16,12 @@ step "set-up"
 bash scripts/setup.sh
 # shellcheck source=/dev/null
 [ -f scripts/env.sh ] && source scripts/env.sh
+
+if [ "$(uname -s)" = "Linux" ]; then
+  step "services: PulseAudio null sinks"
+  bash scripts/start-pulse.sh
+  eval "$(bash scripts/start-pulse.sh --env)"
+fi
 
 step "formatting and lints"
 cargo fmt --all -- --check
