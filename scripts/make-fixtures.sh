@@ -41,7 +41,7 @@ if [ ! -x "$PY" ]; then
 fi
 
 # Hash of everything that determines the outputs.
-GEN_HASH="$( { cat "$REF"/*.py "$0"; "$PY" -c 'import mlx.core as mx, importlib.metadata as m; print(mx.__version__, m.version("moshi_mlx"), m.version("numpy"), m.version("sentencepiece"))'; } | sha256sum | cut -c1-16)"
+GEN_HASH="$( { cat "$REF"/fixture_*.py "$REF"/make_*.py "$0"; "$PY" -c 'import mlx.core as mx, importlib.metadata as m; print(mx.__version__, m.version("moshi_mlx"), m.version("numpy"), m.version("sentencepiece"))'; } | sha256sum | cut -c1-16)"
 
 # build NAME DIR -- COMMAND...: run COMMAND (which gets the temp dir as its last
 # argument) unless DIR has a matching stamp.
