@@ -17,7 +17,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
   },
   test: {
-    environment: 'happy-dom',
+    environment: 'node',
     include: ['tests/**/*.test.{ts,tsx}'],
     pool: 'threads',
     poolOptions: { threads: { maxThreads: 1, minThreads: 1 } },

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useReducer } from 'preact/hooks';
-import { Callout, Spinner } from './components/common';
+import { Callout, GearIcon, Spinner } from './components/common';
 import { DownloadPanel, VerifyPanel } from './components/Download';
 import { ErrorView } from './components/ErrorView';
 import { HardwareCard, PlanCard } from './components/Plan';
@@ -81,18 +81,20 @@ export function App() {
   }, [screen]);
 
   const app = state.app;
+  // The pill always tells the app's stage, also while Settings are open.
+  const stageScreen = screen === 'settings' ? screenOf({ ...state, view: 'main' }) : screen;
   return (
     <AppCtx.Provider value={ctx}>
       <div class="popover">
         <header class="top">
           <span class="logo" aria-hidden="true" />
           <h1 class="title">Moshibar</h1>
-          <span class={`stage s-${screen}`} data-testid="stage">
-            {STAGE_LABEL[screen]}
+          <span class={`stage s-${stageScreen}`} data-testid="stage">
+            {STAGE_LABEL[stageScreen]}
           </span>
           {screen !== 'settings' && screen !== 'boot-error' && (
             <button class="btn icon" aria-label="Settings" title="Settings" onClick={() => dispatch({ type: 'view', view: 'settings' })}>
-              <span aria-hidden="true">⚙︎</span>
+              <GearIcon />
             </button>
           )}
         </header>

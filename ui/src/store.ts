@@ -71,7 +71,7 @@ export function reduce(s: UiState, a: Action): UiState {
       if (t.length > TRANSCRIPT_MAX) {
         t = t.slice(t.length - TRANSCRIPT_MAX);
         const sp = t.indexOf(' ');
-        if (sp > 0 && sp < 40) t = '…' + t.slice(sp);
+        if (sp >= 0 && sp < 40) t = '…' + t.slice(sp);
       }
       return { ...s, transcript: t, lastFrame: Math.max(s.lastFrame, a.piece.frame) };
     }

@@ -41,6 +41,19 @@ export function DownloadPanel({ progress, diskFreeBytes }: { progress: Progress 
         <span class="pct" aria-hidden="true">
           {formatPercent(p.bytesDone, p.bytesTotal)}
         </span>
+        {failed ? (
+          <button class="btn primary" onClick={() => run('retry the download', api.retryDownload)}>
+            Retry download
+          </button>
+        ) : paused ? (
+          <button class="btn primary" onClick={() => run('resume the download', api.resumeDownload)}>
+            Resume
+          </button>
+        ) : (
+          <button class="btn" onClick={() => run('pause the download', api.pauseDownload)} disabled={p.phase === 'done'}>
+            Pause
+          </button>
+        )}
       </div>
       <ProgressBar value={p.bytesDone} max={p.bytesTotal} label="Download progress" indeterminate={indeterminate} />
       <p class="dl-line" data-testid="dl-line">
@@ -83,27 +96,18 @@ export function DownloadPanel({ progress, diskFreeBytes }: { progress: Progress 
           <ChunkMap key={f.path} file={f} current={f.path === p.file} />
         ))}
       </div>
-      <div class="actions">
-        {failed ? (
-          <button class="btn primary" onClick={() => run('retry the download', api.retryDownload)}>
-            Retry download
-          </button>
-        ) : paused ? (
-          <button class="btn primary" onClick={() => run('resume the download', api.resumeDownload)}>
-            Resume
-          </button>
-        ) : (
-          <button class="btn" onClick={() => run('pause the download', api.pauseDownload)} disabled={p.phase === 'done'}>
-            Pause
-          </button>
-        )}
-        {lowDisk && (
+      {lowDisk && (
+        <div class="actions">
           <button class="btn" onClick={() => dispatch({ type: 'view', view: 'settings' })}>
             Open Settings
           </button>
-        )}
-      </div>
-      {state.app?.modelDir && <p class="small muted path">Saving to {state.app.modelDir}</p>}
+        </div>
+      )}
+      {state.app?.modelDir && (
+        <p class="small muted path" title={state.app.modelDir}>
+          <bdi>{state.app.modelDir}</bdi>
+        </p>
+      )}
     </section>
   );
 }

@@ -38,6 +38,9 @@ export function ErrorView({ error }: { error: AppError }) {
               Open {new URL(action.url).host}
             </button>
             <p class="small muted url">{action.url}</p>
+            <button class="btn wide" onClick={() => run('retry', api.retryDownload)}>
+              Try again
+            </button>
           </>
         )}
         <button class={`btn wide${action?.kind === 'openSettings' ? ' primary' : ''}`} onClick={() => dispatch({ type: 'view', view: 'settings' })}>

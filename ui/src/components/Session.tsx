@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
 import { formatMemory, formatMs } from '../format';
 import { api } from '../ipc';
-import { Hotkey, Meter } from './common';
+import { Hotkey, Meter, MicIcon } from './common';
 
 export function ReadyPanel() {
   const { state, run } = useApp();
@@ -70,9 +70,7 @@ function HoldToTalk({ talking, hotkey }: { talking: boolean; hotkey: string }) {
       onBlur={() => set(false)}
       onContextMenu={(e) => e.preventDefault()}
     >
-      <span class="talk-mic" aria-hidden="true">
-        🎙
-      </span>
+      <MicIcon />
       <span class="talk-text">{active ? 'Listening… release to stop' : 'Hold to talk'}</span>
       <span class="talk-sub small" aria-hidden="true">
         or hold <Hotkey accel={hotkey} />
