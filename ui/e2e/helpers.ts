@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import type { AppState, AudioDevices, Progress, Settings } from '../src/types';
 import { HARNESS_JS, SCREENSHOTS } from './paths';
@@ -17,6 +17,10 @@ export async function openApp(page: Page, init: MockInit = {}) {
   });
   await page.addInitScript((i) => {
     (window as any).__MOCK_INIT__ = i;
+    (window as any).__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as any).__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`),
+    );
   }, init);
   await page.addInitScript({ path: HARNESS_JS });
   await page.goto('/');
@@ -49,11 +53,24 @@ export async function failCommand(page: Page, cmd: string, message: string) {
 /** Screenshots the popover in light and dark mode into test-results/screenshots/. */
 export async function shots(page: Page, name: string) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  // Stop animations so the pictures are stable.
-  await page.addStyleTag({ content: '*,*::before,*::after{animation-play-state:paused!important;transition:none!important;caret-color:transparent!important}' });
+  // Animations and transitions are stopped so the pictures are stable.
+  const opts = { animations: 'disabled', caret: 'hide' } as const;
   await page.emulateMedia({ colorScheme: 'light' });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}-light.png` });
+  await page.screenshot({ ...opts, path: `${SCREENSHOTS}/${name}-light.png` });
   await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}-dark.png` });
+  await page.screenshot({ ...opts, path: `${SCREENSHOTS}/${name}-dark.png` });
   await page.emulateMedia({ colorScheme: 'light' });
 }
+
+/** `test` that also fails when the page broke the Content-Security-Policy (set by `vite preview`). */
+export const test = base.extend<{ cspGuard: void }>({
+  cspGuard: [
+    async ({ page }, use) => {
+      await use();
+      const v = await page.evaluate(() => (window as any).__cspViolations ?? []).catch(() => []);
+      expect(v, 'Content-Security-Policy violations').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+export { expect };

@@ -1,6 +1,5 @@
-import { expect, test } from '@playwright/test';
 import * as fx from '../src/mock/fixtures';
-import { commands, openApp, shots } from './helpers';
+import { commands, expect, test, openApp, shots } from './helpers';
 
 test('settings: every field is saved through save_settings; the token never comes back', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });

@@ -1,7 +1,6 @@
 // Every popover state, driven by emitted events, with light + dark screenshots.
-import { expect, test } from '@playwright/test';
 import * as fx from '../src/mock/fixtures';
-import { commands, emit, openApp, setApp, shots } from './helpers';
+import { commands, expect, test, emit, openApp, setApp, shots } from './helpers';
 
 test('detecting: shows that the Mac is being checked', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'detecting' }) });
