@@ -1,0 +1,288 @@
+//! Audio devices: listing them for Settings, finding one by name, and opening an input or
+//! output stream at the device's native rate, channel count and sample format, wired to the
+//! real-time [`Capture`]/[`Playback`] callback state.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{Device, FromSample, Host, SampleFormat, SizedSample, Stream};
+use serde::{Deserialize, Serialize};
+
+use crate::error::VoiceError;
+use crate::ring::{AudioCounters, Capture, Playback};
+
+/// The reply of the app's `list_audio_devices` command (docs/ipc.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceList {
+    /// Names of the devices that can record.
+    pub inputs: Vec<String>,
+    /// Names of the devices that can play.
+    pub outputs: Vec<String>,
+    /// The system's default input, if any.
+    pub default_input: Option<String>,
+    /// The system's default output, if any.
+    pub default_output: Option<String>,
+}
+
+/// The audio host this crate uses: the platform default (CoreAudio on macOS; on Linux the
+/// PulseAudio server when one runs, else ALSA).
+pub fn host() -> Host {
+    cpal::default_host()
+}
+
+/// The name shown to people and accepted back by [`find_device`]: the device's description.
+pub fn device_name(d: &Device) -> String {
+    d.description()
+        .map(|desc| desc.name().to_string())
+        .or_else(|_| d.id().map(|id| id.id().to_string()))
+        .unwrap_or_else(|_| "unknown device".to_string())
+}
+
+fn matches(d: &Device, wanted: &str) -> bool {
+    if device_name(d) == wanted {
+        return true;
+    }
+    d.id()
+        .map(|id| id.id() == wanted || id.to_string() == wanted)
+        .unwrap_or(false)
+}
+
+/// Lists input and output devices and the defaults, for the Settings pickers.
+pub fn list_devices() -> Result<DeviceList, VoiceError> {
+    let host = host();
+    let inputs = host
+        .input_devices()
+        .map_err(|e| VoiceError::Host(e.to_string()))?
+        .map(|d| device_name(&d))
+        .collect();
+    let outputs = host
+        .output_devices()
+        .map_err(|e| VoiceError::Host(e.to_string()))?
+        .map(|d| device_name(&d))
+        .collect();
+    Ok(DeviceList {
+        inputs,
+        outputs,
+        default_input: host.default_input_device().map(|d| device_name(&d)),
+        default_output: host.default_output_device().map(|d| device_name(&d)),
+    })
+}
+
+/// Which way a device carries sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// A microphone.
+    Input,
+    /// A speaker.
+    Output,
+}
+
+impl Direction {
+    /// "input" or "output", for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// Finds a device by name (description or id), or the default one when `name` is `None`.
+pub fn find_device(host: &Host, dir: Direction, name: Option<&str>) -> Result<Device, VoiceError> {
+    match name {
+        None => match dir {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        }
+        .ok_or(VoiceError::NoDefaultDevice(dir.as_str())),
+        Some(wanted) => {
+            let devices = match dir {
+                Direction::Input => host.input_devices().map(|i| i.collect::<Vec<_>>()),
+                Direction::Output => host.output_devices().map(|i| i.collect::<Vec<_>>()),
+            }
+            .map_err(|e| VoiceError::Host(e.to_string()))?;
+            devices
+                .into_iter()
+                .find(|d| matches(d, wanted))
+                .ok_or_else(|| VoiceError::DeviceNotFound {
+                    direction: dir.as_str(),
+                    name: wanted.to_string(),
+                })
+        }
+    }
+}
+
+/// Whether a device with this name is present now (for noticing a device that vanished
+/// while the audio system silently moved our stream elsewhere).
+pub fn device_present(host: &Host, dir: Direction, name: &str) -> bool {
+    find_device(host, dir, Some(name)).is_ok()
+}
+
+/// An open, playing stream and the native format it runs at.
+pub struct OpenStream {
+    /// Keep alive to keep the stream running; drop to close it.
+    pub stream: Stream,
+    /// The device's native sample rate.
+    pub rate: u32,
+    /// The device's channel count.
+    pub channels: u16,
+    /// The device's name.
+    pub name: String,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("name", &self.name)
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .finish()
+    }
+}
+
+fn open_err(dir: Direction, name: &str, e: impl std::fmt::Display) -> VoiceError {
+    VoiceError::DeviceOpen {
+        direction: dir.as_str(),
+        name: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Opens `device` for recording at its default (native) configuration. The ring producer is
+/// created by the caller via `make_capture(rate, channels)` once the format is known.
+pub fn open_input(
+    device: &Device,
+    counters: Arc<AudioCounters>,
+    make_capture: impl FnOnce(u32, u16) -> Capture,
+) -> Result<OpenStream, VoiceError> {
+    let dir = Direction::Input;
+    let name = device_name(device);
+    let supported = device
+        .default_input_config()
+        .map_err(|e| open_err(dir, &name, e))?;
+    let format = supported.sample_format();
+    let config: cpal::StreamConfig = supported.into();
+    let capture = make_capture(config.sample_rate, config.channels);
+    let c2 = counters.clone();
+    let on_error = move |e: cpal::Error| {
+        // Xruns and reroutes are survivable; anything else means the stream is gone.
+        match e.kind() {
+            cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied => {}
+            cpal::ErrorKind::DeviceChanged => {}
+            _ => c2.input_failed.store(true, Ordering::SeqCst),
+        }
+    };
+    fn build<T>(
+        device: &Device,
+        config: cpal::StreamConfig,
+        mut capture: Capture,
+        on_error: impl FnMut(cpal::Error) + Send + 'static,
+    ) -> Result<Stream, cpal::Error>
+    where
+        T: SizedSample + Send + 'static,
+        f32: FromSample<T>,
+    {
+        device.build_input_stream::<T, _, _>(
+            config,
+            move |data: &[T], info: &cpal::InputCallbackInfo| {
+                let t = info.timestamp();
+                capture.note_device_latency(t.callback.duration_since(t.capture));
+                capture.process(data)
+            },
+            on_error,
+            None,
+        )
+    }
+    let stream = match format {
+        SampleFormat::F32 => build::<f32>(device, config, capture, on_error),
+        SampleFormat::F64 => build::<f64>(device, config, capture, on_error),
+        SampleFormat::I16 => build::<i16>(device, config, capture, on_error),
+        SampleFormat::I32 => build::<i32>(device, config, capture, on_error),
+        SampleFormat::U8 => build::<u8>(device, config, capture, on_error),
+        SampleFormat::U16 => build::<u16>(device, config, capture, on_error),
+        SampleFormat::I8 => build::<i8>(device, config, capture, on_error),
+        other => {
+            return Err(VoiceError::UnsupportedFormat {
+                direction: dir.as_str(),
+                format: other.to_string(),
+            })
+        }
+    }
+    .map_err(|e| open_err(dir, &name, e))?;
+    stream.play().map_err(|e| open_err(dir, &name, e))?;
+    Ok(OpenStream {
+        stream,
+        rate: config.sample_rate,
+        channels: config.channels,
+        name,
+    })
+}
+
+/// Opens `device` for playback at its default (native) configuration, with the playback
+/// state built by `make_playback(rate, channels)`.
+pub fn open_output(
+    device: &Device,
+    counters: Arc<AudioCounters>,
+    make_playback: impl FnOnce(u32, u16) -> Playback,
+) -> Result<OpenStream, VoiceError> {
+    let dir = Direction::Output;
+    let name = device_name(device);
+    let supported = device
+        .default_output_config()
+        .map_err(|e| open_err(dir, &name, e))?;
+    let format = supported.sample_format();
+    let config: cpal::StreamConfig = supported.into();
+    let playback = make_playback(config.sample_rate, config.channels);
+    let c2 = counters.clone();
+    let on_error = move |e: cpal::Error| match e.kind() {
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied => {}
+        cpal::ErrorKind::DeviceChanged => {}
+        _ => c2.output_failed.store(true, Ordering::SeqCst),
+    };
+    fn build<T>(
+        device: &Device,
+        config: cpal::StreamConfig,
+        mut playback: Playback,
+        on_error: impl FnMut(cpal::Error) + Send + 'static,
+    ) -> Result<Stream, cpal::Error>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+    {
+        device.build_output_stream::<T, _, _>(
+            config,
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                let t = info.timestamp();
+                playback.note_device_latency(t.playback.duration_since(t.callback));
+                playback.process(data)
+            },
+            on_error,
+            None,
+        )
+    }
+    let stream = match format {
+        SampleFormat::F32 => build::<f32>(device, config, playback, on_error),
+        SampleFormat::F64 => build::<f64>(device, config, playback, on_error),
+        SampleFormat::I16 => build::<i16>(device, config, playback, on_error),
+        SampleFormat::I32 => build::<i32>(device, config, playback, on_error),
+        SampleFormat::U8 => build::<u8>(device, config, playback, on_error),
+        SampleFormat::U16 => build::<u16>(device, config, playback, on_error),
+        SampleFormat::I8 => build::<i8>(device, config, playback, on_error),
+        other => {
+            return Err(VoiceError::UnsupportedFormat {
+                direction: dir.as_str(),
+                format: other.to_string(),
+            })
+        }
+    }
+    .map_err(|e| open_err(dir, &name, e))?;
+    stream.play().map_err(|e| open_err(dir, &name, e))?;
+    Ok(OpenStream {
+        stream,
+        rate: config.sample_rate,
+        channels: config.channels,
+        name,
+    })
+}

@@ -1,0 +1,64 @@
+//! Errors of the voice crate, worded so the app can show them to the person as they are.
+
+use crate::model::ModelError;
+
+/// Everything that can go wrong when opening devices, running a session or converting a file.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    /// No audio host could be used (e.g. no PulseAudio/CoreAudio service).
+    #[error("no audio system available: {0}")]
+    Host(String),
+    /// The named device is not present now; the person should pick another one in Settings.
+    #[error("{direction} device \"{name}\" not found; pick another one in Settings")]
+    DeviceNotFound {
+        /// "input" or "output".
+        direction: &'static str,
+        /// The name that was asked for.
+        name: String,
+    },
+    /// There is no default device of that direction (nothing plugged in).
+    #[error("no default {0} device; plug in or enable one")]
+    NoDefaultDevice(&'static str),
+    /// The device refused to open or to start.
+    #[error("could not open the {direction} device \"{name}\": {message}")]
+    DeviceOpen {
+        /// "input" or "output".
+        direction: &'static str,
+        /// The device's name.
+        name: String,
+        /// What the audio system said.
+        message: String,
+    },
+    /// The device's native sample format is one this crate does not convert.
+    #[error("the {direction} device uses the sample format {format}, which is not supported")]
+    UnsupportedFormat {
+        /// "input" or "output".
+        direction: &'static str,
+        /// The format's name.
+        format: String,
+    },
+    /// The resampler could not be built for these rates.
+    #[error("cannot resample {from} Hz to {to} Hz: {message}")]
+    Resample {
+        /// Source rate.
+        from: u32,
+        /// Target rate.
+        to: u32,
+        /// Why.
+        message: String,
+    },
+    /// The model failed (load, warm-up or a step).
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// Reading or writing a WAV file failed.
+    #[error("WAV file {path}: {message}")]
+    Wav {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The model thread could not be started or ended unexpectedly.
+    #[error("session thread: {0}")]
+    Thread(String),
+}

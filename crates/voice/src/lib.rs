@@ -1,0 +1,34 @@
+//! The real-time Moshi voice session: microphone → model → speaker on a dedicated model thread,
+//! with push-to-talk, transcript pieces and metrics streamed as events.
+//!
+//! Audio callbacks only convert samples, mix to mono and move them through lock-free SPSC ring
+//! buffers ([`ring`]); resampling to and from Moshi's 24 kHz ([`resample`]), gating
+//! ([`gate`]) and the model ([`model`]) run on the model thread ([`session`]). The same frame loop
+//! ([`frame_loop`]) also drives the headless WAV-to-WAV mode ([`file`]).
+
+pub mod devices;
+pub mod error;
+pub mod file;
+pub mod frame_loop;
+pub mod gate;
+pub mod metrics;
+pub mod model;
+pub mod resample;
+pub mod ring;
+pub mod session;
+pub mod wav;
+
+#[cfg(feature = "engine")]
+pub mod engine_model;
+
+pub use devices::{list_devices, DeviceList};
+pub use error::VoiceError;
+pub use file::{run_file, FileReport};
+pub use metrics::{Metrics, TranscriptPiece};
+pub use model::{EchoModel, FrameModel, ModelError, ModelFrame};
+pub use session::{Session, SessionConfig, SessionEvent};
+
+/// Moshi's sample rate: every frame the model sees or produces is mono at this rate.
+pub const SAMPLE_RATE: u32 = 24_000;
+/// Samples in one Moshi frame (80 ms at 24 kHz): the unit the model steps on.
+pub const FRAME_SAMPLES: usize = 1920;

@@ -1,0 +1,242 @@
+//! `moshibar-voice`: run a Moshi voice session without the app — WAV file to WAV file, live
+//! from the audio devices, list devices, or benchmark the real-time loop.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use voice::{EchoModel, FrameModel, Session, SessionConfig, SessionEvent};
+
+#[derive(Parser)]
+#[command(name = "moshibar-voice", about = "Moshi voice sessions without the app")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// A Moshi repo snapshot (model*.safetensors, Mimi, tokenizer, optional config.json).
+    #[arg(long, env = "MOSHIBAR_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// bf16, q8 or q4.
+    #[arg(long, default_value = "q8")]
+    quality: String,
+    /// Use the deterministic echo test model (input comes back N frames later) instead of Moshi.
+    #[arg(long, value_name = "DELAY_FRAMES")]
+    echo: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List input and output devices (JSON, as the app's list_audio_devices returns it).
+    Devices,
+    /// WAV in (any rate/channels) → model → 24 kHz mono WAV out of the same duration.
+    File {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Input WAV.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Output WAV.
+        #[arg(long = "out")]
+        output: PathBuf,
+    },
+    /// Live session on the audio devices (hands-free), printing transcript and metrics.
+    Live {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Input device name (default: system default).
+        #[arg(long)]
+        input: Option<String>,
+        /// Output device name (default: system default).
+        #[arg(long)]
+        output: Option<String>,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Print every metrics event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Live session for N seconds, then print real-time figures (RTF, stage times, latency,
+    /// underruns, drops).
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Input device name.
+        #[arg(long)]
+        input: Option<String>,
+        /// Output device name.
+        #[arg(long)]
+        output: Option<String>,
+        /// Duration of the run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
+}
+
+fn load_model(args: &ModelArgs) -> Result<Box<dyn FrameModel>> {
+    if let Some(delay) = args.echo {
+        return Ok(Box::new(EchoModel::new(delay)));
+    }
+    let Some(dir) = args.model_dir.as_ref() else {
+        bail!("give --model-dir DIR (a Moshi snapshot) or --echo N for the test model");
+    };
+    load_engine(dir, &args.quality)
+}
+
+#[cfg(feature = "engine")]
+fn load_engine(dir: &std::path::Path, quality: &str) -> Result<Box<dyn FrameModel>> {
+    let t = Instant::now();
+    let m = voice::engine_model::load(dir, quality)
+        .with_context(|| format!("loading Moshi from {}", dir.display()))?;
+    tracing::info!(secs = t.elapsed().as_secs_f32(), "model loaded");
+    Ok(Box::new(m))
+}
+
+#[cfg(not(feature = "engine"))]
+fn load_engine(_dir: &std::path::Path, _quality: &str) -> Result<Box<dyn FrameModel>> {
+    bail!("this build has no engine (built without the `engine` feature); use --echo N")
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Devices => {
+            let list = voice::list_devices()?;
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        Cmd::File {
+            model,
+            input,
+            output,
+        } => {
+            let m = load_model(&model)?;
+            let t = Instant::now();
+            let r = voice::run_file(m, &input, &output)
+                .with_context(|| format!("{} → {}", input.display(), output.display()))?;
+            let n = r.totals.frames.max(1) as f64;
+            println!(
+                "{} frames in {:.2} s → {} ({} samples at 24 kHz)",
+                r.frames,
+                t.elapsed().as_secs_f64(),
+                output.display(),
+                r.output_samples
+            );
+            println!(
+                "per frame: encode {:.2} ms, lm {:.2} ms, decode {:.2} ms, step {:.2} ms (max {:.2}); RTF {:.3}",
+                r.totals.encode_ms / n,
+                r.totals.lm_ms / n,
+                r.totals.decode_ms / n,
+                r.totals.step_ms / n,
+                r.totals.max_step_ms,
+                r.totals.rtf()
+            );
+            println!("transcript: {:?}", r.transcript);
+        }
+        Cmd::Live {
+            model,
+            input,
+            output,
+            seconds,
+            json,
+        } => {
+            let m = load_model(&model)?;
+            let config = SessionConfig {
+                input_device: input,
+                output_device: output,
+                hands_free: true,
+                ..Default::default()
+            };
+            let (session, events) = Session::start(m, config)?;
+            let end = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
+            loop {
+                if end.is_some_and(|e| Instant::now() >= e) {
+                    break;
+                }
+                match events.recv_timeout(Duration::from_millis(100)) {
+                    Ok(SessionEvent::Transcript(p)) => {
+                        print!("{}", p.piece);
+                        use std::io::Write;
+                        std::io::stdout().flush().ok();
+                    }
+                    Ok(SessionEvent::Metrics(m)) if json => {
+                        println!("{}", serde_json::to_string(&m)?)
+                    }
+                    Ok(SessionEvent::Stopped) => break,
+                    Ok(e @ SessionEvent::Metrics(_)) => tracing::debug!(?e),
+                    Ok(e) => eprintln!("{}", serde_json::to_string(&e)?),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            session.stop()?;
+            println!();
+        }
+        Cmd::Bench {
+            model,
+            input,
+            output,
+            seconds,
+        } => bench(&model, input, output, seconds)?,
+    }
+    Ok(())
+}
+
+fn bench(model: &ModelArgs, input: Option<String>, output: Option<String>, seconds: f64) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let m = load_model(model)?;
+    let config = SessionConfig {
+        input_device: input,
+        output_device: output,
+        hands_free: true,
+        ..Default::default()
+    };
+    let (session, events) = Session::start(m, config)?;
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut metrics = Vec::new();
+    let mut lat = Vec::new();
+    while Instant::now() < end {
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(SessionEvent::Metrics(m)) => {
+                if let Some(l) = m.latency_ms {
+                    lat.push(l);
+                }
+                metrics.push(m);
+            }
+            Ok(SessionEvent::Stopped) => break,
+            Ok(SessionEvent::Error { message }) => bail!("session error: {message}"),
+            _ => {}
+        }
+    }
+    let stats = session.stats().clone();
+    session.stop()?;
+    if metrics.is_empty() {
+        bail!("no metrics arrived");
+    }
+    let n = metrics.len() as f32;
+    let mean = |f: &dyn Fn(&voice::Metrics) -> f32| metrics.iter().map(f).sum::<f32>() / n;
+    let max_rtf = metrics.iter().map(|m| m.rtf).fold(0.0, f32::max);
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f32| lat.get(((lat.len() as f32 - 1.0) * p) as usize).copied().unwrap_or(f32::NAN);
+    println!("frames            {}", stats.frames.load(Ordering::Relaxed));
+    println!("encode ms (mean)  {:.2}", mean(&|m| m.encode_ms));
+    println!("lm ms (mean)      {:.2}", mean(&|m| m.lm_ms));
+    println!("decode ms (mean)  {:.2}", mean(&|m| m.decode_ms));
+    println!("RTF mean / max    {:.3} / {:.3}", mean(&|m| m.rtf), max_rtf);
+    println!("latency ms p50/p95 {:.1} / {:.1}", pct(0.5), pct(0.95));
+    println!("frames dropped    {}", stats.frames_dropped.load(Ordering::Relaxed));
+    println!("underruns         {}", stats.underruns.load(Ordering::Relaxed));
+    println!("capture overflow  {}", stats.capture_overflow.load(Ordering::Relaxed));
+    println!("output overflow   {}", stats.output_overflow.load(Ordering::Relaxed));
+    Ok(())
+}

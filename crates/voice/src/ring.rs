@@ -1,0 +1,213 @@
+//! What runs inside the audio callbacks, and the lock-free SPSC rings (rtrb) that connect them
+//! to the model thread. The callbacks only convert the device's sample format, mix to or from
+//! mono, copy through the ring and bump atomic counters: no allocation, no lock, no log, no
+//! wait (the `no_alloc` integration test counts allocations to prove it).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cpal::{FromSample, Sample};
+
+/// Counters shared between the callbacks and the model thread (all relaxed atomics).
+#[derive(Debug, Default)]
+pub struct AudioCounters {
+    /// Mono samples the input callback delivered into the ring.
+    pub captured: AtomicU64,
+    /// Mono samples the input callback had to drop because the ring was full.
+    pub capture_overflow: AtomicU64,
+    /// Mono samples the output callback played from the ring.
+    pub played: AtomicU64,
+    /// Times the output callback found the ring empty after playback had started.
+    pub underruns: AtomicU64,
+    /// Input callbacks run (lets the model thread notice a silent, stalled device).
+    pub input_callbacks: AtomicU64,
+    /// Output callbacks run.
+    pub output_callbacks: AtomicU64,
+    /// Latest input device latency (capture → callback), microseconds.
+    pub input_device_latency_us: AtomicU64,
+    /// Latest output device latency (callback → playback), microseconds.
+    pub output_device_latency_us: AtomicU64,
+    /// Set by a stream's error callback: the device needs reopening.
+    pub input_failed: AtomicBool,
+    /// Set by a stream's error callback: the device needs reopening.
+    pub output_failed: AtomicBool,
+}
+
+/// Creates a ring of `capacity` mono samples: the producer side and the consumer side.
+pub fn ring(capacity: usize) -> (rtrb::Producer<f32>, rtrb::Consumer<f32>) {
+    rtrb::RingBuffer::new(capacity)
+}
+
+/// The input callback's state: mixes the device's interleaved frames to mono f32 and pushes
+/// them into the ring.
+pub struct Capture {
+    producer: rtrb::Producer<f32>,
+    channels: usize,
+    counters: Arc<AudioCounters>,
+}
+
+impl Capture {
+    /// A capture side for a device with `channels` interleaved channels.
+    pub fn new(
+        producer: rtrb::Producer<f32>,
+        channels: u16,
+        counters: Arc<AudioCounters>,
+    ) -> Self {
+        Self {
+            producer,
+            channels: usize::from(channels.max(1)),
+            counters,
+        }
+    }
+
+    /// Records how long ago the device captured this callback's data. Real-time safe.
+    pub fn note_device_latency(&self, d: std::time::Duration) {
+        self.counters
+            .input_device_latency_us
+            .store(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Handles one input callback's data. Real-time safe.
+    pub fn process<T>(&mut self, data: &[T])
+    where
+        T: Sample,
+        f32: FromSample<T>,
+    {
+        self.counters.input_callbacks.fetch_add(1, Ordering::Relaxed);
+        let ch = self.channels;
+        let frames = data.len() / ch;
+        let n = frames.min(self.producer.slots());
+        if n < frames {
+            self.counters
+                .capture_overflow
+                .fetch_add((frames - n) as u64, Ordering::Relaxed);
+        }
+        if n == 0 {
+            return;
+        }
+        let scale = 1.0 / ch as f32;
+        if let Ok(chunk) = self.producer.write_chunk_uninit(n) {
+            let mono = data[..n * ch]
+                .chunks_exact(ch)
+                .map(|f| f.iter().map(|s| f32::from_sample(*s)).sum::<f32>() * scale);
+            let written = chunk.fill_from_iter(mono);
+            self.counters
+                .captured
+                .fetch_add(written as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The output callback's state: pops mono samples from the ring and writes them to every
+/// channel in the device's format; silence (and an underrun count) when the ring runs dry.
+pub struct Playback {
+    consumer: rtrb::Consumer<f32>,
+    channels: usize,
+    prebuffer: usize,
+    playing: bool,
+    counters: Arc<AudioCounters>,
+}
+
+impl Playback {
+    /// A playback side for `channels` interleaved channels that waits until `prebuffer` samples
+    /// are queued before it starts (and again after an underrun), to absorb the model's jitter.
+    pub fn new(
+        consumer: rtrb::Consumer<f32>,
+        channels: u16,
+        prebuffer: usize,
+        counters: Arc<AudioCounters>,
+    ) -> Self {
+        Self {
+            consumer,
+            channels: usize::from(channels.max(1)),
+            prebuffer: prebuffer.max(1),
+            playing: false,
+            counters,
+        }
+    }
+
+    /// Records how long until this callback's data reaches the speaker. Real-time safe.
+    pub fn note_device_latency(&self, d: std::time::Duration) {
+        self.counters
+            .output_device_latency_us
+            .store(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Handles one output callback's buffer. Real-time safe.
+    pub fn process<T>(&mut self, data: &mut [T])
+    where
+        T: Sample + FromSample<f32>,
+    {
+        self.counters
+            .output_callbacks
+            .fetch_add(1, Ordering::Relaxed);
+        let ch = self.channels;
+        let frames = data.len() / ch;
+        if !self.playing {
+            if self.consumer.slots() >= self.prebuffer {
+                self.playing = true;
+            } else {
+                data.fill(T::EQUILIBRIUM);
+                return;
+            }
+        }
+        let n = frames.min(self.consumer.slots());
+        let mut done = 0;
+        if let Ok(chunk) = self.consumer.read_chunk(n) {
+            let (a, b) = chunk.as_slices();
+            for (frame, s) in data.chunks_exact_mut(ch).zip(a.iter().chain(b.iter())) {
+                frame.fill(T::from_sample(*s));
+                done += 1;
+            }
+            chunk.commit_all();
+        }
+        self.counters
+            .played
+            .fetch_add(done as u64, Ordering::Relaxed);
+        if done < frames {
+            data[done * ch..].fill(T::EQUILIBRIUM);
+            self.counters.underruns.fetch_add(1, Ordering::Relaxed);
+            self.playing = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_mixes_to_mono_and_counts_overflow() {
+        let c = Arc::new(AudioCounters::default());
+        let (p, mut cons) = ring(4);
+        let mut cap = Capture::new(p, 2, c.clone());
+        cap.process(&[i16::MAX, 0, i16::MIN, i16::MIN, 0, 0]);
+        assert_eq!(cons.pop().ok().map(|s| (s * 100.0).round()), Some(50.0));
+        assert_eq!(cons.pop().ok(), Some(-1.0));
+        assert_eq!(cons.pop().ok(), Some(0.0));
+        cap.process(&[0.25f32; 12]);
+        assert_eq!(c.captured.load(Ordering::Relaxed), 7);
+        assert_eq!(c.capture_overflow.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn playback_prebuffers_fans_out_and_counts_underruns() {
+        let c = Arc::new(AudioCounters::default());
+        let (mut p, cons) = ring(16);
+        let mut play = Playback::new(cons, 2, 3, c.clone());
+        let mut out = [1.0f32; 4];
+        p.push(0.5).ok();
+        play.process(&mut out);
+        assert_eq!(out, [0.0; 4], "still prebuffering");
+        p.push(0.25).ok();
+        p.push(-0.5).ok();
+        play.process(&mut out);
+        assert_eq!(out, [0.5, 0.5, 0.25, 0.25]);
+        assert_eq!(c.underruns.load(Ordering::Relaxed), 0);
+        let mut out16 = [7i16; 4];
+        play.process(&mut out16);
+        assert_eq!(out16, [-16384, -16384, 0, 0]);
+        assert_eq!(c.underruns.load(Ordering::Relaxed), 1);
+        assert_eq!(c.played.load(Ordering::Relaxed), 3);
+    }
+}

@@ -1,0 +1,583 @@
+//! The live session: opens the devices, runs the model on its own thread, gates the mic with
+//! push-to-talk, streams transcript and metrics events, drops input frames when the model falls
+//! behind, and reopens devices that fail or disappear.
+//!
+//! Data path: input callback → ring → (model thread) resample to 24 kHz → 1920-sample frames →
+//! gate → model → resample to the output rate → ring → output callback.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
+
+use crate::devices::{self, Direction, OpenStream};
+use crate::error::VoiceError;
+use crate::frame_loop::FrameLoop;
+use crate::gate::Gate;
+use crate::metrics::{Metrics, TranscriptPiece};
+use crate::model::FrameModel;
+use crate::resample::StreamResampler;
+use crate::ring::{self, AudioCounters, Capture, Playback};
+use crate::{FRAME_SAMPLES, SAMPLE_RATE};
+
+/// What the app chooses when it starts a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Input device name (as [`crate::list_devices`] gives it); `None` = system default.
+    pub input_device: Option<String>,
+    /// Output device name; `None` = system default.
+    pub output_device: Option<String>,
+    /// Mic always reaches the model (no push-to-talk).
+    pub hands_free: bool,
+    /// Output queued before playback starts, ms: absorbs the model's step-time jitter.
+    pub prebuffer_ms: u32,
+    /// Complete input frames allowed to wait for the model; older ones are dropped (counted)
+    /// so latency cannot grow when the model is slower than real time.
+    pub max_backlog_frames: usize,
+    /// How long to keep trying to reopen a lost device before giving up with an error.
+    pub reopen_timeout: Duration,
+    /// Capacity of the event channel (events are dropped, never waited for, when it is full).
+    pub event_capacity: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            input_device: None,
+            output_device: None,
+            hands_free: false,
+            prebuffer_ms: 40,
+            max_backlog_frames: 1,
+            reopen_timeout: Duration::from_secs(10),
+            event_capacity: 512,
+        }
+    }
+}
+
+/// Everything the session tells the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum SessionEvent {
+    /// Warm-up done, devices open, frames flowing.
+    Ready {
+        /// Input device in use.
+        input_device: String,
+        /// Output device in use.
+        output_device: String,
+        /// Its native rate.
+        input_rate: u32,
+        /// Its native rate.
+        output_rate: u32,
+    },
+    /// A piece of Moshi's transcript (the UI's `transcript` event).
+    Transcript(TranscriptPiece),
+    /// Levels and timings (the UI's `session-metrics` event).
+    Metrics(Metrics),
+    /// A device failed or disappeared; the session is trying to reopen.
+    DeviceLost {
+        /// Which one.
+        direction: Direction,
+        /// Its name.
+        name: String,
+        /// What happened.
+        message: String,
+    },
+    /// Devices reopened after a loss (possibly the defaults instead of the lost one).
+    DeviceReopened {
+        /// Input device now in use.
+        input_device: String,
+        /// Output device now in use.
+        output_device: String,
+    },
+    /// The session cannot go on; the message says what to do.
+    Error {
+        /// For the person.
+        message: String,
+    },
+    /// The model thread has ended.
+    Stopped,
+}
+
+/// Counters a caller (tests, the benchmark, the app's diagnostics) can read at any time.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    /// Frames the model has processed.
+    pub frames: AtomicU64,
+    /// Input frames dropped because the model fell behind.
+    pub frames_dropped: AtomicU64,
+    /// Output samples that did not fit the output ring.
+    pub output_overflow: AtomicU64,
+    /// Output underruns since the first output frame (summed over reopened devices).
+    pub underruns: AtomicU64,
+    /// Mic samples dropped because the input ring was full.
+    pub capture_overflow: AtomicU64,
+    /// Devices reopened after a loss.
+    pub reopens: AtomicU64,
+    /// Latest latency estimate, microseconds (0 = none yet).
+    pub latency_us: AtomicU64,
+    /// Events dropped because the receiver did not keep up.
+    pub events_dropped: AtomicU64,
+}
+
+/// A running voice session. Dropping it stops it.
+pub struct Session {
+    gate: Arc<Gate>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<SessionStats>,
+    thread: Option<JoinHandle<Box<dyn FrameModel>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("talking", &self.gate.is_open())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Warms the model up, opens the devices and starts the model thread. Returns once frames
+    /// are flowing (or with the error that prevented it), with the receiver of the session's
+    /// events.
+    pub fn start<M: FrameModel + 'static>(
+        model: M,
+        config: SessionConfig,
+    ) -> Result<(Session, Receiver<SessionEvent>), VoiceError> {
+        let (tx, rx) = crossbeam_channel::bounded(config.event_capacity.max(8));
+        let gate = Arc::new(Gate::new(config.hands_free));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(SessionStats::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let worker = Worker {
+            config,
+            gate: gate.clone(),
+            stop: stop.clone(),
+            stats: stats.clone(),
+            events: tx,
+        };
+        let model: Box<dyn FrameModel> = Box::new(model);
+        let thread = std::thread::Builder::new()
+            .name("moshibar-model".into())
+            .spawn(move || worker.run(model, ready_tx))
+            .map_err(|e| VoiceError::Thread(e.to_string()))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((
+                Session {
+                    gate,
+                    stop,
+                    stats,
+                    thread: Some(thread),
+                },
+                rx,
+            )),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(VoiceError::Thread("model thread ended during start".into()))
+            }
+        }
+    }
+
+    /// Push-to-talk key down (`true`) or up (`false`); the next frame handed to the model
+    /// (within 80 ms) follows it.
+    pub fn set_talking(&self, talking: bool) {
+        self.gate.set_talking(talking);
+    }
+
+    /// Switches hands-free mode on or off while running.
+    pub fn set_hands_free(&self, on: bool) {
+        self.gate.set_hands_free(on);
+    }
+
+    /// Whether mic frames reach the model now.
+    pub fn is_talking(&self) -> bool {
+        self.gate.is_open()
+    }
+
+    /// The gate, e.g. to read [`Gate::frames_submitted`].
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// Live counters of the session.
+    pub fn stats(&self) -> &Arc<SessionStats> {
+        &self.stats
+    }
+
+    /// Whether the model thread is still running (it ends on an unrecoverable error).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the session, closes the devices and hands the model back (reset), so the next
+    /// session does not have to load it again.
+    pub fn stop(mut self) -> Result<Box<dyn FrameModel>, VoiceError> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| VoiceError::Thread("model thread panicked".into())),
+            None => Err(VoiceError::Thread("session already stopped".into())),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The devices of one open period (replaced wholesale on a reopen).
+struct Io {
+    input: OpenStream,
+    output: OpenStream,
+    in_cons: rtrb::Consumer<f32>,
+    out_prod: rtrb::Producer<f32>,
+    in_rs: StreamResampler,
+    out_rs: StreamResampler,
+    counters: Arc<AudioCounters>,
+    watch_stop: Arc<AtomicBool>,
+    watch_lost: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        self.watch_stop.store(true, Ordering::SeqCst);
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Worker {
+    config: SessionConfig,
+    gate: Arc<Gate>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<SessionStats>,
+    events: Sender<SessionEvent>,
+}
+
+/// Opens both devices. `strict`: a named device must be there; otherwise a missing named
+/// device falls back to the system default (used when reopening after a loss).
+fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
+    let host = devices::host();
+    let pick = |dir: Direction, name: &Option<String>| {
+        devices::find_device(&host, dir, name.as_deref()).or_else(|e| {
+            if strict || name.is_none() {
+                Err(e)
+            } else {
+                devices::find_device(&host, dir, None)
+            }
+        })
+    };
+    let in_dev = pick(Direction::Input, &config.input_device)?;
+    let out_dev = pick(Direction::Output, &config.output_device)?;
+    let counters = Arc::new(AudioCounters::default());
+
+    let mut in_cons_slot = None;
+    let input = devices::open_input(&in_dev, counters.clone(), |rate, channels| {
+        let (p, c) = ring::ring(rate as usize * 2);
+        in_cons_slot = Some(c);
+        Capture::new(p, channels, counters.clone())
+    })?;
+    let mut out_prod_slot = None;
+    let prebuffer_ms = config.prebuffer_ms;
+    let output = devices::open_output(&out_dev, counters.clone(), |rate, channels| {
+        let (p, c) = ring::ring(rate as usize * 2);
+        out_prod_slot = Some(p);
+        let prebuffer = (rate as usize * prebuffer_ms as usize / 1000).max(1);
+        Playback::new(c, channels, prebuffer, counters.clone())
+    })?;
+    let (Some(in_cons), Some(out_prod)) = (in_cons_slot, out_prod_slot) else {
+        return Err(VoiceError::Thread("stream built without its ring".into()));
+    };
+    let in_rs = StreamResampler::new(input.rate, SAMPLE_RATE)?;
+    let out_rs = StreamResampler::new(SAMPLE_RATE, output.rate)?;
+
+    // Some systems quietly move a stream elsewhere when its device vanishes; watch for the
+    // devices' names disappearing so the person hears about it (and we reopen).
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watch_lost = Arc::new(AtomicBool::new(false));
+    let (ws, wl) = (watch_stop.clone(), watch_lost.clone());
+    let (in_name, out_name) = (input.name.clone(), output.name.clone());
+    let watcher = std::thread::Builder::new()
+        .name("moshibar-device-watch".into())
+        .spawn(move || {
+            let host = devices::host();
+            while !ws.load(Ordering::SeqCst) {
+                for _ in 0..10 {
+                    if ws.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if !devices::device_present(&host, Direction::Input, &in_name)
+                    || !devices::device_present(&host, Direction::Output, &out_name)
+                {
+                    wl.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        })
+        .map_err(|e| VoiceError::Thread(e.to_string()))?;
+
+    Ok(Io {
+        input,
+        output,
+        in_cons,
+        out_prod,
+        in_rs,
+        out_rs,
+        counters,
+        watch_stop,
+        watch_lost,
+        watcher: Some(watcher),
+    })
+}
+
+impl Worker {
+    fn send(&self, e: SessionEvent) {
+        if self.events.try_send(e).is_err() {
+            self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn run(
+        self,
+        mut model: Box<dyn FrameModel>,
+        ready: std::sync::mpsc::SyncSender<Result<(), VoiceError>>,
+    ) -> Box<dyn FrameModel> {
+        model.reset();
+        if let Err(e) = model.warmup() {
+            let _ = ready.send(Err(e.into()));
+            return model;
+        }
+        model.reset();
+        let io = match open_io(&self.config, true) {
+            Ok(io) => io,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return model;
+            }
+        };
+        tracing::info!(
+            input = %io.input.name, input_rate = io.input.rate,
+            output = %io.output.name, output_rate = io.output.rate,
+            "voice session started"
+        );
+        self.send(SessionEvent::Ready {
+            input_device: io.input.name.clone(),
+            output_device: io.output.name.clone(),
+            input_rate: io.input.rate,
+            output_rate: io.output.rate,
+        });
+        let _ = ready.send(Ok(()));
+        let mut fl = FrameLoop::new(model, self.gate.clone(), self.events.clone());
+        if let Err(message) = self.main_loop(&mut fl, io) {
+            tracing::warn!(%message, "voice session ended with an error");
+            self.send(SessionEvent::Error { message });
+        }
+        self.stats
+            .events_dropped
+            .fetch_add(fl.totals().events_dropped, Ordering::Relaxed);
+        self.send(SessionEvent::Stopped);
+        let mut model = fl.model;
+        model.reset();
+        model
+    }
+
+    /// Runs until stopped (Ok) or until devices are lost for good (Err with the message).
+    fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
+        let mut io = io;
+        let mut scratch: Vec<f32> = Vec::with_capacity(io.input.rate as usize * 2);
+        let mut acc: Vec<f32> = Vec::with_capacity(SAMPLE_RATE as usize * 4);
+        let mut out_buf: Vec<f32> = Vec::with_capacity(io.output.rate as usize);
+        let mut underruns_before = 0u64;
+        let mut last_in_callbacks = 0u64;
+        let mut last_out_callbacks = 0u64;
+        let mut last_progress = Instant::now();
+        let stall = Duration::from_secs(2);
+
+        while !self.stop.load(Ordering::SeqCst) {
+            // Device health: error callbacks, vanished devices, callbacks that stopped coming.
+            let c = &io.counters;
+            let (inc, outc) = (
+                c.input_callbacks.load(Ordering::Relaxed),
+                c.output_callbacks.load(Ordering::Relaxed),
+            );
+            if inc != last_in_callbacks && outc != last_out_callbacks {
+                last_progress = Instant::now();
+                last_in_callbacks = inc;
+                last_out_callbacks = outc;
+            }
+            let lost = if c.input_failed.load(Ordering::SeqCst) {
+                Some((Direction::Input, "the input stream failed"))
+            } else if c.output_failed.load(Ordering::SeqCst) {
+                Some((Direction::Output, "the output stream failed"))
+            } else if io.watch_lost.load(Ordering::SeqCst) {
+                let input_gone = !devices::device_present(
+                    &devices::host(),
+                    Direction::Input,
+                    &io.input.name,
+                );
+                if input_gone {
+                    Some((Direction::Input, "the device disappeared"))
+                } else {
+                    Some((Direction::Output, "the device disappeared"))
+                }
+            } else if last_progress.elapsed() > stall {
+                if inc == last_in_callbacks {
+                    Some((Direction::Input, "the device stopped delivering audio"))
+                } else {
+                    Some((Direction::Output, "the device stopped taking audio"))
+                }
+            } else {
+                None
+            };
+            if let Some((dir, why)) = lost {
+                let name = match dir {
+                    Direction::Input => io.input.name.clone(),
+                    Direction::Output => io.output.name.clone(),
+                };
+                tracing::warn!(direction = dir.as_str(), %name, why, "audio device lost");
+                self.send(SessionEvent::DeviceLost {
+                    direction: dir,
+                    name: name.clone(),
+                    message: format!("{} device \"{name}\": {why}", dir.as_str()),
+                });
+                underruns_before += io.counters.underruns.load(Ordering::Relaxed);
+                self.stats
+                    .capture_overflow
+                    .fetch_add(io.counters.capture_overflow.load(Ordering::Relaxed), Ordering::Relaxed);
+                drop(io);
+                match self.reopen(dir, &name)? {
+                    Some(new_io) => io = new_io,
+                    None => return Ok(()),
+                }
+                acc.clear();
+                last_progress = Instant::now();
+                continue;
+            }
+
+            // Pull what the mic delivered, resampled to 24 kHz.
+            let n = io.in_cons.slots();
+            if n > 0 {
+                if let Ok(chunk) = io.in_cons.read_chunk(n) {
+                    let (a, b) = chunk.as_slices();
+                    scratch.clear();
+                    scratch.extend_from_slice(a);
+                    scratch.extend_from_slice(b);
+                    chunk.commit_all();
+                    io.in_rs
+                        .process(&scratch, &mut acc)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+
+            // Behind? Keep at most `max_backlog_frames` waiting frames; drop the oldest.
+            let ready = acc.len() / FRAME_SAMPLES;
+            let keep = 1 + self.config.max_backlog_frames;
+            if ready > keep {
+                let drop_frames = ready - keep;
+                acc.drain(..drop_frames * FRAME_SAMPLES);
+                self.stats
+                    .frames_dropped
+                    .fetch_add(drop_frames as u64, Ordering::Relaxed);
+            }
+            if acc.len() < FRAME_SAMPLES {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+
+            // How long ago the frame's last sample left the microphone.
+            let in_rate = f64::from(io.input.rate);
+            let age_s = (acc.len() - FRAME_SAMPLES) as f64 / f64::from(SAMPLE_RATE)
+                + (io.in_cons.slots() + io.in_rs.pending()) as f64 / in_rate
+                + io.counters.input_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+            let picked = Instant::now();
+            let mut frame = [0.0f32; FRAME_SAMPLES];
+            frame.copy_from_slice(&acc[..FRAME_SAMPLES]);
+            acc.drain(..FRAME_SAMPLES);
+
+            let underruns = underruns_before + io.counters.underruns.load(Ordering::Relaxed);
+            self.stats.underruns.store(underruns, Ordering::Relaxed);
+            let prev_latency = match self.stats.latency_us.load(Ordering::Relaxed) {
+                0 => None,
+                us => Some(us as f32 / 1000.0),
+            };
+            let dropped = self.stats.frames_dropped.load(Ordering::Relaxed);
+            let out = fl
+                .step(&mut frame, prev_latency, dropped, underruns)
+                .map_err(|e| format!("the model failed: {e}"))?;
+            self.stats.frames.fetch_add(1, Ordering::Relaxed);
+
+            out_buf.clear();
+            io.out_rs
+                .process(&out.pcm, &mut out_buf)
+                .map_err(|e| e.to_string())?;
+            let out_rate = f64::from(io.output.rate);
+            let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
+            let latency_s = age_s
+                + picked.elapsed().as_secs_f64()
+                + queued as f64 / out_rate
+                + io.out_rs.delay() as f64 / out_rate
+                + io.counters.output_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+            self.stats
+                .latency_us
+                .store((latency_s * 1e6) as u64 + 1, Ordering::Relaxed);
+            let fit = out_buf.len().min(io.out_prod.slots());
+            if fit < out_buf.len() {
+                self.stats
+                    .output_overflow
+                    .fetch_add((out_buf.len() - fit) as u64, Ordering::Relaxed);
+            }
+            if let Ok(chunk) = io.out_prod.write_chunk_uninit(fit) {
+                chunk.fill_from_iter(out_buf.iter().copied());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reopens devices after a loss: the configured ones if present, else the defaults, retrying
+    /// until `reopen_timeout`.
+    /// `Ok(None)` when the session was stopped meanwhile.
+    fn reopen(&self, dir: Direction, name: &str) -> Result<Option<Io>, String> {
+        let deadline = Instant::now() + self.config.reopen_timeout;
+        let mut last_err = String::new();
+        while Instant::now() < deadline && !self.stop.load(Ordering::SeqCst) {
+            let attempt = open_io(&self.config, false);
+            match attempt {
+                Ok(io) => {
+                    self.stats.reopens.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(input = %io.input.name, output = %io.output.name, "audio devices reopened");
+                    self.send(SessionEvent::DeviceReopened {
+                        input_device: io.input.name.clone(),
+                        output_device: io.output.name.clone(),
+                    });
+                    return Ok(Some(io));
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        if self.stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Err(format!(
+            "the {} device \"{name}\" was lost and no device could be opened instead ({last_err}); \
+             check the audio devices in Settings and start again",
+            dir.as_str()
+        ))
+    }
+}
