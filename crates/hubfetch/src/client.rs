@@ -1,0 +1,558 @@
+//! The public API: a `Client` configured like `huggingface_hub`, and `Job`s that download
+//! files in the background with a progress stream, pause/resume and cancel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{
+    is_commit_hash, validate_repo_id, validate_repo_path, validate_revision, RepoCache,
+};
+use crate::chunk::{ConnLimiter, Fail, Shared};
+use crate::download::download_file;
+use crate::env::Config;
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::progress::{Phase, Progress, Tracker};
+use crate::resolve::{Hub, Listing, Resolved, RetryPolicy};
+use crate::verify::{self, Expected};
+
+/// Tuning knobs; the defaults suit multi-GB files on flaky links.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes per verified chunk (default 32 MiB). A resumed file keeps its journal's size.
+    pub chunk_size: u64,
+    /// Parallel connections (default 8); fewer are used while resets come in bursts.
+    pub connections: usize,
+    /// Limit on retries of one request (`None`: retry transient errors forever).
+    pub max_retries: Option<u32>,
+    /// A request with no byte for this long is aborted and retried (default 30 s).
+    pub stall_timeout: Duration,
+    /// First backoff delay (default 1 s) ...
+    pub backoff_base: Duration,
+    /// ... and its cap (default 60 s). Full jitter in between.
+    pub backoff_max: Duration,
+    /// How often the progress snapshot is refreshed (default 250 ms).
+    pub progress_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chunk_size: 32 * 1024 * 1024,
+            connections: 8,
+            max_retries: None,
+            stall_timeout: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            progress_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A verified file in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedFile {
+    /// Path inside the repo.
+    pub path: String,
+    /// `snapshots/{commit}/{path}`: what to open.
+    pub local_path: PathBuf,
+    /// The blob the snapshot link points to.
+    pub blob_path: PathBuf,
+    pub commit: String,
+    /// sha256 (LFS) or git sha1: the blob name.
+    pub etag: String,
+    pub size: u64,
+    /// False when it was already in the cache (not a byte downloaded).
+    pub downloaded: bool,
+    /// True when the content hash was checked (by us now, or by whoever put the blob in the
+    /// cache under its hash name); false only when the Hub gave no content hash.
+    pub verified: bool,
+}
+
+/// A cached or partial blob, for `status()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntryStatus {
+    pub repo: String,
+    /// Repo path (known for snapshots and for our partial files).
+    pub path: Option<String>,
+    pub etag: String,
+    pub size: u64,
+    /// Bytes in verified chunks (== size for complete files).
+    pub bytes_verified: u64,
+    pub complete: bool,
+    pub local_path: PathBuf,
+}
+
+/// Result of re-hashing one cached file against the Hub's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub path: String,
+    pub local_path: Option<PathBuf>,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    pub ok: bool,
+}
+
+/// Entry point: holds the configuration and the HTTP connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    hub: Arc<Hub>,
+}
+
+enum Files {
+    Some(Vec<String>),
+    All,
+}
+
+/// A running download. Dropping it does not stop it; call `cancel()` for that.
+#[derive(Debug)]
+pub struct Job {
+    progress: watch::Receiver<Progress>,
+    paused: watch::Sender<bool>,
+    cancel: CancellationToken,
+    handle: JoinHandle<Result<Vec<ResolvedFile>>>,
+}
+
+impl Job {
+    /// The progress stream: `changed().await` then `borrow()` for the newest snapshot.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+    /// Stop moving bytes (connections are closed); chunks in flight resume where they were.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+    /// Continue after `pause()`.
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+    /// Stop the job; `wait()` then returns `Error::Cancelled`. Partial data is kept.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+    /// The job's cancellation token (e.g. to tie it to a parent token).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+    /// Wait for the end: the verified local files, or the first error.
+    pub async fn wait(self) -> Result<Vec<ResolvedFile>> {
+        self.handle
+            .await
+            .map_err(|e| Error::Other(format!("download task failed: {e}")))?
+    }
+}
+
+impl Client {
+    /// A client configured from `HF_*` environment variables (see `Config::from_env`).
+    pub fn from_env() -> Result<Client> {
+        Client::new(Config::from_env())
+    }
+
+    /// A client with an explicit configuration (e.g. a cache dir chosen in the app's settings).
+    pub fn new(config: Config) -> Result<Client> {
+        Ok(Client {
+            hub: Arc::new(Hub::new(config, Duration::from_secs(30))?),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.hub.cfg
+    }
+
+    /// Download (or find in the cache) the given files of `repo` at `revision`, in the background.
+    /// Needs a running tokio runtime.
+    pub fn download_files<S: AsRef<str>>(
+        &self,
+        repo: &str,
+        revision: &str,
+        files: &[S],
+        opts: Options,
+    ) -> Job {
+        let files = Files::Some(files.iter().map(|f| f.as_ref().to_string()).collect());
+        self.spawn(repo, revision, files, opts)
+    }
+
+    /// Download every file of `repo` at `revision` (from the listing API), in the background.
+    pub fn download_repo(&self, repo: &str, revision: &str, opts: Options) -> Job {
+        self.spawn(repo, revision, Files::All, opts)
+    }
+
+    fn spawn(&self, repo: &str, revision: &str, files: Files, opts: Options) -> Job {
+        let (tracker, rx) = Tracker::new(repo, revision);
+        let (ptx, prx) = watch::channel(false);
+        let cancel = CancellationToken::new();
+        let sh = Arc::new(Shared {
+            hub: self.hub.clone(),
+            policy: policy(&opts),
+            stall: opts.stall_timeout,
+            cancel: cancel.clone(),
+            paused: prx,
+            tracker: tracker.clone(),
+            limiter: ConnLimiter::new(opts.connections),
+        });
+        let (repo, revision) = (repo.to_string(), revision.to_string());
+        let handle = tokio::spawn(async move {
+            let ticker = {
+                let (t, mut paused) = (tracker.clone(), sh.paused.clone());
+                let every = opts.progress_interval.max(Duration::from_millis(10));
+                tokio::spawn(async move {
+                    let mut saved = Phase::Downloading;
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep(every) => {}
+                            r = paused.changed() => {
+                                if r.is_err() { break; }
+                                if *paused.borrow() { saved = t.phase(); t.set_phase(Phase::Paused); } else { t.set_phase(saved); }
+                            }
+                        }
+                        t.publish();
+                    }
+                })
+            };
+            let r = run(&sh, &repo, &revision, files, &opts).await;
+            ticker.abort();
+            tracker.finish(r.as_ref().map(|_| ()));
+            r
+        });
+        Job {
+            progress: rx,
+            paused: ptx,
+            cancel,
+            handle,
+        }
+    }
+
+    /// The local snapshot path of a cached file, without any network access.
+    pub fn cached_file(&self, repo: &str, revision: &str, path: &str) -> Option<PathBuf> {
+        validate_repo_id(repo).ok()?;
+        validate_repo_path(path).ok()?;
+        validate_revision(revision).ok()?;
+        let rc = RepoCache::new(&self.hub.cfg.cache_dir, repo);
+        let commit = rc.read_ref(revision)?;
+        let p = rc.pointer(&commit, path);
+        std::fs::metadata(&p).is_ok().then_some(p)
+    }
+
+    /// All files of a repo revision with sizes and hashes (the listing API).
+    pub async fn list_files(&self, repo: &str, revision: &str, opts: &Options) -> Result<Listing> {
+        validate_repo_id(repo)?;
+        validate_revision(revision)?;
+        if self.hub.cfg.offline {
+            return Err(Error::Offline(format!("the file list of {repo}")));
+        }
+        self.hub
+            .list(
+                repo,
+                revision,
+                policy(opts),
+                &CancellationToken::new(),
+                None,
+            )
+            .await
+    }
+
+    /// Re-hash cached files against the Hub's hashes (all cached files of the revision when
+    /// `files` is empty).
+    pub async fn verify<S: AsRef<str>>(
+        &self,
+        repo: &str,
+        revision: &str,
+        files: &[S],
+        opts: &Options,
+    ) -> Result<Vec<VerifyReport>> {
+        validate_repo_id(repo)?;
+        validate_revision(revision)?;
+        let paths: Vec<String> = if files.is_empty() {
+            self.list_files(repo, revision, opts)
+                .await?
+                .files
+                .into_iter()
+                .map(|f| f.path)
+                .collect()
+        } else {
+            files.iter().map(|f| f.as_ref().to_string()).collect()
+        };
+        let cancel = CancellationToken::new();
+        let mut out = Vec::new();
+        for p in paths {
+            validate_repo_path(&p)?;
+            let local = self.cached_file(repo, revision, &p);
+            let r: Resolved = self
+                .hub
+                .resolve(repo, revision, &p, policy(opts), &cancel, None)
+                .await?;
+            let exp = Expected::from_etag(&r.etag);
+            let actual = match &local {
+                Some(l) => {
+                    let (l, e2) = (l.clone(), exp.clone());
+                    let size = r.size;
+                    Some(
+                        tokio::task::spawn_blocking(move || verify::hash_file(&l, &e2, size))
+                            .await
+                            .map_err(|e| Error::Other(e.to_string()))??,
+                    )
+                }
+                None => None,
+            };
+            let ok = actual.as_deref().is_some_and(|a| exp.hex() == Some(a));
+            out.push(VerifyReport {
+                path: p,
+                local_path: local,
+                expected: exp.hex().map(str::to_string),
+                actual,
+                ok,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Complete and partial files in the cache, with progress of partial ones (no network).
+    pub fn status(&self) -> Result<Vec<CacheEntryStatus>> {
+        let mut out = Vec::new();
+        let dir = &self.hub.cfg.cache_dir;
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Ok(out);
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(rest) = name.strip_prefix("models--") else {
+                continue;
+            };
+            let repo = rest.replacen("--", "/", 1);
+            let storage = e.path();
+            // Complete files: every snapshot link.
+            let snaps = storage.join("snapshots");
+            let mut stack = vec![(snaps.clone(), String::new())];
+            while let Some((d, prefix)) = stack.pop() {
+                let Ok(rd) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for f in rd.flatten() {
+                    let fname = f.file_name().to_string_lossy().to_string();
+                    let p = f.path();
+                    let rel = if prefix.is_empty() {
+                        fname.clone()
+                    } else {
+                        format!("{prefix}/{fname}")
+                    };
+                    if f.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        stack.push((p, rel));
+                    } else if let Ok(md) = std::fs::metadata(&p) {
+                        // rel = {commit}/{path}
+                        let (_, path) = rel.split_once('/').unwrap_or(("", &rel));
+                        let etag = std::fs::read_link(&p)
+                            .ok()
+                            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().to_string()))
+                            .unwrap_or_default();
+                        out.push(CacheEntryStatus {
+                            repo: repo.clone(),
+                            path: Some(path.to_string()),
+                            etag,
+                            size: md.len(),
+                            bytes_verified: md.len(),
+                            complete: true,
+                            local_path: p,
+                        });
+                    }
+                }
+            }
+            // Partial files: our journals.
+            let Ok(rd) = std::fs::read_dir(storage.join("blobs")) else {
+                continue;
+            };
+            for f in rd.flatten() {
+                let fname = f.file_name().to_string_lossy().to_string();
+                let Some(etag) = fname.strip_suffix(".chunked.journal") else {
+                    continue;
+                };
+                let Some(j) = Journal::load(&f.path()) else {
+                    continue;
+                };
+                let done: u64 = j
+                    .chunks
+                    .keys()
+                    .map(|i| {
+                        let (s, e) = j.chunk_range(*i);
+                        e - s
+                    })
+                    .sum();
+                out.push(CacheEntryStatus {
+                    repo: repo.clone(),
+                    path: Some(j.path.clone()),
+                    etag: etag.to_string(),
+                    size: j.size,
+                    bytes_verified: done,
+                    complete: false,
+                    local_path: storage
+                        .join("blobs")
+                        .join(format!("{etag}.chunked.incomplete")),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.repo, &a.path).cmp(&(&b.repo, &b.path)));
+        Ok(out)
+    }
+}
+
+fn policy(o: &Options) -> RetryPolicy {
+    RetryPolicy {
+        base: o.backoff_base,
+        cap: o.backoff_max.max(o.backoff_base),
+        max_retries: o.max_retries,
+        timeout: o.stall_timeout.max(Duration::from_secs(1)),
+    }
+}
+
+async fn run(
+    sh: &Arc<Shared>,
+    repo: &str,
+    revision: &str,
+    files: Files,
+    opts: &Options,
+) -> Result<Vec<ResolvedFile>> {
+    validate_repo_id(repo)?;
+    validate_revision(revision)?;
+    let hub = &sh.hub;
+    let rc = RepoCache::new(&hub.cfg.cache_dir, repo);
+    let tracker = sh.tracker.clone();
+    tracker.set_phase(Phase::Resolving);
+    let paths: Vec<String> = match files {
+        Files::Some(v) => v,
+        Files::All => {
+            if hub.cfg.offline {
+                return Err(Error::Offline(format!("the file list of {repo}")));
+            }
+            hub.list(repo, revision, sh.policy, &sh.cancel, Some(&tracker))
+                .await?
+                .files
+                .into_iter()
+                .map(|f| f.path)
+                .collect()
+        }
+    };
+    for p in &paths {
+        validate_repo_path(p)?;
+    }
+    // Resolve everything first so the totals are known.
+    let mut plan: Vec<(String, Option<Resolved>, Option<PathBuf>)> = Vec::new();
+    for p in &paths {
+        let cached = local_pointer(&rc, revision, p);
+        if hub.cfg.offline || (is_commit_hash(revision) && cached.is_some()) {
+            match cached {
+                Some(c) => plan.push((p.clone(), None, Some(c))),
+                None => return Err(Error::Offline(format!("{repo}/{p} at {revision}"))),
+            }
+            continue;
+        }
+        let r = match hub
+            .resolve(repo, revision, p, sh.policy, &sh.cancel, Some(&tracker))
+            .await
+        {
+            Ok(r) => r,
+            Err(Error::Network(m)) if cached.is_some() => {
+                tracing::warn!(file = %p, error = %m, "the Hub is unreachable: using the cached copy");
+                plan.push((p.clone(), None, cached));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        plan.push((p.clone(), Some(r), None));
+    }
+    let mut idx = Vec::new();
+    for (p, r, c) in &plan {
+        let size = match (r, c) {
+            (Some(r), _) => r.size,
+            (None, Some(c)) => std::fs::metadata(c).map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        };
+        idx.push(tracker.add_file(p, size));
+    }
+    let mut out = Vec::new();
+    for (i, (p, r, c)) in plan.into_iter().enumerate() {
+        let (fidx, bytes) = idx[i].clone();
+        tracker.set_current(fidx);
+        let Some(mut r) = r else {
+            let local = c.ok_or_else(|| Error::Offline(p.clone()))?;
+            let blob = std::fs::canonicalize(&local).unwrap_or_else(|_| local.clone());
+            let etag = blob
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+            let commit = rc.read_ref(revision).unwrap_or_default();
+            tracker.init_chunks(fidx, size, 0);
+            tracker.file_done(fidx, Expected::from_etag(&etag).hex().map(str::to_string));
+            let verified = Expected::from_etag(&etag) != Expected::Unknown;
+            out.push(ResolvedFile {
+                path: p,
+                local_path: local,
+                blob_path: blob,
+                commit,
+                etag,
+                size,
+                downloaded: false,
+                verified,
+            });
+            continue;
+        };
+        let mut restarts = 0;
+        let fetched = loop {
+            match download_file(
+                sh,
+                &rc,
+                repo,
+                revision,
+                &p,
+                &r,
+                fidx,
+                bytes.clone(),
+                opts.chunk_size,
+            )
+            .await
+            {
+                Ok(f) => break f,
+                Err(Fail::Err(e)) => return Err(e),
+                Err(Fail::Changed(why)) => {
+                    restarts += 1;
+                    tracing::warn!(file = %p, why = %why, "the file changed on the Hub during the download: starting over with the new version");
+                    let nr = hub
+                        .resolve(repo, revision, &p, sh.policy, &sh.cancel, Some(&tracker))
+                        .await?;
+                    if restarts > 5 {
+                        return Err(Error::Network(format!(
+                            "{p} keeps changing on the server ({why}); try again later"
+                        )));
+                    }
+                    r = nr;
+                }
+            }
+        };
+        if !fetched.downloaded {
+            tracker.init_chunks(fidx, r.size, 0);
+        }
+        tracker.file_done(fidx, Expected::from_etag(&r.etag).hex().map(str::to_string));
+        out.push(ResolvedFile {
+            path: p,
+            local_path: fetched.pointer,
+            blob_path: fetched.blob,
+            commit: r.commit.clone(),
+            etag: r.etag.clone(),
+            size: r.size,
+            downloaded: fetched.downloaded,
+            verified: fetched.verified,
+        });
+    }
+    Ok(out)
+}
+
+fn local_pointer(rc: &RepoCache, revision: &str, path: &str) -> Option<PathBuf> {
+    let commit = rc.read_ref(revision)?;
+    let p = rc.pointer(&commit, path);
+    std::fs::metadata(&p).is_ok().then_some(p)
+}

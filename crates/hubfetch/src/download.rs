@@ -1,0 +1,409 @@
+//! One file, end to end: lock, journal, preallocation, restart re-hash, the chunk worker pool,
+//! in-order verification, repair of bad chunks, and the atomic move into the cache.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs::{self, OpenOptions};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cache::RepoCache;
+use crate::chunk::{fetch_chunk, Fail, FileJob, Shared};
+use crate::error::{is_enospc, Error, Result};
+use crate::journal::{chunk_count, chunk_range, sync_dir, Journal};
+use crate::lock;
+use crate::progress::{ChunkState, Phase};
+use crate::resolve::Resolved;
+use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Whole};
+
+/// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk.
+async fn run_chunks(
+    sh: &Arc<Shared>,
+    fj: &Arc<FileJob>,
+    indices: Vec<u64>,
+    mut on_done: impl FnMut(u64, String) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    if indices.is_empty() {
+        return Ok(());
+    }
+    let queue = Arc::new(Mutex::new(indices.into_iter().collect::<VecDeque<u64>>()));
+    let n = sh
+        .limiter
+        .max
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1))
+        .max(1);
+    let (tx, mut rx) = mpsc::channel::<(u64, Result<String, Fail>)>(n);
+    let mut set = JoinSet::new();
+    for w in 0..n {
+        let (sh, fj, queue, tx) = (sh.clone(), fj.clone(), queue.clone(), tx.clone());
+        set.spawn(async move {
+            loop {
+                // Fewer connections after bursts of resets.
+                while w >= sh.limiter.allowed.load(Ordering::Relaxed) {
+                    tokio::select! {
+                        _ = sh.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                let Some(idx) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    return;
+                };
+                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::InFlight);
+                let r = fetch_chunk(&sh, &fj, idx).await;
+                let stop = r.is_err();
+                if tx.send((idx, r)).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    while let Some((idx, r)) = rx.recv().await {
+        match r {
+            Ok(sha) => on_done(idx, sha)?,
+            Err(f) => {
+                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::Failed);
+                set.abort_all();
+                return Err(f);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `download_file` returns.
+pub(crate) struct Fetched {
+    pub pointer: PathBuf,
+    pub blob: PathBuf,
+    pub downloaded: bool,
+    pub verified: bool,
+}
+
+/// Make sure `resolved` is in the cache as a verified blob with its snapshot link.
+pub(crate) async fn download_file(
+    sh: &Arc<Shared>,
+    rc: &RepoCache,
+    repo: &str,
+    revision: &str,
+    path: &str,
+    resolved: &Resolved,
+    fidx: usize,
+    bytes: Arc<AtomicU64>,
+    chunk_size: u64,
+) -> Result<Fetched, Fail> {
+    let exp = Expected::from_etag(&resolved.etag);
+    let pointer = rc.pointer(&resolved.commit, path);
+    let blob = rc.blob(&resolved.etag);
+    rc.write_ref(revision, &resolved.commit)?;
+    if fs::metadata(&pointer).is_ok() {
+        return Ok(Fetched {
+            pointer,
+            blob,
+            downloaded: false,
+            verified: exp != Expected::Unknown,
+        });
+    }
+    if fs::metadata(&blob).is_ok() {
+        let p = rc.link(&resolved.commit, path, &resolved.etag)?;
+        return Ok(Fetched {
+            pointer: p,
+            blob,
+            downloaded: false,
+            verified: exp != Expected::Unknown,
+        });
+    }
+    let blobs_dir = rc.storage.join("blobs");
+    fs::create_dir_all(&blobs_dir)
+        .map_err(|e| Error::io(format!("create {}", blobs_dir.display()), e))?;
+    let tracker = sh.tracker.clone();
+    let _lock = lock::acquire(&rc.lock(&resolved.etag), &sh.cancel, || {
+        tracing::info!(
+            file = path,
+            "waiting for another process to finish this file"
+        );
+    })
+    .await?;
+    if fs::metadata(&blob).is_ok() {
+        // The other process finished it while we waited.
+        let p = rc.link(&resolved.commit, path, &resolved.etag)?;
+        return Ok(Fetched {
+            pointer: p,
+            blob,
+            downloaded: false,
+            verified: exp != Expected::Unknown,
+        });
+    }
+
+    let inc = rc.incomplete(&resolved.etag);
+    let jpath = rc.journal(&resolved.etag);
+    let size = resolved.size;
+    let mut journal = match Journal::load(&jpath) {
+        Some(j)
+            if j.etag == resolved.etag
+                && j.size == size
+                && fs::metadata(&inc).map(|m| m.len()).ok() == Some(size) =>
+        {
+            j
+        }
+        _ => Journal::new(
+            &resolved.etag,
+            size,
+            chunk_size,
+            repo,
+            path,
+            &resolved.commit,
+        ),
+    };
+    let cs = journal.chunk_size;
+    let count = chunk_count(size, cs);
+    tracker.init_chunks(fidx, size, count as usize);
+
+    // Disk space: what is still to be allocated must fit.
+    let allocated = allocated_bytes(&inc);
+    let need = size.saturating_sub(allocated);
+    if need > 0 {
+        if let Ok(free) = fs4::available_space(&blobs_dir) {
+            if free < need {
+                return Err(Error::DiskFull {
+                    dir: blobs_dir,
+                    need,
+                    free,
+                }
+                .into());
+            }
+        }
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&inc)
+        .map_err(|e| Error::io(format!("open {}", inc.display()), e))?;
+    let disk_full = |e: std::io::Error, free_dir: &std::path::Path| -> Error {
+        if is_enospc(&e) {
+            let free = fs4::available_space(free_dir).unwrap_or(0);
+            Error::DiskFull {
+                dir: free_dir.to_path_buf(),
+                need: size.saturating_sub(allocated),
+                free,
+            }
+        } else {
+            Error::io(format!("preallocate {}", inc.display()), e)
+        }
+    };
+    if file.metadata().map(|m| m.len()).unwrap_or(0) != size {
+        file.set_len(size).map_err(|e| disk_full(e, &blobs_dir))?;
+    }
+    if size > 0 {
+        if let Err(e) = fs4::FileExt::allocate(&file, size) {
+            if is_enospc(&e) {
+                return Err(disk_full(e, &blobs_dir).into());
+            }
+            tracing::debug!(error = %e, "preallocation not supported; continuing with a sparse file");
+        }
+    }
+    let file = Arc::new(file);
+
+    // Restart: re-hash what the journal claims.
+    let mut prefix = Prefix {
+        whole: Whole::new(&exp, size),
+        header: HeaderCheck::new(path),
+        next: 0,
+        header_error: None,
+    };
+    let mut good = BTreeSet::new();
+    if !journal.chunks.is_empty() {
+        tracker.set_file_phase(fidx, Phase::Verifying);
+        tracker.set_phase(Phase::Verifying);
+        let (incp, j2, e2, p2) = (inc.clone(), journal.clone(), exp.clone(), path.to_string());
+        let rescued =
+            tokio::task::spawn_blocking(move || verify::rehash_journal(&incp, &j2, &e2, &p2))
+                .await
+                .map_err(|e| Error::Other(format!("rehash task: {e}")))??;
+        for b in &rescued.bad {
+            journal.chunks.remove(b);
+            tracker.set_chunk(fidx, *b, ChunkState::Failed);
+        }
+        if !rescued.bad.is_empty() {
+            journal.save(&jpath)?;
+        }
+        let mut rescued_bytes = 0;
+        for g in &rescued.good {
+            tracker.set_chunk(fidx, *g, ChunkState::Verified);
+            let (s, e) = chunk_range(size, cs, *g);
+            rescued_bytes += e - s;
+        }
+        bytes.store(rescued_bytes, Ordering::Relaxed);
+        tracing::info!(
+            file = path,
+            rescued = rescued.good.len(),
+            refetch = rescued.bad.len(),
+            "resuming from the journal"
+        );
+        good = rescued.good;
+        prefix = rescued.prefix;
+    } else {
+        bytes.store(0, Ordering::Relaxed);
+        journal.save(&jpath)?;
+    }
+
+    let fj = Arc::new(FileJob {
+        repo: repo.to_string(),
+        revision: revision.to_string(),
+        path: path.to_string(),
+        etag: resolved.etag.clone(),
+        size,
+        chunk_size: cs,
+        url: RwLock::new(resolved.url.clone()),
+        cdn_etag: Mutex::new(None),
+        file: file.clone(),
+        bytes: bytes.clone(),
+        fidx,
+    });
+
+    let header_chunks = |prob: &str, journal: &mut Journal| -> Fail {
+        // Forget the header's chunk so a transient corruption is fetched again next time.
+        journal.chunks.remove(&0);
+        let _ = journal.save(&jpath);
+        Fail::Err(Error::Corrupt(format!(
+            "{path} is not a valid safetensors file ({prob}); stopped early. If this repeats, the file on the Hub is broken or is not what the app expects"
+        )))
+    };
+    if let Some(prob) = prefix.header_error.clone() {
+        return Err(header_chunks(&prob, &mut journal));
+    }
+    let first_next = prefix.next;
+    let hasher = OrderedHasher::start(inc.clone(), size, cs, prefix)?;
+    for g in good.iter().filter(|g| **g >= first_next) {
+        hasher.ready(*g);
+    }
+    let todo: Vec<u64> = (0..count).filter(|i| !good.contains(i)).collect();
+    tracker.set_file_phase(fidx, Phase::Downloading);
+    tracker.set_phase(Phase::Downloading);
+    let mut header_fail: Option<String> = None;
+    let res = run_chunks(sh, &fj, todo, |idx, sha| {
+        journal.chunks.insert(idx, sha);
+        journal.save(&jpath)?;
+        tracker.set_chunk(fidx, idx, ChunkState::Verified);
+        hasher.ready(idx);
+        if let Some(p) = hasher.header_problem() {
+            header_fail = Some(p);
+            return Err(Fail::Err(Error::Other("malformed header".into())));
+        }
+        Ok(())
+    })
+    .await;
+    if let Some(p) = header_fail {
+        return Err(header_chunks(&p, &mut journal));
+    }
+    res?;
+    tracker.set_file_phase(fidx, Phase::Verifying);
+    let header_problem = hasher.header_error.clone();
+    let digest = hasher.finish().await?;
+    if let Some(p) = header_problem.lock().ok().and_then(|g| g.clone()) {
+        return Err(header_chunks(&p, &mut journal));
+    }
+    let mut ok = digest
+        .as_deref()
+        .is_some_and(|d| verify::digest_ok(&exp, d));
+
+    if !ok {
+        // Locate and repair: re-fetch chunks in batches, compare with the journal, re-check.
+        tracing::warn!(file = path, got = ?digest, want = ?exp.hex(), "whole-file hash mismatch: locating the bad chunk");
+        let r = sh
+            .hub
+            .resolve(repo, revision, path, sh.policy, &sh.cancel, Some(&tracker))
+            .await?;
+        if r.etag != resolved.etag || r.size != size {
+            return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
+        }
+        tracker.set_file_phase(fidx, Phase::Repairing);
+        tracker.set_phase(Phase::Repairing);
+        let batch = (sh.limiter.max * 2).max(1) as u64;
+        let mut start = 0u64;
+        while start < count && !ok {
+            let ids: Vec<u64> = (start..(start + batch).min(count)).collect();
+            start += batch;
+            let old: Vec<Option<String>> = ids.iter().map(|i| journal.chunks.remove(i)).collect();
+            journal.save(&jpath)?;
+            let mut differed = 0u32;
+            for i in &ids {
+                let (s, e) = chunk_range(size, cs, *i);
+                bytes.fetch_sub(
+                    (e - s).min(bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+                tracker.set_chunk(fidx, *i, ChunkState::Pending);
+            }
+            run_chunks(sh, &fj, ids.clone(), |idx, sha| {
+                let pos = (idx - ids[0]) as usize;
+                if old.get(pos).and_then(|o| o.as_deref()) != Some(sha.as_str()) {
+                    tracing::warn!(
+                        file = path,
+                        chunk = idx,
+                        "repaired a chunk whose fresh copy differs"
+                    );
+                    differed += 1;
+                }
+                journal.chunks.insert(idx, sha);
+                journal.save(&jpath)?;
+                tracker.set_chunk(fidx, idx, ChunkState::Verified);
+                Ok(())
+            })
+            .await?;
+            if differed > 0 {
+                let (incp, e2) = (inc.clone(), exp.clone());
+                let d = tokio::task::spawn_blocking(move || verify::hash_file(&incp, &e2, size))
+                    .await
+                    .map_err(|e| Error::Other(format!("hash task: {e}")))??;
+                ok = verify::digest_ok(&exp, &d);
+            }
+        }
+        if !ok {
+            return Err(Fail::Err(Error::Corrupt(format!(
+                "{path}: every chunk was fetched again and the file still does not match the Hub's hash {}; the file on the server is damaged. Partial data kept in {}",
+                exp.hex().unwrap_or("?"),
+                inc.display()
+            ))));
+        }
+    }
+
+    // Durable, verified: move into place.
+    let f2 = file.clone();
+    tokio::task::spawn_blocking(move || f2.sync_all())
+        .await
+        .map_err(|e| Error::Other(format!("sync task: {e}")))?
+        .map_err(|e| Error::io(format!("fsync {}", inc.display()), e))?;
+    drop(fj);
+    drop(file);
+    fs::rename(&inc, &blob)
+        .map_err(|e| Error::io(format!("move {} into the cache", inc.display()), e))?;
+    sync_dir(&blobs_dir);
+    let _ = fs::remove_file(&jpath);
+    let p = rc.link(&resolved.commit, path, &resolved.etag)?;
+    tracker.file_done(fidx, exp.hex().map(str::to_string));
+    Ok(Fetched {
+        pointer: p,
+        blob,
+        downloaded: true,
+        verified: exp != Expected::Unknown,
+    })
+}
+
+/// Bytes already allocated to a (sparse) file.
+fn allocated_bytes(p: &std::path::Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(p).map(|m| m.blocks() * 512).unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,139 @@
+//! The crash-safe record of verified chunks, kept beside the partial file.
+//!
+//! A chunk's SHA-256 is added only after its bytes were made durable (`fdatasync`), and the
+//! journal itself is replaced atomically (write temp, fsync, rename, fsync dir), so after a
+//! crash or `kill -9` the journal never claims bytes that are not on disk. On restart every
+//! journalled chunk is re-hashed anyway, which also catches bit rot and torn writes.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Journal format version; bump on incompatible changes (old journals are then ignored).
+const VERSION: u32 = 1;
+
+/// What we know about one partial blob.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub version: u32,
+    /// The blob name (sha256 of LFS files, git sha1 otherwise).
+    pub etag: String,
+    pub size: u64,
+    pub chunk_size: u64,
+    /// For `hubfetch status`: which repo file this is.
+    pub repo: String,
+    pub path: String,
+    pub commit: String,
+    /// chunk index -> sha256 hex of the chunk's bytes as written.
+    pub chunks: BTreeMap<u64, String>,
+}
+
+impl Journal {
+    /// A fresh, empty journal.
+    pub fn new(
+        etag: &str,
+        size: u64,
+        chunk_size: u64,
+        repo: &str,
+        path: &str,
+        commit: &str,
+    ) -> Self {
+        Journal {
+            version: VERSION,
+            etag: etag.to_string(),
+            size,
+            chunk_size: chunk_size.max(1),
+            repo: repo.to_string(),
+            path: path.to_string(),
+            commit: commit.to_string(),
+            chunks: BTreeMap::new(),
+        }
+    }
+
+    /// Load a journal; `None` when absent, unreadable or from another format version.
+    pub fn load(path: &Path) -> Option<Journal> {
+        let data = fs::read(path).ok()?;
+        match serde_json::from_slice::<Journal>(&data) {
+            Ok(j) if j.version == VERSION && j.chunk_size > 0 => Some(j),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable journal");
+                None
+            }
+        }
+    }
+
+    /// Atomically replace the journal on disk (temp file + fsync + rename + dir fsync).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("journal.tmp");
+        let data = serde_json::to_vec(self).map_err(|e| Error::Other(e.to_string()))?;
+        {
+            let mut f = File::create(&tmp)
+                .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+            f.write_all(&data)
+                .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+            f.sync_all()
+                .map_err(|e| Error::io(format!("fsync {}", tmp.display()), e))?;
+        }
+        fs::rename(&tmp, path).map_err(|e| Error::io(format!("rename {}", path.display()), e))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir);
+        }
+        Ok(())
+    }
+
+    /// Number of chunks of the file.
+    pub fn chunk_count(&self) -> u64 {
+        chunk_count(self.size, self.chunk_size)
+    }
+
+    /// Byte range `[start, end)` of chunk `idx`.
+    pub fn chunk_range(&self, idx: u64) -> (u64, u64) {
+        chunk_range(self.size, self.chunk_size, idx)
+    }
+}
+
+/// Number of chunks of `size` bytes split in `chunk_size` pieces (a 0-byte file has none).
+pub fn chunk_count(size: u64, chunk_size: u64) -> u64 {
+    size.div_ceil(chunk_size.max(1))
+}
+
+/// Byte range `[start, end)` of chunk `idx`.
+pub fn chunk_range(size: u64, chunk_size: u64, idx: u64) -> (u64, u64) {
+    let start = idx.saturating_mul(chunk_size).min(size);
+    (start, start.saturating_add(chunk_size).min(size))
+}
+
+/// fsync a directory so a rename in it is durable (best effort).
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_load_roundtrip_and_ranges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.journal");
+        let mut j = Journal::new("abc", 100, 30, "o/r", "f.bin", "c0");
+        assert_eq!(j.chunk_count(), 4);
+        assert_eq!(j.chunk_range(3), (90, 100));
+        j.chunks.insert(1, "deadbeef".into());
+        j.save(&p).expect("save");
+        assert_eq!(Journal::load(&p), Some(j));
+        assert!(!p.with_extension("journal.tmp").exists());
+        std::fs::write(&p, b"{not json").expect("write");
+        assert_eq!(Journal::load(&p), None);
+        assert_eq!(chunk_count(0, 30), 0);
+    }
+}

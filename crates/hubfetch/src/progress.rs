@@ -1,0 +1,390 @@
+//! The typed progress stream (`Progress`, the `download-progress` event of docs/ipc.md).
+//!
+//! Delivered through `tokio::sync::watch`: every event is a full snapshot, so a slow consumer
+//! (the UI thread, a Tauri bridge) only ever needs the newest one. `watch` keeps exactly one
+//! value, never blocks or slows the downloader, and cannot grow without bound — a bounded mpsc
+//! would either stall the download when the UI lags or drop events anyway.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::error::{Error, ErrorKind};
+
+/// Where a job (or one file) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    #[default]
+    Resolving,
+    Downloading,
+    Verifying,
+    Repairing,
+    Paused,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// What went wrong, for the UI: a kind to pick an action, a message saying what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// One file of the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FileProgress {
+    pub path: String,
+    pub size: u64,
+    pub bytes_done: u64,
+    pub phase: Phase,
+    /// One char per chunk: `.` pending, `>` in flight, `#` verified, `!` failed (refetched).
+    pub chunk_map: String,
+    pub sha256: Option<String>,
+}
+
+/// A full snapshot of a download job (serde shape fixed by docs/ipc.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub phase: Phase,
+    pub repo: String,
+    pub revision: String,
+    pub file: Option<String>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub verified_chunks: u64,
+    pub total_chunks: u64,
+    pub rate_bps: f64,
+    pub eta_secs: Option<f64>,
+    pub stalled: bool,
+    pub retries: u64,
+    pub connections: u32,
+    pub files: Vec<FileProgress>,
+    pub error: Option<ProgressError>,
+}
+
+/// Chunk states for `chunkMap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkState {
+    Pending,
+    InFlight,
+    Verified,
+    Failed,
+}
+
+impl ChunkState {
+    fn ch(self) -> char {
+        match self {
+            ChunkState::Pending => '.',
+            ChunkState::InFlight => '>',
+            ChunkState::Verified => '#',
+            ChunkState::Failed => '!',
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct FileState {
+    path: String,
+    size: u64,
+    phase: Phase,
+    chunks: Vec<ChunkState>,
+    sha256: Option<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    files: Vec<FileState>,
+    current: Option<usize>,
+    rate: f64,
+    last: Option<(Instant, u64)>,
+    error: Option<ProgressError>,
+}
+
+/// Shared, cheap-to-update progress state; `publish()` turns it into a `Progress` snapshot.
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    repo: String,
+    revision: String,
+    state: Mutex<State>,
+    /// Bytes on disk per file (verified chunks + bytes of chunks in flight).
+    file_bytes: Mutex<Vec<Arc<AtomicU64>>>,
+    /// Bytes received from the network (monotone; drives the rate).
+    pub net_bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub stalled: AtomicU32,
+    pub connections: AtomicUsize,
+    tx: watch::Sender<Progress>,
+}
+
+impl Tracker {
+    pub(crate) fn new(repo: &str, revision: &str) -> (Arc<Tracker>, watch::Receiver<Progress>) {
+        let first = Progress {
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            ..Progress::default()
+        };
+        let (tx, rx) = watch::channel(first);
+        let t = Tracker {
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            state: Mutex::new(State {
+                phase: Phase::Resolving,
+                files: Vec::new(),
+                current: None,
+                rate: 0.0,
+                last: None,
+                error: None,
+            }),
+            file_bytes: Mutex::new(Vec::new()),
+            net_bytes: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            stalled: AtomicU32::new(0),
+            connections: AtomicUsize::new(0),
+            tx,
+        };
+        (Arc::new(t), rx)
+    }
+
+    fn st(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Register a file; returns its index and its byte counter.
+    pub(crate) fn add_file(&self, path: &str, size: u64) -> (usize, Arc<AtomicU64>) {
+        let mut st = self.st();
+        st.files.push(FileState {
+            path: path.to_string(),
+            size,
+            ..FileState::default()
+        });
+        let c = Arc::new(AtomicU64::new(0));
+        let mut fb = self.file_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        fb.push(c.clone());
+        (st.files.len() - 1, c)
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.st().phase = phase;
+        self.publish();
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.st().phase
+    }
+
+    pub(crate) fn set_file_phase(&self, idx: usize, phase: Phase) {
+        if let Some(f) = self.st().files.get_mut(idx) {
+            f.phase = phase;
+        }
+    }
+
+    pub(crate) fn set_current(&self, idx: usize) {
+        self.st().current = Some(idx);
+    }
+
+    /// (Re)initialise a file's chunk map, e.g. when it changed upstream.
+    pub(crate) fn init_chunks(&self, idx: usize, size: u64, n: usize) {
+        if let Some(f) = self.st().files.get_mut(idx) {
+            f.size = size;
+            f.chunks = vec![ChunkState::Pending; n];
+        }
+    }
+
+    pub(crate) fn set_chunk(&self, idx: usize, chunk: u64, s: ChunkState) {
+        if let Some(c) = self
+            .st()
+            .files
+            .get_mut(idx)
+            .and_then(|f| f.chunks.get_mut(chunk as usize))
+        {
+            *c = s;
+        }
+    }
+
+    /// Mark a file complete and verified.
+    pub(crate) fn file_done(&self, idx: usize, sha: Option<String>) {
+        let size = {
+            let mut st = self.st();
+            let Some(f) = st.files.get_mut(idx) else {
+                return;
+            };
+            f.phase = Phase::Done;
+            f.sha256 = sha;
+            for c in &mut f.chunks {
+                *c = ChunkState::Verified;
+            }
+            f.size
+        };
+        if let Some(c) = self
+            .file_bytes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(idx)
+        {
+            c.store(size, Ordering::Relaxed);
+        }
+    }
+
+    /// Final state of the job.
+    pub(crate) fn finish(&self, res: Result<(), &Error>) {
+        {
+            let mut st = self.st();
+            match res {
+                Ok(()) => {
+                    st.phase = Phase::Done;
+                    st.rate = 0.0;
+                }
+                Err(Error::Cancelled) => st.phase = Phase::Cancelled,
+                Err(e) => {
+                    st.phase = Phase::Failed;
+                    st.error = Some(ProgressError {
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// Build and send a snapshot (also updates the smoothed rate).
+    pub(crate) fn publish(&self) {
+        let p = self.snapshot();
+        self.tx.send_replace(p);
+    }
+
+    pub(crate) fn snapshot(&self) -> Progress {
+        let now = Instant::now();
+        let net = self.net_bytes.load(Ordering::Relaxed);
+        let fb: Vec<u64> = self
+            .file_bytes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let mut st = self.st();
+        // EWMA of the receive rate with a ~5 s time constant.
+        match st.last {
+            Some((t0, b0)) => {
+                let dt = now.duration_since(t0).as_secs_f64();
+                if dt >= 0.05 {
+                    let inst = net.saturating_sub(b0) as f64 / dt;
+                    let alpha = 1.0 - (-dt / 5.0f64).exp();
+                    st.rate = if st.rate == 0.0 {
+                        inst
+                    } else {
+                        st.rate + alpha * (inst - st.rate)
+                    };
+                    st.last = Some((now, net));
+                }
+            }
+            None => st.last = Some((now, net)),
+        }
+        let files: Vec<FileProgress> = st
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FileProgress {
+                path: f.path.clone(),
+                size: f.size,
+                bytes_done: fb.get(i).copied().unwrap_or(0).min(f.size),
+                phase: f.phase,
+                chunk_map: f.chunks.iter().map(|c| c.ch()).collect(),
+                sha256: f.sha256.clone(),
+            })
+            .collect();
+        let bytes_total: u64 = files.iter().map(|f| f.size).sum();
+        let bytes_done: u64 = files.iter().map(|f| f.bytes_done).sum();
+        let total_chunks: u64 = st.files.iter().map(|f| f.chunks.len() as u64).sum();
+        let verified_chunks: u64 = st
+            .files
+            .iter()
+            .flat_map(|f| f.chunks.iter())
+            .filter(|c| **c == ChunkState::Verified)
+            .count() as u64;
+        let active = matches!(st.phase, Phase::Downloading | Phase::Repairing);
+        let rate = if active { st.rate } else { 0.0 };
+        let eta_secs =
+            (rate > 1.0 && active).then(|| bytes_total.saturating_sub(bytes_done) as f64 / rate);
+        Progress {
+            phase: st.phase,
+            repo: self.repo.clone(),
+            revision: self.revision.clone(),
+            file: st
+                .current
+                .and_then(|i| st.files.get(i))
+                .map(|f| f.path.clone()),
+            bytes_done,
+            bytes_total,
+            verified_chunks,
+            total_chunks,
+            rate_bps: rate,
+            eta_secs,
+            stalled: self.stalled.load(Ordering::Relaxed) > 0,
+            retries: self.retries.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed) as u32,
+            files,
+            error: st.error.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_exactly_like_the_ipc_contract() {
+        let (t, _rx) = Tracker::new("kyutai/moshiko-mlx-q4", "main");
+        let (i, c) = t.add_file("model.safetensors", 100);
+        t.init_chunks(i, 100, 4);
+        t.set_chunk(i, 0, ChunkState::Verified);
+        t.set_chunk(i, 1, ChunkState::InFlight);
+        t.set_chunk(i, 3, ChunkState::Failed);
+        c.store(30, Ordering::Relaxed);
+        t.set_current(i);
+        let v = serde_json::to_value(t.snapshot()).expect("json");
+        for k in [
+            "phase",
+            "repo",
+            "revision",
+            "file",
+            "bytesDone",
+            "bytesTotal",
+            "verifiedChunks",
+            "totalChunks",
+            "rateBps",
+            "etaSecs",
+            "stalled",
+            "retries",
+            "connections",
+            "files",
+            "error",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(v["phase"], "resolving");
+        assert_eq!(v["files"][0]["chunkMap"], "#>.!");
+        assert_eq!(v["files"][0]["bytesDone"], 30);
+        assert_eq!(v["verifiedChunks"], 1);
+        t.finish(Err(&Error::DiskFull {
+            dir: "/x".into(),
+            need: 2_000_000_000,
+            free: 0,
+        }));
+        let v = serde_json::to_value(t.snapshot()).expect("json");
+        assert_eq!(v["phase"], "failed");
+        assert_eq!(v["error"]["kind"], "diskFull");
+    }
+}

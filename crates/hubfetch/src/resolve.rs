@@ -1,0 +1,453 @@
+//! Talking to the Hub: `HEAD …/resolve/{rev}/{path}` without following cross-host redirects,
+//! the listing API, the token (sent to the Hub host only), and the mapping of 401/403/404 to
+//! specific, non-retried errors.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::header::{
+    HeaderMap, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, ETAG, LOCATION, USER_AGENT,
+};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::env::Config;
+use crate::error::{Error, Result};
+use crate::progress::Tracker;
+use crate::retry::{parse_retry_after, Backoff};
+
+/// Retry settings shared by resolve and chunk requests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+    pub max_retries: Option<u32>,
+    pub timeout: Duration,
+}
+
+/// The HTTP side: one connection pool, the Hub origin, the token.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    pub http: reqwest::Client,
+    pub cfg: Config,
+    pub endpoint: Url,
+}
+
+/// What the Hub says about one file at one revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The commit the revision points to (`X-Repo-Commit`).
+    pub commit: String,
+    /// Normalised `X-Linked-Etag`/`ETag`: sha256 for LFS files, git blob sha1 otherwise.
+    pub etag: String,
+    /// `X-Linked-Size` (or `Content-Length` when not redirected).
+    pub size: u64,
+    /// Where the bytes come from (the redirect target, or the resolve URL itself).
+    pub url: Url,
+}
+
+/// One file of a repo listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    pub path: String,
+    pub size: u64,
+    /// `lfs.sha256` for LFS files.
+    pub sha256: Option<String>,
+    /// Git blob id.
+    pub blob_id: Option<String>,
+}
+
+/// A repo at one revision: its commit and files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub commit: String,
+    pub files: Vec<ListedFile>,
+}
+
+/// Strip `W/` and quotes, like `huggingface_hub._normalize_etag`.
+pub(crate) fn normalize_etag(s: &str) -> String {
+    s.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) enum Attempt<T> {
+    Done(T),
+    /// Worth retrying after (at least) this delay, if given.
+    Retry(String, Option<Duration>),
+}
+
+impl Hub {
+    pub(crate) fn new(cfg: Config, connect_timeout: Duration) -> Result<Hub> {
+        let endpoint = Url::parse(&cfg.endpoint).map_err(|e| {
+            Error::Other(format!("HF_ENDPOINT {:?} is not a URL: {e}", cfg.endpoint))
+        })?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Hub {
+            http,
+            cfg,
+            endpoint,
+        })
+    }
+
+    /// True when `url` is on the Hub host: only there may the token go.
+    pub(crate) fn is_hub(&self, url: &Url) -> bool {
+        url.scheme() == self.endpoint.scheme()
+            && url.host_str() == self.endpoint.host_str()
+            && url.port_or_known_default() == self.endpoint.port_or_known_default()
+    }
+
+    /// A request with our user agent, no compression, and the token only for the Hub host.
+    pub(crate) fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let with_token = self.is_hub(&url);
+        let mut rb = self
+            .http
+            .request(method, url)
+            .header(USER_AGENT, concat!("hubfetch/", env!("CARGO_PKG_VERSION")))
+            .header(ACCEPT_ENCODING, "identity");
+        if with_token {
+            if let Some(t) = &self.cfg.token {
+                rb = rb.header(AUTHORIZATION, format!("Bearer {}", t.secret()));
+            }
+        }
+        rb
+    }
+
+    pub(crate) fn resolve_url(&self, repo: &str, revision: &str, path: &str) -> Result<Url> {
+        let mut url = self.endpoint.clone();
+        {
+            let mut seg = url.path_segments_mut().map_err(|_| {
+                Error::Other(format!(
+                    "HF_ENDPOINT {} cannot be a base URL",
+                    self.endpoint
+                ))
+            })?;
+            seg.pop_if_empty();
+            seg.extend(repo.split('/'));
+            seg.push("resolve");
+            seg.push(revision); // one segment: `refs/pr/1` becomes `refs%2Fpr%2F1`
+            seg.extend(path.split('/'));
+        }
+        Ok(url)
+    }
+
+    /// Map a Hub error status to a permanent error (None: not a permanent Hub error).
+    pub(crate) fn hub_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        repo: &str,
+        what: &str,
+    ) -> Option<Error> {
+        let code = header(headers, "x-error-code").unwrap_or("");
+        let msg = header(headers, "x-error-message").unwrap_or("");
+        let ep = &self.cfg.endpoint;
+        let has_token = self.cfg.token.is_some();
+        let gated = || Error::Gated {
+            repo: repo.to_string(),
+            url: format!("{ep}/{repo}"),
+        };
+        match (status.as_u16(), code) {
+            (_, "GatedRepo") => Some(gated()),
+            (_, "RepoNotFound") | (401, _) if !has_token => Some(Error::Unauthorized(format!(
+                "{repo} needs a Hub token (private, gated or nonexistent repo; Hub said: {status} {msg}). Set HF_TOKEN or run `hf auth login`, and check the repo id at {ep}/{repo}"
+            ))),
+            (_, "RepoNotFound") => Some(Error::NotFound(format!(
+                "repo {repo} not found, or your token has no access to it (Hub said: {msg}); check the name at {ep}/{repo}"
+            ))),
+            (401, _) => Some(Error::Unauthorized(format!(
+                "the Hub rejected your token for {repo} ({status} {msg}): it is invalid, expired or lacks read access; make a new one at {ep}/settings/tokens and set HF_TOKEN"
+            ))),
+            (403, _) => Some(gated()),
+            (_, "RevisionNotFound") => Some(Error::NotFound(format!(
+                "{what}: revision not found in {repo} ({msg}); check the branch, tag or commit at {ep}/{repo}/tree/main"
+            ))),
+            (404, _) => Some(Error::NotFound(format!(
+                "{what} not found in {repo} ({status} {msg}); check the repo id, revision and file name at {ep}/{repo}"
+            ))),
+            _ => None,
+        }
+    }
+
+    /// Retry `f` (transient failures) with backoff; permanent errors return at once.
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        policy: RetryPolicy,
+        cancel: &CancellationToken,
+        tracker: Option<&Tracker>,
+        what: &str,
+        mut f: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Attempt<T>>>,
+    {
+        let mut backoff = Backoff::new(policy.base, policy.cap);
+        let mut tries = 0u32;
+        loop {
+            let r = tokio::select! {
+                _ = cancel.cancelled() => return Err(Error::Cancelled),
+                r = f() => r?,
+            };
+            match r {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Retry(why, after) => {
+                    if policy.max_retries.is_some_and(|m| tries >= m) {
+                        return Err(Error::Network(format!(
+                            "{what}: {why} (gave up after {tries} retries)"
+                        )));
+                    }
+                    tries += 1;
+                    if let Some(t) = tracker {
+                        t.retries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let d = after.unwrap_or_else(|| backoff.next_delay());
+                    tracing::warn!(what, why = %why, delay_ms = d.as_millis() as u64, "retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(Error::Cancelled),
+                        _ = tokio::time::sleep(d) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// `HEAD` the resolve URL; relative (same-host) redirects are followed like huggingface_hub,
+    /// a redirect to another host (the CDN) is not: its `Location` is where the data lives.
+    pub(crate) async fn resolve(
+        &self,
+        repo: &str,
+        revision: &str,
+        path: &str,
+        policy: RetryPolicy,
+        cancel: &CancellationToken,
+        tracker: Option<&Tracker>,
+    ) -> Result<Resolved> {
+        let start = self.resolve_url(repo, revision, path)?;
+        let what = format!("file {path:?} at revision {revision:?}");
+        self.with_retries(
+            policy,
+            cancel,
+            tracker,
+            &format!("resolve {repo}/{path}"),
+            || {
+                let start = start.clone();
+                let what = what.clone();
+                async move { self.resolve_once(repo, &what, start, policy.timeout).await }
+            },
+        )
+        .await
+    }
+
+    async fn resolve_once(
+        &self,
+        repo: &str,
+        what: &str,
+        start: Url,
+        timeout: Duration,
+    ) -> Result<Attempt<Resolved>> {
+        let mut url = start;
+        for _ in 0..10 {
+            let resp = match self
+                .request(Method::HEAD, url.clone())
+                .timeout(timeout)
+                .send()
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(Attempt::Retry(format!("HEAD failed: {e}"), None)),
+            };
+            let status = resp.status();
+            let h = resp.headers();
+            if status.is_redirection() {
+                let loc = header(h, LOCATION.as_str())
+                    .ok_or_else(|| Error::Other(format!("redirect {status} without Location")))?;
+                let next = url
+                    .join(loc)
+                    .map_err(|e| Error::Other(format!("bad Location {loc:?}: {e}")))?;
+                if self.is_hub(&next) && header(h, "x-linked-etag").is_none() {
+                    url = next; // renamed repo etc.: follow within the Hub
+                    continue;
+                }
+                return parse_resolved(h, next, true).map(Attempt::Done);
+            }
+            if status.is_success() {
+                return parse_resolved(h, url, false).map(Attempt::Done);
+            }
+            if let Some(e) = self.hub_error(status, h, repo, what) {
+                return Err(e);
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error()
+                || status == StatusCode::REQUEST_TIMEOUT
+            {
+                return Ok(Attempt::Retry(
+                    format!("Hub answered {status}"),
+                    parse_retry_after(h.get("retry-after")),
+                ));
+            }
+            return Err(Error::Other(format!(
+                "unexpected Hub answer {status} for {repo}: {what}"
+            )));
+        }
+        Err(Error::Other(format!(
+            "too many redirects resolving {repo}: {what}"
+        )))
+    }
+
+    /// `GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true`: all files of a revision.
+    pub(crate) async fn list(
+        &self,
+        repo: &str,
+        revision: &str,
+        policy: RetryPolicy,
+        cancel: &CancellationToken,
+        tracker: Option<&Tracker>,
+    ) -> Result<Listing> {
+        let mut url = self.endpoint.clone();
+        {
+            let mut seg = url
+                .path_segments_mut()
+                .map_err(|_| Error::Other("HF_ENDPOINT cannot be a base URL".into()))?;
+            seg.pop_if_empty();
+            seg.push("api");
+            seg.push("models");
+            seg.extend(repo.split('/'));
+            seg.push("revision");
+            seg.push(revision);
+        }
+        url.set_query(Some("blobs=true"));
+        let what = format!("revision {revision:?}");
+        self.with_retries(policy, cancel, tracker, &format!("list {repo}"), || {
+            let url = url.clone();
+            let what = what.clone();
+            async move {
+                let resp = match self
+                    .request(Method::GET, url)
+                    .timeout(policy.timeout)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Attempt::Retry(format!("listing failed: {e}"), None)),
+                };
+                let status = resp.status();
+                if !status.is_success() {
+                    if let Some(e) = self.hub_error(status, resp.headers(), repo, &what) {
+                        return Err(e);
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        return Ok(Attempt::Retry(
+                            format!("Hub answered {status}"),
+                            parse_retry_after(resp.headers().get("retry-after")),
+                        ));
+                    }
+                    return Err(Error::Other(format!("listing {repo}: unexpected {status}")));
+                }
+                let body = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => return Ok(Attempt::Retry(format!("listing body: {e}"), None)),
+                };
+                parse_listing(&body).map(Attempt::Done)
+            }
+        })
+        .await
+    }
+}
+
+fn parse_resolved(h: &HeaderMap, url: Url, redirected: bool) -> Result<Resolved> {
+    let commit = header(h, "x-repo-commit")
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::Other(
+                "the Hub answer has no X-Repo-Commit header (is HF_ENDPOINT a Hub?)".into(),
+            )
+        })?;
+    let etag = header(h, "x-linked-etag")
+        .or_else(|| header(h, ETAG.as_str()))
+        .map(normalize_etag)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Error::Other("the Hub answer has no ETag".into()))?;
+    let size = header(h, "x-linked-size")
+        .or_else(|| {
+            if redirected {
+                None
+            } else {
+                header(h, CONTENT_LENGTH.as_str())
+            }
+        })
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .ok_or_else(|| Error::Other("the Hub answer has no X-Linked-Size/Content-Length".into()))?;
+    if etag.contains('/') || etag.contains("..") {
+        return Err(Error::InvalidPath(etag));
+    }
+    Ok(Resolved {
+        commit,
+        etag,
+        size,
+        url,
+    })
+}
+
+#[derive(Deserialize)]
+struct ApiLfs {
+    sha256: Option<String>,
+}
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiSibling {
+    rfilename: String,
+    size: Option<u64>,
+    blob_id: Option<String>,
+    lfs: Option<ApiLfs>,
+}
+#[derive(Deserialize)]
+struct ApiModel {
+    sha: Option<String>,
+    #[serde(default)]
+    siblings: Vec<ApiSibling>,
+}
+
+fn parse_listing(body: &[u8]) -> Result<Listing> {
+    let m: ApiModel =
+        serde_json::from_slice(body).map_err(|e| Error::Other(format!("bad listing JSON: {e}")))?;
+    Ok(Listing {
+        commit: m.sha.unwrap_or_default(),
+        files: m
+            .siblings
+            .into_iter()
+            .map(|s| ListedFile {
+                path: s.rfilename,
+                size: s.size.unwrap_or(0),
+                sha256: s.lfs.and_then(|l| l.sha256),
+                blob_id: s.blob_id,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_normalisation_and_listing() {
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(normalize_etag("\"abc\""), "abc");
+        let l = parse_listing(br#"{"sha":"c1","siblings":[{"rfilename":"a.bin","size":3,"blobId":"b","lfs":{"sha256":"s","size":3}},{"rfilename":"c.json"}]}"#).expect("parse");
+        assert_eq!(l.commit, "c1");
+        assert_eq!(l.files[0].sha256.as_deref(), Some("s"));
+        assert_eq!(l.files[1].size, 0);
+    }
+}
