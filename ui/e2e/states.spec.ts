@@ -120,7 +120,7 @@ test('loading: the model is loaded into memory', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'verifying', hardware: fx.hardware, plan: fx.plan }) });
   await setApp(page, { stage: 'loading' });
   await expect(page.getByRole('region', { name: 'Loading' })).toContainText('Loading Moshi into memory…');
-  await expect(page.getByRole('region', { name: 'Loading' })).toContainText('q4 · about 8 GB');
+  await expect(page.getByRole('region', { name: 'Loading' })).toContainText('q4 · 7.3 GB');
   await shots(page, '09-loading');
 });
 

@@ -6,6 +6,7 @@ import { HardwareCard, PlanCard } from './components/Plan';
 import { ReadyPanel, SessionPanel } from './components/Session';
 import { SettingsView } from './components/SettingsView';
 import { AppCtx, type Ctx } from './ctx';
+import { formatMemory } from './format';
 import { api, errorText, inTauri, subscribe } from './ipc';
 import { initialState, reduce, screenOf, type Screen } from './store';
 
@@ -169,14 +170,19 @@ export function App() {
               <Spinner label="Loading the model" />
               <h2 class="h2">Loading Moshi into memory…</h2>
               <p class="small muted">
-                {app?.plan ? `${app.plan.quality} · about ${Math.round(app.plan.memoryBytes / 1e9)} GB. ` : ''}This takes a few seconds.
+                {app?.plan ? `${app.plan.quality} · ${formatMemory(app.plan.memoryBytes)}. ` : ''}This takes a few seconds.
               </p>
             </section>
             {app?.hardware && <HardwareCard hw={app.hardware} />}
           </div>
         );
       case 'ready':
-        return <ReadyPanel />;
+        return (
+          <div class="stack">
+            <ReadyPanel />
+            {app?.plan && <PlanCard plan={app.plan} compact installed />}
+          </div>
+        );
       case 'session':
         return <SessionPanel />;
       case 'error':

@@ -85,7 +85,7 @@ export function QualityPicker({ plan }: { plan: Plan | null }) {
   );
 }
 
-export function PlanCard({ plan, compact }: { plan: Plan; compact?: boolean }) {
+export function PlanCard({ plan, compact, installed }: { plan: Plan; compact?: boolean; installed?: boolean }) {
   const body = (
     <>
       <p class="reason" data-testid="plan-reason">
@@ -114,8 +114,8 @@ export function PlanCard({ plan, compact }: { plan: Plan; compact?: boolean }) {
         <strong>{qualityLabel(plan.quality)}</strong>
         {plan.overridden && <span class="tag">your choice</span>}
         <span class="small muted">
-          {plan.source === 'cache'
-            ? 'already on this Mac'
+          {installed || plan.source === 'cache'
+            ? 'on this Mac'
             : plan.source === 'quantizeFromBf16'
               ? `made from bf16 · ${formatBytes(plan.downloadBytes)}`
               : `${formatBytes(plan.downloadBytes)} download`}{' '}

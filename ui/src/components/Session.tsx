@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import { formatMemory, formatMs } from '../format';
+import { formatMs } from '../format';
 import { api } from '../ipc';
 import { Hotkey, Meter, MicIcon } from './common';
 
@@ -20,11 +20,6 @@ export function ReadyPanel() {
       <button class="btn primary wide" onClick={() => run('start the session', api.startSession)}>
         Start conversation
       </button>
-      {app.plan && (
-        <p class="small muted">
-          Moshi {app.plan.quality} · {formatMemory(app.plan.memoryBytes)} in memory
-        </p>
-      )}
     </section>
   );
 }
