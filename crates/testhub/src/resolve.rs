@@ -1,0 +1,169 @@
+//! `HEAD`/`GET {hub}/{org}/{name}/resolve/{revision}/{path}`: 302 to the CDN for LFS files,
+//! 200 with the bytes for small files, Hub-style errors otherwise.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::Response;
+
+use crate::body::{serve_data, status_fault};
+use crate::faults::Site;
+use crate::http_error::hub_error;
+use crate::signing;
+use crate::stats::Counters;
+use crate::store::{RepoState, Snapshot};
+use crate::Inner;
+
+/// Bearer token of a request, if any.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(t.trim().to_string())
+}
+
+/// 401/403 for private and gated repos, like the Hub's answers. `listing` = the model-info API,
+/// which the Hub serves for gated repos without acceptance.
+pub(crate) fn check_access(
+    inner: &Inner,
+    repo: &RepoState,
+    headers: &HeaderMap,
+    listing: bool,
+) -> Result<(), Response> {
+    if !repo.private && !repo.gated {
+        return Ok(());
+    }
+    let accepted = bearer(headers).and_then(|t| inner.token(&t));
+    let id = &repo.id;
+    if repo.private && accepted.is_none() {
+        return Err(hub_error(
+            StatusCode::UNAUTHORIZED,
+            Some("RepoNotFound"),
+            "Repository not found",
+        ));
+    }
+    if repo.gated && !listing {
+        match accepted {
+            None => {
+                return Err(hub_error(
+                    StatusCode::UNAUTHORIZED,
+                    Some("GatedRepo"),
+                    &format!(
+                        "Access to model {id} is restricted. You must have access to it and be authenticated to access it. Please log in."
+                    ),
+                ))
+            }
+            Some(false) => {
+                return Err(hub_error(
+                    StatusCode::FORBIDDEN,
+                    Some("GatedRepo"),
+                    &format!(
+                        "Access to model {id} is restricted and you are not in the authorized list. Visit {}/{id} to ask for access.",
+                        inner.hub_url
+                    ),
+                ))
+            }
+            Some(true) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Find the repo and revision, checking access. Returns the snapshot.
+pub(crate) fn lookup(
+    inner: &Inner,
+    repo_id: &str,
+    revision: &str,
+    headers: &HeaderMap,
+    listing: bool,
+) -> Result<Arc<Snapshot>, Response> {
+    let store = inner.store();
+    let Some(repo) = store.repos.get(repo_id) else {
+        return Err(hub_error(
+            StatusCode::NOT_FOUND,
+            Some("RepoNotFound"),
+            "Repository not found",
+        ));
+    };
+    check_access(inner, repo, headers, listing)?;
+    repo.snapshot(revision).ok_or_else(|| {
+        hub_error(
+            StatusCode::NOT_FOUND,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {revision}"),
+        )
+    })
+}
+
+/// The resolve endpoint.
+pub(crate) async fn resolve(
+    State(inner): State<Arc<Inner>>,
+    Path((org, name, rev, path)): Path<(String, String, String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    Counters::add(&inner.counters.resolve_requests, 1);
+    if let Some(r) = status_fault(&inner, Site::Resolve) {
+        return r;
+    }
+    let repo_id = format!("{org}/{name}");
+    let snap = match lookup(&inner, &repo_id, &rev, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let commit = snap.commit.clone();
+    let Some(entry) = snap.files.get(&path).cloned() else {
+        let mut r = hub_error(
+            StatusCode::NOT_FOUND,
+            Some("EntryNotFound"),
+            &format!("{path} does not exist on \"{rev}\""),
+        );
+        if let Ok(v) = commit.parse() {
+            r.headers_mut().insert("x-repo-commit", v);
+        }
+        return r;
+    };
+    if !entry.lfs {
+        let etag = entry.blob_id.clone();
+        return serve_data(
+            &inner,
+            entry,
+            &method,
+            &headers,
+            &etag,
+            vec![("x-repo-commit", commit)],
+        );
+    }
+    let lifetime = inner
+        .faults()
+        .cfg
+        .expire_signed_urls_after
+        .unwrap_or(signing::DEFAULT_LIFETIME)
+        .min(signing::DEFAULT_LIFETIME);
+    let location = format!(
+        "{}/blobs/{}?{}",
+        inner.cdn_url,
+        entry.sha256,
+        signing::sign(&inner.secret, &entry.sha256, lifetime)
+    );
+    let body = format!("Found. Redirecting to {location}");
+    let resp = Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, &location)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CONTENT_LENGTH, body.len().to_string())
+        .header(header::ETAG, format!("\"{}\"", entry.sha256))
+        .header("x-repo-commit", &commit)
+        .header("x-linked-etag", format!("\"{}\"", entry.sha256))
+        .header("x-linked-size", entry.size.to_string())
+        .header(header::ACCEPT_RANGES, "bytes");
+    let body = if method == Method::HEAD {
+        axum::body::Body::empty()
+    } else {
+        axum::body::Body::from(body)
+    };
+    resp.body(body)
+        .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
+}
