@@ -22,6 +22,10 @@ use crate::Inner;
 /// Default chunk of a body.
 const CHUNK: usize = 64 * 1024;
 
+/// Pause before an injected cut, so that the bytes before it (and the headers) reach the client:
+/// hyper flushes its write buffer when the body is not ready.
+const FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Middleware: count every request and keep it "in flight" until its body is done.
 pub(crate) async fn track(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Response {
     Counters::add(&inner.counters.requests, 1);
@@ -315,10 +319,16 @@ fn body_stream(
 
 impl Streamer {
     async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
-        if self.sent >= self.len || self.plan.truncate_at == Some(self.sent) {
+        if self.sent >= self.len {
+            return None;
+        }
+        if self.plan.truncate_at == Some(self.sent) {
+            // let the connection flush what was sent (headers included) before cutting it
+            tokio::time::sleep(FLUSH_PAUSE).await;
             return None;
         }
         if self.plan.drop_at == Some(self.sent) {
+            tokio::time::sleep(FLUSH_PAUSE).await;
             return Some(Err(std::io::Error::other(
                 "testhub: injected connection drop",
             )));
