@@ -34,6 +34,7 @@ test('settings: every field is saved through save_settings; the token never come
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByRole('alert')).toHaveText('Use a full path, for example ~/Models/Moshi.');
   await expect(page.getByLabel('Model cache location')).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByLabel('Model cache location')).toBeFocused();
   await shots(page, '18-settings-validation');
   expect(await commands(page, 'save_settings')).toHaveLength(0);
   await page.getByLabel('Model cache location').fill('  /Volumes/External/Moshi ');
@@ -87,6 +88,7 @@ test('settings: a hotkey without a modifier is refused; Cancel and Escape keep t
   await page.keyboard.press('KeyA');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByRole('alert')).toContainText('Add a modifier');
+  await expect(page.getByTestId('hotkey-capture')).toBeFocused();
   expect(await commands(page, 'save_settings')).toHaveLength(0);
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect(page.getByRole('heading', { name: 'Ready' })).toBeVisible();

@@ -206,7 +206,12 @@ export function SettingsView() {
     const s = normalizeSettings(draft);
     const errs = validateSettings(s, devices);
     setErrors(errs);
-    if (Object.values(errs).some(Boolean)) return;
+    if (Object.values(errs).some(Boolean)) {
+      // Take the person to the first field that needs fixing.
+      const form = e.currentTarget as HTMLFormElement;
+      requestAnimationFrame(() => form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
+      return;
+    }
     setSaving(true);
     const saved = await run('save settings', () => api.saveSettings(s));
     setSaving(false);
