@@ -27,8 +27,19 @@ pub struct DeviceList {
 }
 
 /// The audio host this crate uses: the platform default (CoreAudio on macOS; on Linux the
-/// PulseAudio server when one runs, else ALSA).
+/// PulseAudio server when one runs, else ALSA). `MOSHIBAR_AUDIO_HOST=alsa|pulseaudio` picks
+/// one explicitly (Linux).
 pub fn host() -> Host {
+    if let Ok(want) = std::env::var("MOSHIBAR_AUDIO_HOST") {
+        if let Some(id) = cpal::available_hosts()
+            .into_iter()
+            .find(|id| id.name().eq_ignore_ascii_case(&want) || format!("{id:?}").eq_ignore_ascii_case(&want))
+        {
+            if let Ok(h) = cpal::host_from_id(id) {
+                return h;
+            }
+        }
+    }
     cpal::default_host()
 }
 
@@ -62,12 +73,24 @@ pub fn list_devices() -> Result<DeviceList, VoiceError> {
         .map_err(|e| VoiceError::Host(e.to_string()))?
         .map(|d| device_name(&d))
         .collect();
-    Ok(DeviceList {
+    let mut list = DeviceList {
         inputs,
         outputs,
         default_input: host.default_input_device().map(|d| device_name(&d)),
         default_output: host.default_output_device().map(|d| device_name(&d)),
-    })
+    };
+    // Some hosts (ALSA) do not enumerate their "default" device; list it so it can be picked.
+    if let Some(d) = list.default_input.clone() {
+        if !list.inputs.contains(&d) {
+            list.inputs.insert(0, d);
+        }
+    }
+    if let Some(d) = list.default_output.clone() {
+        if !list.outputs.contains(&d) {
+            list.outputs.insert(0, d);
+        }
+    }
+    Ok(list)
 }
 
 /// Which way a device carries sound.
@@ -99,6 +122,13 @@ pub fn find_device(host: &Host, dir: Direction, name: Option<&str>) -> Result<De
         }
         .ok_or(VoiceError::NoDefaultDevice(dir.as_str())),
         Some(wanted) => {
+            let default = match dir {
+                Direction::Input => host.default_input_device(),
+                Direction::Output => host.default_output_device(),
+            };
+            if let Some(d) = default.filter(|d| matches(d, wanted)) {
+                return Ok(d);
+            }
             let devices = match dir {
                 Direction::Input => host.input_devices().map(|i| i.collect::<Vec<_>>()),
                 Direction::Output => host.output_devices().map(|i| i.collect::<Vec<_>>()),
@@ -143,6 +173,22 @@ impl std::fmt::Debug for OpenStream {
     }
 }
 
+/// The device's native configuration, with a callback period of `buffer_ms` when the device
+/// allows it: the default period of some systems (PulseAudio: up to 2 s) would make the
+/// input arrive in bursts and the output queue grow far beyond one frame.
+fn stream_config(supported: &cpal::SupportedStreamConfig, buffer_ms: Option<u32>) -> cpal::StreamConfig {
+    let mut config: cpal::StreamConfig = supported.config();
+    if let Some(ms) = buffer_ms {
+        let want = (config.sample_rate as u64 * u64::from(ms) / 1000) as u32;
+        if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size() {
+            if (*min..=*max).contains(&want) {
+                config.buffer_size = cpal::BufferSize::Fixed(want);
+            }
+        }
+    }
+    config
+}
+
 fn open_err(dir: Direction, name: &str, e: impl std::fmt::Display) -> VoiceError {
     VoiceError::DeviceOpen {
         direction: dir.as_str(),
@@ -155,6 +201,7 @@ fn open_err(dir: Direction, name: &str, e: impl std::fmt::Display) -> VoiceError
 /// created by the caller via `make_capture(rate, channels)` once the format is known.
 pub fn open_input(
     device: &Device,
+    buffer_ms: Option<u32>,
     counters: Arc<AudioCounters>,
     make_capture: impl FnOnce(u32, u16) -> Capture,
 ) -> Result<OpenStream, VoiceError> {
@@ -164,7 +211,7 @@ pub fn open_input(
         .default_input_config()
         .map_err(|e| open_err(dir, &name, e))?;
     let format = supported.sample_format();
-    let config: cpal::StreamConfig = supported.into();
+    let config = stream_config(&supported, buffer_ms);
     let capture = make_capture(config.sample_rate, config.channels);
     let c2 = counters.clone();
     let on_error = move |e: cpal::Error| {
@@ -225,6 +272,7 @@ pub fn open_input(
 /// state built by `make_playback(rate, channels)`.
 pub fn open_output(
     device: &Device,
+    buffer_ms: Option<u32>,
     counters: Arc<AudioCounters>,
     make_playback: impl FnOnce(u32, u16) -> Playback,
 ) -> Result<OpenStream, VoiceError> {
@@ -234,7 +282,7 @@ pub fn open_output(
         .default_output_config()
         .map_err(|e| open_err(dir, &name, e))?;
     let format = supported.sample_format();
-    let config: cpal::StreamConfig = supported.into();
+    let config = stream_config(&supported, buffer_ms);
     let playback = make_playback(config.sample_rate, config.channels);
     let c2 = counters.clone();
     let on_error = move |e: cpal::Error| match e.kind() {

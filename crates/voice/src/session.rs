@@ -39,6 +39,8 @@ pub struct SessionConfig {
     pub max_backlog_frames: usize,
     /// How long to keep trying to reopen a lost device before giving up with an error.
     pub reopen_timeout: Duration,
+    /// Audio callback period asked of the devices, ms (`None`: the system's default).
+    pub device_buffer_ms: Option<u32>,
     /// Capacity of the event channel (events are dropped, never waited for, when it is full).
     pub event_capacity: usize,
 }
@@ -52,6 +54,7 @@ impl Default for SessionConfig {
             prebuffer_ms: 40,
             max_backlog_frames: 1,
             reopen_timeout: Duration::from_secs(10),
+            device_buffer_ms: Some(20),
             event_capacity: 512,
         }
     }
@@ -286,14 +289,14 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let counters = Arc::new(AudioCounters::default());
 
     let mut in_cons_slot = None;
-    let input = devices::open_input(&in_dev, counters.clone(), |rate, channels| {
+    let input = devices::open_input(&in_dev, config.device_buffer_ms, counters.clone(), |rate, channels| {
         let (p, c) = ring::ring(rate as usize * 2);
         in_cons_slot = Some(c);
         Capture::new(p, channels, counters.clone())
     })?;
     let mut out_prod_slot = None;
     let prebuffer_ms = config.prebuffer_ms;
-    let output = devices::open_output(&out_dev, counters.clone(), |rate, channels| {
+    let output = devices::open_output(&out_dev, config.device_buffer_ms, counters.clone(), |rate, channels| {
         let (p, c) = ring::ring(rate as usize * 2);
         out_prod_slot = Some(p);
         let prebuffer = (rate as usize * prebuffer_ms as usize / 1000).max(1);
@@ -311,6 +314,9 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let watch_lost = Arc::new(AtomicBool::new(false));
     let (ws, wl) = (watch_stop.clone(), watch_lost.clone());
     let (in_name, out_name) = (input.name.clone(), output.name.clone());
+    // Only names the host can find again are worth watching.
+    let watch_in = devices::device_present(&host, Direction::Input, &in_name);
+    let watch_out = devices::device_present(&host, Direction::Output, &out_name);
     let watcher = std::thread::Builder::new()
         .name("moshibar-device-watch".into())
         .spawn(move || {
@@ -322,8 +328,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                if !devices::device_present(&host, Direction::Input, &in_name)
-                    || !devices::device_present(&host, Direction::Output, &out_name)
+                if (watch_in && !devices::device_present(&host, Direction::Input, &in_name))
+                    || (watch_out && !devices::device_present(&host, Direction::Output, &out_name))
                 {
                     wl.store(true, Ordering::SeqCst);
                     return;
@@ -536,6 +542,17 @@ impl Worker {
             self.stats
                 .latency_us
                 .store((latency_s * 1e6) as u64 + 1, Ordering::Relaxed);
+            tracing::trace!(
+                age_ms = age_s * 1e3,
+                queued_ms = queued as f64 / out_rate * 1e3,
+                in_dev_us = io.counters.input_device_latency_us.load(Ordering::Relaxed),
+                out_dev_us = io.counters.output_device_latency_us.load(Ordering::Relaxed),
+                captured = io.counters.captured.load(Ordering::Relaxed),
+                played = io.counters.played.load(Ordering::Relaxed),
+                out_cb = io.counters.output_callbacks.load(Ordering::Relaxed),
+                underruns = io.counters.underruns.load(Ordering::Relaxed),
+                "latency parts"
+            );
             let fit = out_buf.len().min(io.out_prod.slots());
             if fit < out_buf.len() {
                 self.stats
