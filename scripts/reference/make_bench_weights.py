@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Random-weight checkpoints for benchmarks (not fixtures: no reference outputs).
+
+    make_bench_weights.py --what mid-lm    --out .cache/bench/mid-lm
+        model.safetensors (bf16, MLX names) + config.json {"lm": ...}:
+        d_model 1024, 8 heads (head_dim 128), 8 layers, full depformer
+        (1024 wide, 6 layers, 16 heads, 8 slices), real vocabularies.
+    make_bench_weights.py --what full-q4   --out .cache/bench/full-q4
+        model.q4.safetensors for the real config_v0_1 (4 bits, group 32, as
+        local.py -q 4), generated and quantized one tensor at a time (peak RAM
+        about the size of the output, ~5 GB) + config.json.
+    make_bench_weights.py --what mimi-full --out .cache/bench/mimi-full
+        tokenizer-e351c8d8-checkpoint125.safetensors: real-size Mimi
+        (mimi_202407, 32 codebooks) under PyTorch names, verified by a strict
+        load_pytorch_weights + config.json {"mimi": ...}.
+
+LM values follow the fixture rules (fixture_weights.py) but are drawn with
+MLX's generator (one key per tensor) for speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixture_configs as fc  # noqa: E402
+from make_fixture import write_mimi_checkpoint  # noqa: E402
+from moshi_mlx import models  # noqa: E402
+
+
+def quantizable_paths(model: nn.Module) -> set[str]:
+    """Module paths that `nn.quantize` would convert (Linear and Embedding)."""
+    return {path for path, m in model.named_modules() if hasattr(m, "to_quantized")}
+
+
+def lm_tensor(name: str, shape, key: mx.array) -> mx.array:
+    """One bf16 LM tensor following the fixture rules, from an MLX key."""
+    z = mx.random.normal(shape, key=key)
+    last = name.split(".")[-2]
+    if "norm" in last:
+        v = 1.0 + 0.2 * z
+    elif last == "emb" or name.startswith(("text_emb.", "audio_embs.")):
+        v = z
+    else:
+        v = z * (1.0 / shape[1] ** 0.5)
+        if name == "text_linear.weight" or (name.startswith("depformer.slices.") and name.endswith(".linear_out.weight")
+                                            and ".transformer." not in name):
+            v = v * 3.0
+    return v.astype(mx.bfloat16)
+
+
+def lm_weights(cfg, seed: int, bits: int | None = None, group_size: int | None = None):
+    """Yield (name, array) for every tensor of the checkpoint, one at a time.
+    With `bits`, Linear/Embedding weights are quantized as `nn.quantize` does."""
+    model = models.Lm(cfg)  # lazy: only used for names and shapes
+    qpaths = quantizable_paths(model) if bits else set()
+    params = tree_flatten(model.parameters())
+    keys = mx.random.split(mx.random.key(seed), len(params))
+    for i, (name, p) in enumerate(params):
+        w = lm_tensor(name, tuple(p.shape), keys[i])
+        owner = name.rsplit(".", 1)[0]
+        if owner in qpaths and name.endswith(".weight"):
+            wq, scales, biases = mx.quantize(w, group_size=group_size, bits=bits)
+            mx.eval(wq, scales, biases)
+            yield name, wq
+            yield f"{owner}.scales", scales
+            yield f"{owner}.biases", biases
+        else:
+            mx.eval(w)
+            yield name, w
+
+
+def expected_tensors(cfg, bits: int | None, group_size: int | None) -> dict[str, tuple]:
+    """name -> (shape, dtype) that moshi_mlx's loader expects (lazy model, nothing evaluated)."""
+    model = models.Lm(cfg)
+    model.set_dtype(mx.bfloat16)
+    if bits:
+        nn.quantize(model, bits=bits, group_size=group_size)
+    return {k: (tuple(v.shape), v.dtype) for k, v in tree_flatten(model.parameters())}
+
+
+def write_lm(out: Path, cfg, fname: str, seed: int, bits=None, group_size=None) -> None:
+    """Generate, check against the loader's expectations, and save one LM checkpoint."""
+    t0 = time.time()
+    tensors = dict(lm_weights(cfg, seed, bits, group_size))
+    want = expected_tensors(cfg, bits, group_size)
+    got = {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()}
+    if got != want:
+        bad = sorted(set(got) ^ set(want))[:5] or [k for k in got if got[k] != want[k]][:5]
+        raise RuntimeError(f"tensor set differs from what moshi_mlx loads: {bad}")
+    mx.save_safetensors(str(out / fname), tensors, metadata={"format": "mlx"})
+    n = sum(v.nbytes for v in tensors.values())
+    print(f"{fname}: {len(tensors)} tensors, {n / 1e9:.2f} GB, {time.time() - t0:.0f} s")
+    del tensors
+    (out / "config.json").write_text(json.dumps({"lm": fc.lm_config_json(cfg)}, indent=1))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--what", choices=["mid-lm", "full-q4", "mimi-full"], required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    mx.set_default_device(mx.cpu)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.what == "mid-lm":
+        write_lm(args.out, fc.mid_lm(), "model.safetensors", args.seed)
+    elif args.what == "full-q4":
+        write_lm(args.out, fc.full_lm(), "model.q4.safetensors", args.seed, bits=4, group_size=32)
+    else:
+        cfg = fc.full_mimi(32)
+        write_mimi_checkpoint(args.out / "tokenizer-e351c8d8-checkpoint125.safetensors", cfg, args.seed)
+        (args.out / "config.json").write_text(json.dumps({"mimi": fc.mimi_config_json(cfg)}, indent=1))
+        print("tokenizer-e351c8d8-checkpoint125.safetensors written (strict load verified)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
