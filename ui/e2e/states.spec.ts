@@ -1,11 +1,12 @@
 // Every popover state, driven by emitted events, with light + dark screenshots.
 import * as fx from '../src/mock/fixtures';
-import { commands, expect, test, emit, openApp, setApp, shots } from './helpers';
+import { calls, commands, emit, expect, openApp, setApp, shots, test } from './helpers';
 
 test('detecting: shows that the Mac is being checked', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'detecting' }) });
   await expect(page.getByTestId('stage')).toHaveText('Checking this Mac');
   await expect(page.getByRole('status').first()).toContainText('Checking this Mac’s chip, memory and bandwidth');
+  await expect(page.getByRole('region', { name: 'About Moshibar' })).toContainText('runs it entirely on this Mac');
   await shots(page, '01-detecting');
 });
 
@@ -107,13 +108,16 @@ test('downloading: not enough disk space and a gated repo say what to do', async
 test('verifying: chunks checked against SHA-256', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'downloading', hardware: fx.hardware, plan: fx.plan }), progress: fx.progress(1) });
   await setApp(page, { stage: 'verifying' });
-  await emit(page, 'download-progress', fx.progress(1, { phase: 'verifying', verifiedChunks: 90, totalChunks: 157 }));
+  await emit(page, 'download-progress', fx.verifying(90));
   const v = page.getByRole('region', { name: 'Verifying' });
   await expect(v.getByRole('heading')).toHaveText('Verifying the download');
   await expect(v.getByTestId('verify-line')).toHaveText('90 of 157 chunks checked (SHA-256)');
   await expect(v.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '57');
   await expect(page.getByTestId('stage')).toHaveText('Verifying');
+  await expect(v.locator(`[data-file="${fx.MODEL_FILE}"] .c.verified`)).toHaveCount(90);
   await shots(page, '08-verifying');
+  await emit(page, 'download-progress', fx.verifying(120, 'repairing'));
+  await expect(v.getByRole('heading')).toHaveText('Repairing damaged chunks');
 });
 
 test('loading: the model is loaded into memory', async ({ page }) => {
@@ -240,4 +244,23 @@ test('a failing command shows a notice instead of failing silently', async ({ pa
   await expect(page.getByRole('alert')).toContainText('Couldn\'t start the session: the microphone is not allowed');
   await page.getByRole('button', { name: 'Dismiss' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
+});
+
+test('outside the app (no Tauri IPC) the page says so instead of hanging', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('alert')).toContainText('only works inside the app');
+  await expect(page.getByTestId('stage')).toHaveText('Unavailable');
+});
+
+test('startup reads state, progress and settings, so a reopened popover resumes mid-download', async ({ page }) => {
+  await openApp(page, {
+    app: fx.appState({ stage: 'downloading', hardware: fx.hardware, plan: fx.plan }),
+    progress: fx.progress(0.625, { phase: 'paused', rateBps: 0, etaSecs: null }),
+    settings: { ...fx.settings, qualityOverride: 'q4' },
+  });
+  expect((await calls(page)).map((c) => c.cmd).sort()).toEqual(['get_progress', 'get_settings', 'get_state']);
+  await expect(page.getByRole('heading', { name: 'Download paused' })).toBeVisible();
+  await expect(page.getByRole('progressbar', { name: 'Download progress' })).toHaveAttribute('aria-valuenow', '62');
+  await page.getByText('Why?').click();
+  await expect(page.getByRole('radio', { name: 'q4' })).toBeChecked();
 });

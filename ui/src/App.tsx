@@ -147,7 +147,19 @@ export function App() {
               <span>{screen === 'detecting' ? 'Checking this Mac’s chip, memory and bandwidth…' : 'Choosing the best model for this Mac…'}</span>
             </div>
             {app?.hardware && <HardwareCard hw={app.hardware} />}
-            {app?.plan && <PlanCard plan={app.plan} />}
+            {app?.plan ? (
+              <PlanCard plan={app.plan} />
+            ) : (
+              <section class="card intro" aria-label="About Moshibar">
+                <p>
+                  <strong>Moshi</strong> is Kyutai’s speech-to-speech model: you talk, it answers, both at once.
+                </p>
+                <p class="small muted">
+                  Moshibar picks the model quality that fits this Mac’s memory and bandwidth, downloads it once (a few GB, verified chunk by chunk,
+                  resumable), and then runs it entirely on this Mac.
+                </p>
+              </section>
+            )}
           </div>
         );
       case 'downloading':

@@ -48,7 +48,7 @@ export function installDevMock(params: URLSearchParams) {
     const total = fx.progress(1).totalChunks;
     timer = setInterval(() => {
       v = Math.min(total, v + 9);
-      b.setProgress(fx.progress(1, { phase: 'verifying', verifiedChunks: v, totalChunks: total }));
+      b.setProgress(fx.verifying(v));
       if (v >= total) {
         clearInterval(timer);
         b.setApp({ stage: 'loading' });

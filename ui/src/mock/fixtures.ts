@@ -149,3 +149,18 @@ export function metrics(over: Partial<Metrics> = {}): Metrics {
     ...over,
   };
 }
+
+/** Verification in progress: the first `checked` chunks (over all files) are verified, the next ones in flight. */
+export function verifying(checked: number, phase: 'verifying' | 'repairing' = 'verifying'): Progress {
+  const p = progress(1, { phase, rateBps: 0, etaSecs: null });
+  let left = checked;
+  p.files = p.files.map((f) => {
+    const n = f.chunkMap.length;
+    const done = Math.max(0, Math.min(n, left));
+    left -= done;
+    const map = '#'.repeat(done) + (done < n ? '>' : '') + '.'.repeat(Math.max(0, n - done - 1));
+    return { ...f, chunkMap: map.slice(0, n), sha256: done === n ? f.sha256 : null };
+  });
+  p.verifiedChunks = checked;
+  return p;
+}
