@@ -8,10 +8,11 @@ export interface MockInit {
   progress?: Progress | null;
   settings?: Settings;
   devices?: AudioDevices;
+  delays?: Record<string, number>;
 }
 
 /** Opens the built popover with Tauri's IPC mocked (mockIPC + mockWindows, events emulated). */
-export async function openApp(page: Page, init: MockInit = {}) {
+export async function openApp(page: Page, init: MockInit = {}, { waitReady = true } = {}) {
   page.on('pageerror', (e) => {
     throw e;
   });
@@ -24,7 +25,7 @@ export async function openApp(page: Page, init: MockInit = {}) {
   }, init);
   await page.addInitScript({ path: HARNESS_JS });
   await page.goto('/');
-  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  if (waitReady) await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
 }
 
 export async function emit(page: Page, event: string, payload: unknown) {

@@ -264,3 +264,11 @@ test('startup reads state, progress and settings, so a reopened popover resumes 
   await page.getByText('Why?').click();
   await expect(page.getByRole('radio', { name: 'q4' })).toBeChecked();
 });
+
+test('an event that arrives during start-up is not overwritten by the older get_state answer', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'downloading', plan: fx.plan }), delays: { get_state: 800 } }, { waitReady: false });
+  await expect.poll(async () => (await calls(page)).map((c) => c.cmd)).toContain('get_state');
+  await setApp(page, { stage: 'ready' }); // the mock's state moves on; its delayed get_state answer is the old one
+  await expect(page.locator('html')).toHaveAttribute('data-ready', 'true');
+  await expect(page.getByRole('heading', { name: 'Ready' })).toBeVisible();
+});

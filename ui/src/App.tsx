@@ -52,17 +52,26 @@ export function App() {
     let cancelled = false;
     (async () => {
       try {
+        // Events that arrive while the initial get_* calls are in flight are newer than their answers.
+        let sawState = false;
+        let sawProgress = false;
         off = await subscribe({
-          appState: (s) => dispatch({ type: 'app-state', state: s }),
-          progress: (p) => dispatch({ type: 'download-progress', progress: p }),
+          appState: (s) => {
+            sawState = true;
+            dispatch({ type: 'app-state', state: s });
+          },
+          progress: (p) => {
+            sawProgress = true;
+            dispatch({ type: 'download-progress', progress: p });
+          },
           transcript: (t) => dispatch({ type: 'transcript', piece: t }),
           metrics: (m) => dispatch({ type: 'session-metrics', metrics: m }),
         });
         const [app, progress, settings] = await Promise.all([api.getState(), api.getProgress(), api.getSettings()]);
         if (cancelled) return;
         dispatch({ type: 'settings', settings });
-        if (progress) dispatch({ type: 'download-progress', progress });
-        dispatch({ type: 'app-state', state: app });
+        if (progress && !sawProgress) dispatch({ type: 'download-progress', progress });
+        if (!sawState) dispatch({ type: 'app-state', state: app });
       } catch (e) {
         dispatch({ type: 'boot-error', message: `Moshibar’s window could not reach the app: ${errorText(e)}. Quit and open Moshibar again.` });
       } finally {

@@ -13,6 +13,8 @@ export interface MockBackend {
   devices: AudioDevices;
   /** command name → error message: the command rejects with it. */
   fail: Record<string, string>;
+  /** command name → milliseconds before it answers (answers with the state as it was when called). */
+  delays: Record<string, number>;
   /** every command invoked (events plumbing excluded), in order. */
   calls: { cmd: string; args: any }[];
   /** the app's side effects of commands (e.g. the dev scenario pausing its timer). */
@@ -23,7 +25,7 @@ export interface MockBackend {
   setProgress: (p: Progress) => Promise<void>;
 }
 
-export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'progress' | 'settings' | 'devices'>> = {}): MockBackend {
+export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'progress' | 'settings' | 'devices' | 'delays'>> = {}): MockBackend {
   mockWindows('main');
   const b: MockBackend = {
     app: init.app ?? fx.appState(),
@@ -31,6 +33,7 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
     settings: init.settings ?? { ...fx.settings },
     devices: init.devices ?? fx.devices,
     fail: {},
+    delays: init.delays ?? {},
     calls: [],
     emit: (event, payload) => emit(event, payload),
     setApp: async (over) => {
@@ -47,26 +50,31 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
       b.calls.push({ cmd, args: args ?? {} });
       if (b.fail[cmd]) throw new Error(b.fail[cmd]);
       b.onCommand?.(cmd, args);
-      switch (cmd) {
-        case 'get_state':
-          return b.app;
-        case 'get_progress':
-          return b.progress;
-        case 'get_settings':
-          return b.settings;
-        case 'save_settings':
-          b.settings = { ...args.settings, hasToken: b.settings.hasToken };
-          return b.settings;
-        case 'set_hf_token':
-          b.settings = { ...b.settings, hasToken: args.token != null };
-          return null;
-        case 'list_audio_devices':
-          return b.devices;
-        default:
-          return null;
-      }
+      const answer = answerFor(cmd, args);
+      const ms = b.delays[cmd];
+      return ms ? new Promise((r) => setTimeout(() => r(answer), ms)) : answer;
     },
     { shouldMockEvents: true },
   );
+  function answerFor(cmd: string, args: any): unknown {
+    switch (cmd) {
+      case 'get_state':
+        return b.app;
+      case 'get_progress':
+        return b.progress;
+      case 'get_settings':
+        return b.settings;
+      case 'save_settings':
+        b.settings = { ...args.settings, hasToken: b.settings.hasToken };
+        return b.settings;
+      case 'set_hf_token':
+        b.settings = { ...b.settings, hasToken: args.token != null };
+        return null;
+      case 'list_audio_devices':
+        return b.devices;
+      default:
+        return null;
+    }
+  }
   return b;
 }
