@@ -40,7 +40,7 @@ pub(crate) async fn model_info_revision(
 fn info(inner: &Inner, repo_id: &str, rev: &str, headers: &HeaderMap) -> Response {
     let snap = match lookup(inner, repo_id, rev, headers, true) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (private, gated) = inner
         .store()

@@ -129,3 +129,134 @@ pub(crate) struct BodyPlan {
     /// End the body (short of Content-Length) once this many bytes were sent.
     pub truncate_at: Option<u64>,
 }
+
+/// Why a `--faults` specification could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("bad fault spec {item:?}: {reason}")]
+pub struct FaultSpecError {
+    /// The `key=value` item.
+    pub item: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::str::FromStr for Faults {
+    type Err = FaultSpecError;
+
+    /// Parse the binary's `--faults` format: comma-separated `key=value` items, e.g.
+    /// `drops=3,flip=1,stall=1,bw-conn=20MB,bw-total=160MB,503=2` (see the crate README).
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let mut f = Faults::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let err = |reason: &str| FaultSpecError {
+                item: item.to_string(),
+                reason: reason.to_string(),
+            };
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| err("expected key=value"))?;
+            let (k, v) = (k.trim(), v.trim());
+            let count = || v.parse::<u32>().map_err(|_| err("expected a count"));
+            let size =
+                || parse_size(v).ok_or_else(|| err("expected a size like 1000, 64KiB, 20MB"));
+            let dur =
+                || parse_duration(v).ok_or_else(|| err("expected a duration like 5s, 500ms, 2m"));
+            match k {
+                "drops" | "drop" => f.drop_mid_body = count()?,
+                "drop-prob" => {
+                    f.drop_probability = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=1.0).contains(p))
+                        .ok_or_else(|| err("expected a probability in 0..1"))?
+                }
+                "seed" => f.seed = v.parse().map_err(|_| err("expected a number"))?,
+                "flip" => f.flip_byte = count()?,
+                "flip-at" => f.flip_byte_at = Some(size()?),
+                "flip-at-count" => f.flip_byte_at_count = count()?,
+                "stall" => f.stall = count()?,
+                "stall-after" => f.stall_after_bytes = size()?,
+                "stall-max" => f.stall_max = Some(dur()?),
+                "429" => f.status_429 = count()?,
+                "503" => f.status_503 = count()?,
+                "resolve-503" => f.resolve_503 = count()?,
+                "cdn-503" => f.cdn_503 = count()?,
+                "retry-after" => {
+                    f.retry_after_secs = v.parse().map_err(|_| err("expected seconds"))?
+                }
+                "ignore-range" => f.ignore_range = count()?,
+                "truncate" => f.truncate_body = count()?,
+                "change-after" => f.change_upstream_after_bytes = Some(size()?),
+                "retire-old" => f.retire_old_blobs = matches!(v, "1" | "true" | "yes"),
+                "expire-urls" => f.expire_signed_urls_after = Some(dur()?),
+                "bw-conn" => f.bandwidth_per_connection = Some(size()?),
+                "bw-total" => f.bandwidth_total = Some(size()?),
+                _ => return Err(err("unknown fault (see the testhub README)")),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// `1000`, `64KiB`, `20MB`, `1.5GB`, `4k`: decimal (`KB`, `MB`, `GB`, `k`, `M`, `G`) or binary
+/// (`KiB`, `MiB`, `GiB`) units; a trailing `/s` is ignored (for rates).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().trim_end_matches("/s");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let v = num * mult;
+    (v.is_finite() && v >= 0.0).then_some(v.round() as u64)
+}
+
+/// `5s`, `500ms`, `2m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v * mult))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_binary_format() {
+        let f: Faults = "drops=3,flip=1,stall=1,bw-conn=20MB,bw-total=160MB,503=2,expire-urls=500ms,flip-at=1KiB"
+            .parse()
+            .expect("parse");
+        assert_eq!(f.drop_mid_body, 3);
+        assert_eq!(f.flip_byte, 1);
+        assert_eq!(f.stall, 1);
+        assert_eq!(f.bandwidth_per_connection, Some(20_000_000));
+        assert_eq!(f.bandwidth_total, Some(160_000_000));
+        assert_eq!(f.status_503, 2);
+        assert_eq!(f.expire_signed_urls_after, Some(Duration::from_millis(500)));
+        assert_eq!(f.flip_byte_at, Some(1024));
+        assert!("bogus=1".parse::<Faults>().is_err());
+        assert!("drops".parse::<Faults>().is_err());
+        assert_eq!(parse_size("1.5GB"), Some(1_500_000_000));
+        assert_eq!(parse_size("2MiB/s"), Some(2 * 1024 * 1024));
+    }
+}

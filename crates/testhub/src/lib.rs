@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use content::{generated_bytes, FileContent};
 pub use error::TestHubError;
-pub use faults::Faults;
+pub use faults::{parse_duration, parse_size, FaultSpecError, Faults};
 pub use stats::Stats;
 pub use store::{Repo, RepoFile};
 

@@ -15,6 +15,11 @@ use crate::stats::Counters;
 use crate::store::{RepoState, Snapshot};
 use crate::Inner;
 
+/// A boxed Hub error (keeps `Result`s small).
+fn deny(status: StatusCode, code: Option<&str>, message: &str) -> Box<Response> {
+    Box::new(hub_error(status, code, message))
+}
+
 /// Bearer token of a request, if any.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -31,14 +36,14 @@ pub(crate) fn check_access(
     repo: &RepoState,
     headers: &HeaderMap,
     listing: bool,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     if !repo.private && !repo.gated {
         return Ok(());
     }
     let accepted = bearer(headers).and_then(|t| inner.token(&t));
     let id = &repo.id;
     if repo.private && accepted.is_none() {
-        return Err(hub_error(
+        return Err(deny(
             StatusCode::UNAUTHORIZED,
             Some("RepoNotFound"),
             "Repository not found",
@@ -47,7 +52,7 @@ pub(crate) fn check_access(
     if repo.gated && !listing {
         match accepted {
             None => {
-                return Err(hub_error(
+                return Err(deny(
                     StatusCode::UNAUTHORIZED,
                     Some("GatedRepo"),
                     &format!(
@@ -56,7 +61,7 @@ pub(crate) fn check_access(
                 ))
             }
             Some(false) => {
-                return Err(hub_error(
+                return Err(deny(
                     StatusCode::FORBIDDEN,
                     Some("GatedRepo"),
                     &format!(
@@ -78,10 +83,10 @@ pub(crate) fn lookup(
     revision: &str,
     headers: &HeaderMap,
     listing: bool,
-) -> Result<Arc<Snapshot>, Response> {
+) -> Result<Arc<Snapshot>, Box<Response>> {
     let store = inner.store();
     let Some(repo) = store.repos.get(repo_id) else {
-        return Err(hub_error(
+        return Err(deny(
             StatusCode::NOT_FOUND,
             Some("RepoNotFound"),
             "Repository not found",
@@ -89,7 +94,7 @@ pub(crate) fn lookup(
     };
     check_access(inner, repo, headers, listing)?;
     repo.snapshot(revision).ok_or_else(|| {
-        hub_error(
+        deny(
             StatusCode::NOT_FOUND,
             Some("RevisionNotFound"),
             &format!("Invalid rev id: {revision}"),
@@ -111,7 +116,7 @@ pub(crate) async fn resolve(
     let repo_id = format!("{org}/{name}");
     let snap = match lookup(&inner, &repo_id, &rev, &headers, false) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let commit = snap.commit.clone();
     let Some(entry) = snap.files.get(&path).cloned() else {
