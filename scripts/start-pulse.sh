@@ -15,10 +15,12 @@
 # lives at a fixed place so every process finds it:
 #     export PULSE_SERVER=unix:/tmp/moshibar-pulse/pulse/native
 # (`bash scripts/start-pulse.sh --env` prints that line, for `eval`.)
+# MOSHIBAR_PULSE_DIR=/tmp/other starts a separate, private daemon there (a test
+# that unloads devices uses one so it disturbs nobody else).
 # Needs the Debian packages pulseaudio, pulseaudio-utils and libasound2-plugins.
 set -euo pipefail
 
-RUNTIME=/tmp/moshibar-pulse
+RUNTIME="${MOSHIBAR_PULSE_DIR:-/tmp/moshibar-pulse}"
 SOCKET="$RUNTIME/pulse/native"
 export XDG_RUNTIME_DIR="$RUNTIME"
 export PULSE_SERVER="unix:$SOCKET"

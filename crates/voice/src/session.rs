@@ -32,7 +32,8 @@ pub struct SessionConfig {
     pub output_device: Option<String>,
     /// Mic always reaches the model (no push-to-talk).
     pub hands_free: bool,
-    /// Output queued before playback starts, ms: absorbs the model's step-time jitter.
+    /// Margin queued on top of one frame before playback starts (and restarts after an
+    /// underrun), ms: absorbs the jitter of the model's step time and of the devices' periods.
     pub prebuffer_ms: u32,
     /// Complete input frames allowed to wait for the model; older ones are dropped (counted)
     /// so latency cannot grow when the model is slower than real time.
@@ -299,7 +300,10 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let output = devices::open_output(&out_dev, config.device_buffer_ms, counters.clone(), |rate, channels| {
         let (p, c) = ring::ring(rate as usize * 2);
         out_prod_slot = Some(p);
-        let prebuffer = (rate as usize * prebuffer_ms as usize / 1000).max(1);
+        // The model delivers whole 80 ms frames, so playback waits for one frame plus the
+        // jitter margin: then the queue never runs dry while the next frame is computed.
+        let frame_out = FRAME_SAMPLES * rate as usize / SAMPLE_RATE as usize;
+        let prebuffer = frame_out + rate as usize * prebuffer_ms as usize / 1000;
         Playback::new(c, channels, prebuffer, counters.clone())
     })?;
     let (Some(in_cons), Some(out_prod)) = (in_cons_slot, out_prod_slot) else {

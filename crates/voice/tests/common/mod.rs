@@ -1,0 +1,95 @@
+//! Shared set-up for the integration tests: the PulseAudio null sinks (started by
+//! scripts/start-pulse.sh, not mocked), a tone fed into the virtual microphone, speech WAVs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts (or reuses) the PulseAudio daemon with the null sinks in `dir` (None: the shared
+/// one) and points this process at it. Call before any audio is opened.
+pub fn start_pulse(dir: Option<&str>) {
+    let mut cmd = Command::new("bash");
+    cmd.arg(workspace().join("scripts/start-pulse.sh"));
+    if let Some(d) = dir {
+        cmd.env("MOSHIBAR_PULSE_DIR", d);
+    }
+    let out = cmd.output().expect("running scripts/start-pulse.sh");
+    assert!(
+        out.status.success(),
+        "scripts/start-pulse.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runtime = dir.unwrap_or("/tmp/moshibar-pulse");
+    // Edition 2021: set_var is safe; tests call this before starting any audio thread.
+    std::env::set_var("PULSE_SERVER", format!("unix:{runtime}/pulse/native"));
+}
+
+/// Runs `pactl` against the current server.
+pub fn pactl(args: &[&str]) -> String {
+    let out = Command::new("pactl")
+        .args(args)
+        .output()
+        .expect("running pactl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a sine tone WAV (stereo 48 kHz) of `secs` seconds.
+pub fn tone_wav(path: &Path, hz: f32, secs: f32, amp: f32) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    let n = (48_000.0 * secs) as usize;
+    for i in 0..n {
+        let v = (i as f32 * hz * std::f32::consts::TAU / 48_000.0).sin() * amp;
+        let s = (v * 32767.0) as i16;
+        w.write_sample(s).expect("write");
+        w.write_sample(s).expect("write");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// Plays a WAV into the virtual microphone (the `moshibar_mic` null sink) until dropped.
+pub struct MicFeed(Child);
+
+impl MicFeed {
+    /// Starts `paplay` on `wav`.
+    pub fn start(wav: &Path) -> Self {
+        let child = Command::new("paplay")
+            .args(["-d", "moshibar_mic"])
+            .arg(wav)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning paplay");
+        MicFeed(child)
+    }
+}
+
+impl Drop for MicFeed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Speech made by espeak-ng, as a WAV at its native 22.05 kHz mono.
+pub fn speech_wav(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("speech.wav");
+    let out = Command::new("espeak-ng")
+        .args(["-w"])
+        .arg(&p)
+        .arg(text)
+        .output()
+        .expect("espeak-ng (Debian package espeak-ng) must be installed");
+    assert!(out.status.success(), "espeak-ng failed");
+    p
+}
