@@ -485,7 +485,7 @@ async fn replace_file_makes_a_new_commit() {
     hub.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_files_and_many_concurrent_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("weights.bin");
@@ -495,9 +495,12 @@ async fn disk_files_and_many_concurrent_requests() {
         "org/disk",
         vec![RepoFile::new("weights.bin", FileContent::Disk(p))],
     );
-    let hub = TestHub::start(vec![r], Faults::default())
-        .await
-        .expect("start");
+    // slow each response down (0.3 s) so that the 16 requests overlap for sure
+    let slow = Faults {
+        bandwidth_per_connection: Some(500_000),
+        ..Faults::default()
+    };
+    let hub = TestHub::start(vec![r], slow).await.expect("start");
     let loc = client()
         .get(format!(
             "{}/org/disk/resolve/main/weights.bin",
@@ -524,6 +527,6 @@ async fn disk_files_and_many_concurrent_requests() {
         assert_eq!((s, err), (206, false));
         assert_eq!(b, &data[a as usize..a as usize + 150_000]);
     }
-    assert!(hub.stats().max_concurrent >= 2, "{:?}", hub.stats());
+    assert!(hub.stats().max_concurrent >= 8, "{:?}", hub.stats());
     hub.shutdown().await;
 }
