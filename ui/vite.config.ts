@@ -10,7 +10,8 @@ export default defineConfig({
   base: './',
   clearScreen: false,
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
-  server: { host: '127.0.0.1', port: 5173, strictPort: true },
+  // Tauri's devUrl is http://localhost:5173.
+  server: { host: 'localhost', port: 5173, strictPort: true },
   // The preview (used by the Playwright tests) serves the build under the strict CSP the app uses,
   // so a violation (inline script/style element, remote content) fails the tests.
   preview: { host: '127.0.0.1', port: 4173, strictPort: true, headers: { 'Content-Security-Policy': CSP } },

@@ -32,7 +32,7 @@ test('settings: every field is saved through save_settings; the token never come
   // Cache location must be a full path.
   await page.getByLabel('Model cache location').fill('Models/Moshi');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
-  await expect(page.getByRole('alert')).toHaveText('Use a full path, for example ~/Models/Moshi.');
+  await expect(page.getByRole('alert')).toHaveText('Use a full path that starts with /, for example /Volumes/External/Moshi.');
   await expect(page.getByLabel('Model cache location')).toHaveAttribute('aria-invalid', 'true');
   await expect(page.getByLabel('Model cache location')).toBeFocused();
   await shots(page, '18-settings-validation');

@@ -21,7 +21,8 @@ export function validateHotkey(accel: string): string | null {
 export function validateCacheDir(dir: string | null): string | null {
   if (dir == null || dir.trim() === '') return null; // default location
   const d = dir.trim();
-  if (!(d.startsWith('/') || d.startsWith('~/') || d === '~')) return 'Use a full path, for example ~/Models/Moshi.';
+  // The app needs an absolute path (it does not expand "~").
+  if (!d.startsWith('/')) return 'Use a full path that starts with /, for example /Volumes/External/Moshi.';
   if (/[\0\n\r]/.test(d)) return 'The path contains characters a folder name cannot have.';
   return null;
 }

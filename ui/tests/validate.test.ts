@@ -49,7 +49,7 @@ describe('settings form', () => {
     expect(validateCacheDir(null)).toBeNull();
     expect(validateCacheDir('  ')).toBeNull();
     expect(validateCacheDir('/Volumes/X/Moshi')).toBeNull();
-    expect(validateCacheDir('~/Models')).toBeNull();
+    expect(validateCacheDir('~/Models')).toMatch(/starts with \//);
     expect(validateCacheDir('Models/Moshi')).toMatch(/full path/);
     expect(validateCacheDir('/a\nb')).toMatch(/characters/);
   });

@@ -263,7 +263,7 @@ export function SettingsView() {
               id="cache-dir"
               type="text"
               spellcheck={false}
-              placeholder="Default (~/Library/Caches/Moshibar)"
+              placeholder="Default location"
               value={draft.cacheDir ?? ''}
               aria-invalid={!!errors.cacheDir}
               aria-describedby={errors.cacheDir ? 'cache-dir-error' : undefined}
