@@ -31,10 +31,9 @@ pub struct DeviceList {
 /// one explicitly (Linux).
 pub fn host() -> Host {
     if let Ok(want) = std::env::var("MOSHIBAR_AUDIO_HOST") {
-        if let Some(id) = cpal::available_hosts()
-            .into_iter()
-            .find(|id| id.name().eq_ignore_ascii_case(&want) || format!("{id:?}").eq_ignore_ascii_case(&want))
-        {
+        if let Some(id) = cpal::available_hosts().into_iter().find(|id| {
+            id.name().eq_ignore_ascii_case(&want) || format!("{id:?}").eq_ignore_ascii_case(&want)
+        }) {
             if let Ok(h) = cpal::host_from_id(id) {
                 return h;
             }
@@ -176,7 +175,10 @@ impl std::fmt::Debug for OpenStream {
 /// The device's native configuration, with a callback period of `buffer_ms` when the device
 /// allows it: the default period of some systems (PulseAudio: up to 2 s) would make the
 /// input arrive in bursts and the output queue grow far beyond one frame.
-fn stream_config(supported: &cpal::SupportedStreamConfig, buffer_ms: Option<u32>) -> cpal::StreamConfig {
+fn stream_config(
+    supported: &cpal::SupportedStreamConfig,
+    buffer_ms: Option<u32>,
+) -> cpal::StreamConfig {
     let mut config: cpal::StreamConfig = supported.config();
     if let Some(ms) = buffer_ms {
         let want = (config.sample_rate as u64 * u64::from(ms) / 1000) as u32;

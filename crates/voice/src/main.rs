@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use voice::{EchoModel, FrameModel, Session, SessionConfig, SessionEvent};
 
 #[derive(Parser)]
-#[command(name = "moshibar-voice", about = "Moshi voice sessions without the app")]
+#[command(
+    name = "moshibar-voice",
+    about = "Moshi voice sessions without the app"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -192,7 +195,12 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn bench(model: &ModelArgs, input: Option<String>, output: Option<String>, seconds: f64) -> Result<()> {
+fn bench(
+    model: &ModelArgs,
+    input: Option<String>,
+    output: Option<String>,
+    seconds: f64,
+) -> Result<()> {
     use std::sync::atomic::Ordering;
     let m = load_model(model)?;
     let config = SessionConfig {
@@ -227,16 +235,32 @@ fn bench(model: &ModelArgs, input: Option<String>, output: Option<String>, secon
     let mean = |f: &dyn Fn(&voice::Metrics) -> f32| metrics.iter().map(f).sum::<f32>() / n;
     let max_rtf = metrics.iter().map(|m| m.rtf).fold(0.0, f32::max);
     lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f32| lat.get(((lat.len() as f32 - 1.0) * p) as usize).copied().unwrap_or(f32::NAN);
+    let pct = |p: f32| {
+        lat.get(((lat.len() as f32 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f32::NAN)
+    };
     println!("frames            {}", stats.frames.load(Ordering::Relaxed));
     println!("encode ms (mean)  {:.2}", mean(&|m| m.encode_ms));
     println!("lm ms (mean)      {:.2}", mean(&|m| m.lm_ms));
     println!("decode ms (mean)  {:.2}", mean(&|m| m.decode_ms));
     println!("RTF mean / max    {:.3} / {:.3}", mean(&|m| m.rtf), max_rtf);
     println!("latency ms p50/p95 {:.1} / {:.1}", pct(0.5), pct(0.95));
-    println!("frames dropped    {}", stats.frames_dropped.load(Ordering::Relaxed));
-    println!("underruns         {}", stats.underruns.load(Ordering::Relaxed));
-    println!("capture overflow  {}", stats.capture_overflow.load(Ordering::Relaxed));
-    println!("output overflow   {}", stats.output_overflow.load(Ordering::Relaxed));
+    println!(
+        "frames dropped    {}",
+        stats.frames_dropped.load(Ordering::Relaxed)
+    );
+    println!(
+        "underruns         {}",
+        stats.underruns.load(Ordering::Relaxed)
+    );
+    println!(
+        "capture overflow  {}",
+        stats.capture_overflow.load(Ordering::Relaxed)
+    );
+    println!(
+        "output overflow   {}",
+        stats.output_overflow.load(Ordering::Relaxed)
+    );
     Ok(())
 }

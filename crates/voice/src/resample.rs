@@ -149,7 +149,12 @@ mod tests {
 
     #[test]
     fn stream_produces_the_ratio_for_any_chunking() -> Result<(), VoiceError> {
-        for (from, to) in [(48_000, 24_000), (44_100, 24_000), (24_000, 48_000), (16_000, 24_000)] {
+        for (from, to) in [
+            (48_000, 24_000),
+            (44_100, 24_000),
+            (24_000, 48_000),
+            (16_000, 24_000),
+        ] {
             let mut r = StreamResampler::new(from, to)?;
             let x = sine(from, 300.0, from as usize);
             let mut out = Vec::new();

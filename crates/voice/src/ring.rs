@@ -48,11 +48,7 @@ pub struct Capture {
 
 impl Capture {
     /// A capture side for a device with `channels` interleaved channels.
-    pub fn new(
-        producer: rtrb::Producer<f32>,
-        channels: u16,
-        counters: Arc<AudioCounters>,
-    ) -> Self {
+    pub fn new(producer: rtrb::Producer<f32>, channels: u16, counters: Arc<AudioCounters>) -> Self {
         Self {
             producer,
             channels: usize::from(channels.max(1)),
@@ -73,7 +69,9 @@ impl Capture {
         T: Sample,
         f32: FromSample<T>,
     {
-        self.counters.input_callbacks.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .input_callbacks
+            .fetch_add(1, Ordering::Relaxed);
         let ch = self.channels;
         let frames = data.len() / ch;
         let n = frames.min(self.producer.slots());

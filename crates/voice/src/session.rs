@@ -63,7 +63,11 @@ impl Default for SessionConfig {
 
 /// Everything the session tells the app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SessionEvent {
     /// Warm-up done, devices open, frames flowing.
     Ready {
@@ -290,22 +294,32 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let counters = Arc::new(AudioCounters::default());
 
     let mut in_cons_slot = None;
-    let input = devices::open_input(&in_dev, config.device_buffer_ms, counters.clone(), |rate, channels| {
-        let (p, c) = ring::ring(rate as usize * 2);
-        in_cons_slot = Some(c);
-        Capture::new(p, channels, counters.clone())
-    })?;
+    let input = devices::open_input(
+        &in_dev,
+        config.device_buffer_ms,
+        counters.clone(),
+        |rate, channels| {
+            let (p, c) = ring::ring(rate as usize * 2);
+            in_cons_slot = Some(c);
+            Capture::new(p, channels, counters.clone())
+        },
+    )?;
     let mut out_prod_slot = None;
     let prebuffer_ms = config.prebuffer_ms;
-    let output = devices::open_output(&out_dev, config.device_buffer_ms, counters.clone(), |rate, channels| {
-        let (p, c) = ring::ring(rate as usize * 2);
-        out_prod_slot = Some(p);
-        // The model delivers whole 80 ms frames, so playback waits for one frame plus the
-        // jitter margin: then the queue never runs dry while the next frame is computed.
-        let frame_out = FRAME_SAMPLES * rate as usize / SAMPLE_RATE as usize;
-        let prebuffer = frame_out + rate as usize * prebuffer_ms as usize / 1000;
-        Playback::new(c, channels, prebuffer, counters.clone())
-    })?;
+    let output = devices::open_output(
+        &out_dev,
+        config.device_buffer_ms,
+        counters.clone(),
+        |rate, channels| {
+            let (p, c) = ring::ring(rate as usize * 2);
+            out_prod_slot = Some(p);
+            // The model delivers whole 80 ms frames, so playback waits for one frame plus the
+            // jitter margin: then the queue never runs dry while the next frame is computed.
+            let frame_out = FRAME_SAMPLES * rate as usize / SAMPLE_RATE as usize;
+            let prebuffer = frame_out + rate as usize * prebuffer_ms as usize / 1000;
+            Playback::new(c, channels, prebuffer, counters.clone())
+        },
+    )?;
     let (Some(in_cons), Some(out_prod)) = (in_cons_slot, out_prod_slot) else {
         return Err(VoiceError::Thread("stream built without its ring".into()));
     };
@@ -436,11 +450,8 @@ impl Worker {
             } else if c.output_failed.load(Ordering::SeqCst) {
                 Some((Direction::Output, "the output stream failed"))
             } else if io.watch_lost.load(Ordering::SeqCst) {
-                let input_gone = !devices::device_present(
-                    &devices::host(),
-                    Direction::Input,
-                    &io.input.name,
-                );
+                let input_gone =
+                    !devices::device_present(&devices::host(), Direction::Input, &io.input.name);
                 if input_gone {
                     Some((Direction::Input, "the device disappeared"))
                 } else {
@@ -467,9 +478,10 @@ impl Worker {
                     message: format!("{} device \"{name}\": {why}", dir.as_str()),
                 });
                 underruns_before += io.counters.underruns.load(Ordering::Relaxed);
-                self.stats
-                    .capture_overflow
-                    .fetch_add(io.counters.capture_overflow.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.stats.capture_overflow.fetch_add(
+                    io.counters.capture_overflow.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 drop(io);
                 match self.reopen(dir, &name)? {
                     Some(new_io) => io = new_io,

@@ -22,7 +22,9 @@ fn wait_for(
         let left = deadline.saturating_duration_since(Instant::now());
         match events.recv_timeout(left) {
             Ok(e) if pred(&e) => return e,
-            Ok(SessionEvent::Error { message }) => panic!("session error while waiting for {what}: {message}"),
+            Ok(SessionEvent::Error { message }) => {
+                panic!("session error while waiting for {what}: {message}")
+            }
             Ok(_) => {}
             Err(_) => panic!("no {what} event within 30 s"),
         }
@@ -48,7 +50,9 @@ fn losing_the_devices_is_reported_and_recovered() -> Result<(), Box<dyn std::err
             ..Default::default()
         },
     )?;
-    wait_for(&events, "ready", |e| matches!(e, SessionEvent::Ready { .. }));
+    wait_for(&events, "ready", |e| {
+        matches!(e, SessionEvent::Ready { .. })
+    });
     let frames = || session.stats().frames.load(Ordering::Relaxed);
     while frames() < 10 {
         std::thread::sleep(Duration::from_millis(20));
@@ -66,7 +70,10 @@ fn losing_the_devices_is_reported_and_recovered() -> Result<(), Box<dyn std::err
     if let SessionEvent::DeviceLost { message, .. } = &lost {
         assert!(!message.is_empty());
     }
-    assert!(session.is_running(), "a lost device must not end the session at once");
+    assert!(
+        session.is_running(),
+        "a lost device must not end the session at once"
+    );
 
     // Plug it back in: the session reopens by itself and frames flow again.
     common::start_pulse(Some(DIR));
@@ -76,7 +83,10 @@ fn losing_the_devices_is_reported_and_recovered() -> Result<(), Box<dyn std::err
     let after = frames();
     let deadline = Instant::now() + Duration::from_secs(30);
     while frames() < after + 10 {
-        assert!(Instant::now() < deadline, "frames did not flow after reopening");
+        assert!(
+            Instant::now() < deadline,
+            "frames did not flow after reopening"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(session.stats().reopens.load(Ordering::Relaxed) >= 1);

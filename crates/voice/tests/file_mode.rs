@@ -6,8 +6,8 @@ mod common;
 use voice::{run_file, wav, EchoModel};
 
 #[test]
-fn speech_wav_goes_through_and_comes_back_the_right_length() -> Result<(), Box<dyn std::error::Error>>
-{
+fn speech_wav_goes_through_and_comes_back_the_right_length(
+) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let input = common::speech_wav(dir.path(), "Hello Moshi, how are you today?");
     let (x, rate) = wav::read_mono(&input)?;

@@ -17,22 +17,35 @@ fn released_feeds_silence_pressed_feeds_mic_from_the_next_frame() -> Result<(), 
     for _ in 0..3 {
         let mut f = mic.clone();
         let out = fl.step(&mut f, None, 0, 0)?;
-        assert!(out.pcm.iter().all(|s| *s == 0.0), "model heard the mic while released");
+        assert!(
+            out.pcm.iter().all(|s| *s == 0.0),
+            "model heard the mic while released"
+        );
     }
     gate.set_talking(true);
     let next = gate.frames_submitted();
     assert_eq!(next, 3);
     let mut f = mic.clone();
     let out = fl.step(&mut f, None, 0, 0)?;
-    assert!(out.pcm.iter().all(|s| *s == 0.3), "key-down missed the next frame");
+    assert!(
+        out.pcm.iter().all(|s| *s == 0.3),
+        "key-down missed the next frame"
+    );
     gate.set_talking(false);
     let mut f = mic.clone();
     let out = fl.step(&mut f, None, 0, 0)?;
     assert!(out.pcm.iter().all(|s| *s == 0.0));
 
     let received = fl.model.received.clone().unwrap_or_default();
-    assert_eq!(received.len(), 5, "the model ran on every frame, gated or not");
-    let silent: Vec<bool> = received.iter().map(|f| f.iter().all(|s| *s == 0.0)).collect();
+    assert_eq!(
+        received.len(),
+        5,
+        "the model ran on every frame, gated or not"
+    );
+    let silent: Vec<bool> = received
+        .iter()
+        .map(|f| f.iter().all(|s| *s == 0.0))
+        .collect();
     assert_eq!(silent, vec![true, true, true, false, true]);
     // The input level reports the mic before the gate, so the UI can show a level while
     // the key is up; and a metrics event came after 3 frames.

@@ -29,7 +29,10 @@ impl FrameModel for Recorder {
     }
     fn reset(&mut self) {
         self.echo.reset();
-        self.silent.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.silent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
     fn process(&mut self, pcm_in: &[f32]) -> Result<ModelFrame, ModelError> {
         let silent = pcm_in.iter().all(|s| *s == 0.0);
@@ -43,7 +46,12 @@ impl FrameModel for Recorder {
 
 fn wait_frames(session: &Session, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while session.stats().frames.load(std::sync::atomic::Ordering::Relaxed) < n {
+    while session
+        .stats()
+        .frames
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < n
+    {
         assert!(Instant::now() < deadline, "frames stopped flowing");
         assert!(session.is_running(), "session ended");
         std::thread::sleep(Duration::from_millis(20));
@@ -104,7 +112,11 @@ fn live_session_flows_through_null_sinks() -> Result<(), Box<dyn std::error::Err
     let last = metrics.last().ok_or("no metrics")?;
     assert!(last.talking);
     assert!(last.input_level > 0.2, "input level {}", last.input_level);
-    assert!(last.output_level > 0.2, "output level {}", last.output_level);
+    assert!(
+        last.output_level > 0.2,
+        "output level {}",
+        last.output_level
+    );
     assert!(last.speaking);
     assert!(last.latency_ms.is_some());
     assert!(evs
@@ -123,8 +135,14 @@ fn live_session_flows_through_null_sinks() -> Result<(), Box<dyn std::error::Err
         .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
         .collect();
     assert!(heard.len() > 24_000, "recorded {} samples", heard.len());
-    let loud = heard.chunks(4800).filter(|c| voice::metrics::rms(c) > 0.2).count();
-    assert!(loud >= 5, "only {loud} loud 100 ms blocks reached the speaker");
+    let loud = heard
+        .chunks(4800)
+        .filter(|c| voice::metrics::rms(c) > 0.2)
+        .count();
+    assert!(
+        loud >= 5,
+        "only {loud} loud 100 ms blocks reached the speaker"
+    );
     Ok(())
 }
 
@@ -150,7 +168,10 @@ fn push_to_talk_gates_the_live_mic() -> Result<(), Box<dyn std::error::Error>> {
     wait_frames(&session, 15);
     let before = seen();
     assert!(before.len() >= 15);
-    assert!(before.iter().all(|s| *s), "mic leaked through a closed gate");
+    assert!(
+        before.iter().all(|s| *s),
+        "mic leaked through a closed gate"
+    );
 
     // Key down: the very next frame handed to the model carries the mic.
     session.set_talking(true);
