@@ -396,9 +396,8 @@ async fn attempt(
             tracing::warn!(file = %fj.path, "server keeps ignoring Range: reading the full body and skipping {from} bytes");
             skip = from;
         }
-        s if (s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN)
-            && !sh.hub.is_hub(&url) =>
-        {
+        // Expired signed URL, or a blob retired after an upstream change: ask the Hub again.
+        s if matches!(s.as_u16(), 401 | 403 | 404 | 410) && !sh.hub.is_hub(&url) => {
             return Ok(Step::Refresh(format!("download server answered {s}")));
         }
         StatusCode::RANGE_NOT_SATISFIABLE => {

@@ -84,6 +84,7 @@ pub(crate) struct Fetched {
 }
 
 /// Make sure `resolved` is in the cache as a verified blob with its snapshot link.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn download_file(
     sh: &Arc<Shared>,
     rc: &RepoCache,

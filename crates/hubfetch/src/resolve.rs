@@ -160,6 +160,9 @@ impl Hub {
         };
         match (status.as_u16(), code) {
             (_, "GatedRepo") => Some(gated()),
+            (404, "RepoNotFound") => Some(Error::NotFound(format!(
+                "repo {repo} not found ({msg}); check the repo id at {ep}/{repo}"
+            ))),
             (_, "RepoNotFound") | (401, _) if !has_token => Some(Error::Unauthorized(format!(
                 "{repo} needs a Hub token (private, gated or nonexistent repo; Hub said: {status} {msg}). Set HF_TOKEN or run `hf auth login`, and check the repo id at {ep}/{repo}"
             ))),

@@ -1,0 +1,96 @@
+//! Shared helpers for the tests against `testhub` (the local Hub emulator with faults).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hubfetch::{Client, Config, Options, Token};
+use sha2::{Digest, Sha256};
+use testhub::{FileContent, Repo, RepoFile};
+
+/// A generated (seeded) LFS repo file (served through a 302 to the CDN).
+pub fn gen(path: &str, size: u64, seed: u64) -> RepoFile {
+    RepoFile {
+        path: path.into(),
+        content: FileContent::Generated { size, seed },
+        lfs: Some(true),
+    }
+}
+
+/// A small in-memory repo file.
+pub fn bytes(path: &str, b: &[u8], lfs: Option<bool>) -> RepoFile {
+    RepoFile {
+        path: path.into(),
+        content: FileContent::Bytes(b.to_vec()),
+        lfs,
+    }
+}
+
+pub fn repo(id: &str, files: Vec<RepoFile>) -> Repo {
+    Repo::new(id, files)
+}
+
+/// Small chunks, short timeouts, a retry limit so a bug fails instead of hanging.
+pub fn opts() -> Options {
+    Options {
+        chunk_size: 64 * 1024,
+        connections: 4,
+        max_retries: Some(200),
+        stall_timeout: Duration::from_millis(700),
+        backoff_base: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(200),
+        progress_interval: Duration::from_millis(20),
+    }
+}
+
+pub fn config(endpoint: &str, cache: &Path, token: Option<&str>) -> Config {
+    Config {
+        endpoint: endpoint.to_string(),
+        hf_home: cache.join("hf_home"),
+        cache_dir: cache.join("hub"),
+        offline: false,
+        token: token.and_then(Token::new),
+    }
+}
+
+pub fn client(endpoint: &str, cache: &Path, token: Option<&str>) -> Client {
+    Client::new(config(endpoint, cache, token)).expect("client")
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    let data = std::fs::read(p).expect("read downloaded file");
+    hex::encode(Sha256::digest(&data))
+}
+
+/// `{cache}/hub/models--org--name`.
+pub fn storage(cache: &Path, repo: &str) -> PathBuf {
+    cache
+        .join("hub")
+        .join(format!("models--{}", repo.replace('/', "--")))
+}
+
+pub fn journal_path(cache: &Path, repo: &str, etag: &str) -> PathBuf {
+    storage(cache, repo)
+        .join("blobs")
+        .join(format!("{etag}.chunked.journal"))
+}
+
+pub fn incomplete_path(cache: &Path, repo: &str, etag: &str) -> PathBuf {
+    storage(cache, repo)
+        .join("blobs")
+        .join(format!("{etag}.chunked.incomplete"))
+}
+
+/// Number of chunks the journal on disk records.
+pub fn journalled(cache: &Path, repo: &str, etag: &str) -> Vec<u64> {
+    hubfetch::journal::Journal::load(&journal_path(cache, repo, etag))
+        .map(|j| j.chunks.keys().copied().collect())
+        .unwrap_or_default()
+}
+
+/// Guard against hangs: every test body runs under this.
+pub async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
+}

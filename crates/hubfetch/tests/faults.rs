@@ -1,0 +1,779 @@
+//! The fault matrix (issue 2 §6): a real HTTP Hub + CDN (`testhub`) injecting real faults.
+//! For each: the file ends verified, or the error is the right one and nothing verified is lost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hubfetch::{ErrorKind, Phase};
+use testhub::{Faults, TestHub};
+
+const MIB: u64 = 1024 * 1024;
+const CHUNK: u64 = 64 * 1024;
+
+/// Download one file under `faults` and check it is verified and correctly placed.
+async fn download_ok(
+    size: u64,
+    faults: Faults,
+    o: hubfetch::Options,
+) -> (TestHub, testhub::Stats, hubfetch::ResolvedFile) {
+    let hub = TestHub::start(vec![repo("org/m", vec![gen("model.bin", size, 7)])], faults)
+        .await
+        .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let job = c.download_files("org/m", "main", &["model.bin"], o);
+    let files = within(90, job.wait())
+        .await
+        .expect("download should end verified");
+    let f = files.into_iter().next().expect("one file");
+    let want = hub.sha256("org/m", "model.bin").expect("sha");
+    assert_eq!(
+        sha256_file(&f.local_path),
+        want,
+        "content must match the hub's sha256"
+    );
+    assert_eq!(f.etag, want);
+    assert!(f.downloaded && f.verified);
+    let stats = hub.stats();
+    // Nothing partial left behind for a finished file; the snapshot link is relative.
+    assert!(!incomplete_path(dir.path(), "org/m", &want).exists());
+    assert!(!journal_path(dir.path(), "org/m", &want).exists());
+    assert!(std::fs::read_link(&f.local_path)
+        .expect("symlink")
+        .is_relative());
+    (hub, stats, f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_download_layout_and_progress() {
+    let hub = TestHub::start(
+        vec![repo(
+            "org/m",
+            vec![
+                gen("model.bin", 2 * MIB + 123, 1),
+                bytes("config.json", b"{\"a\":1}\n", Some(false)),
+            ],
+        )],
+        Faults::default(),
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let job = c.download_repo("org/m", "main", opts());
+    let mut rx = job.progress();
+    let seen = tokio::spawn(async move {
+        let mut phases = Vec::new();
+        while rx.changed().await.is_ok() {
+            let p = rx.borrow().clone();
+            if phases.last() != Some(&p.phase) {
+                phases.push(p.phase);
+            }
+            if matches!(p.phase, Phase::Done | Phase::Failed | Phase::Cancelled) {
+                return (phases, p);
+            }
+        }
+        (phases, rx.borrow().clone())
+    });
+    let files = within(60, job.wait()).await.expect("download");
+    let (phases, last) = seen.await.expect("progress task");
+    assert_eq!(files.len(), 2);
+    let commit = hub.commit("org/m").expect("commit");
+    let st = storage(dir.path(), "org/m");
+    assert_eq!(
+        std::fs::read_to_string(st.join("refs/main")).expect("ref"),
+        commit
+    );
+    for f in &files {
+        assert_eq!(f.commit, commit);
+        assert_eq!(
+            f.local_path,
+            st.join("snapshots").join(&commit).join(&f.path)
+        );
+        assert_eq!(
+            std::fs::read_link(&f.local_path).expect("link"),
+            std::path::Path::new("../../blobs").join(&f.etag)
+        );
+        assert!(f.verified);
+    }
+    let model = files.iter().find(|f| f.path == "model.bin").expect("model");
+    assert_eq!(
+        sha256_file(&model.local_path),
+        hub.sha256("org/m", "model.bin").expect("sha")
+    );
+    let cfg = files
+        .iter()
+        .find(|f| f.path == "config.json")
+        .expect("config");
+    assert_eq!(
+        std::fs::read(&cfg.local_path).expect("read"),
+        b"{\"a\":1}\n"
+    );
+    assert_eq!(
+        cfg.etag.len(),
+        40,
+        "small files are named by their git blob sha1"
+    );
+    // Progress: the documented shape, ending done with every chunk verified.
+    assert!(phases.contains(&Phase::Downloading), "{phases:?}");
+    assert_eq!(last.phase, Phase::Done);
+    assert_eq!(last.bytes_done, last.bytes_total);
+    assert_eq!(last.bytes_total, 2 * MIB + 123 + 8);
+    assert_eq!(last.verified_chunks, last.total_chunks);
+    assert!(last
+        .files
+        .iter()
+        .all(|f| f.chunk_map.chars().all(|c| c == '#') && f.sha256.is_some()));
+    let v = serde_json::to_value(&last).expect("json");
+    assert!(
+        v["files"][0].get("chunkMap").is_some()
+            && v.get("etaSecs").is_some()
+            && v["error"].is_null()
+    );
+
+    // A second run finds everything in the cache: not a byte of body downloaded.
+    hub.reset_stats();
+    let again = within(30, c.download_repo("org/m", "main", opts()).wait())
+        .await
+        .expect("cached");
+    assert!(again.iter().all(|f| !f.downloaded));
+    assert_eq!(hub.stats().body_bytes_sent, 0);
+    assert_eq!(
+        c.cached_file("org/m", "main", "model.bin"),
+        Some(model.local_path.clone())
+    );
+    // Offline mode serves it from the cache without any request; a missing file is `offline`.
+    hub.reset_stats();
+    let mut cfgo = config(&hub.endpoint(), dir.path(), None);
+    cfgo.offline = true;
+    let off = hubfetch::Client::new(cfgo).expect("client");
+    let r = within(
+        30,
+        off.download_files("org/m", "main", &["model.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect("offline hit");
+    assert_eq!(r[0].local_path, model.local_path);
+    let e = within(
+        30,
+        off.download_files("org/m", "main", &["nope.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect_err("offline miss");
+    assert_eq!(e.kind(), ErrorKind::Offline);
+    assert_eq!(hub.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_drops_mid_body() {
+    let (_h, s, _) = download_ok(
+        MIB,
+        Faults {
+            drop_mid_body: 6,
+            drop_probability: 0.05,
+            seed: 3,
+            ..Faults::default()
+        },
+        opts(),
+    )
+    .await;
+    assert!(
+        s.faults_injected.get("drop_mid_body").copied().unwrap_or(0) >= 6,
+        "{:?}",
+        s.faults_injected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipped_bytes_are_located_and_repaired() {
+    let (_h, s, _) = download_ok(
+        MIB,
+        Faults {
+            flip_byte: 2,
+            ..Faults::default()
+        },
+        opts(),
+    )
+    .await;
+    assert_eq!(
+        s.faults_injected.get("flip_byte").copied(),
+        Some(2),
+        "{:?}",
+        s.faults_injected
+    );
+    // Repair re-fetched some chunks but not necessarily the whole file twice.
+    assert!(s.body_bytes_sent > MIB);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connection_is_aborted_and_retried() {
+    let f = Faults {
+        stall: 2,
+        stall_after_bytes: 1000,
+        stall_max: Some(Duration::from_secs(20)),
+        ..Faults::default()
+    };
+    let (_h, s, _) = download_ok(512 * 1024, f, opts()).await;
+    assert_eq!(s.faults_injected.get("stall").copied(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_429_and_503_with_retry_after() {
+    let f = Faults {
+        status_429: 2,
+        status_503: 2,
+        retry_after_secs: 1,
+        ..Faults::default()
+    };
+    let (_h, s, _) = download_ok(256 * 1024, f, opts()).await;
+    assert_eq!(s.faults_injected.get("status_429").copied(), Some(2));
+    assert_eq!(s.faults_injected.get("status_503").copied(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_range_is_detected() {
+    // 4 ignored ranges: some retried, and a chunk that keeps getting 200 reads the full body.
+    let mut o = opts();
+    o.connections = 1;
+    let (_h, s, _) = download_ok(
+        256 * 1024,
+        Faults {
+            ignore_range: 4,
+            ..Faults::default()
+        },
+        o,
+    )
+    .await;
+    assert_eq!(s.faults_injected.get("ignore_range").copied(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bodies_are_completed() {
+    let (_h, s, _) = download_ok(
+        MIB,
+        Faults {
+            truncate_body: 5,
+            ..Faults::default()
+        },
+        opts(),
+    )
+    .await;
+    assert_eq!(s.faults_injected.get("truncate_body").copied(), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_signed_urls_are_resolved_again() {
+    let f = Faults {
+        expire_signed_urls_after: Some(Duration::from_millis(300)),
+        bandwidth_per_connection: Some(256 * 1024),
+        ..Faults::default()
+    };
+    let mut o = opts();
+    o.connections = 2;
+    let (_h, s, _) = download_ok(MIB, f, o).await;
+    assert!(s.resolve_requests >= 2, "a fresh link was asked for: {s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_capped_connections_run_in_parallel() {
+    let f = Faults {
+        bandwidth_per_connection: Some(512 * 1024),
+        ..Faults::default()
+    };
+    let (_h, s, _) = download_ok(MIB, f, opts()).await;
+    assert!(s.max_concurrent >= 2, "{s:?}");
+    assert_eq!(
+        s.body_bytes_sent, MIB,
+        "no byte fetched twice without faults"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_change_mid_download_restarts_on_the_new_version() {
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("model.bin", MIB, 9)])],
+        Faults {
+            change_upstream_after_bytes: Some(64 * 1024),
+            retire_old_blobs: true,
+            bandwidth_total: Some(256 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let old = hub.sha256("org/m", "model.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let f = within(
+        60,
+        c.download_files("org/m", "main", &["model.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect("download");
+    let new = hub.sha256("org/m", "model.bin").expect("sha");
+    assert_ne!(old, new, "the file changed upstream: {:?}", hub.stats());
+    assert_eq!(f[0].etag, new);
+    assert_eq!(f[0].commit, hub.commit("org/m").expect("commit"));
+    assert_eq!(
+        sha256_file(&f[0].local_path),
+        new,
+        "never a mix of two versions"
+    );
+    // The old version's partial data was not deleted.
+    assert!(incomplete_path(dir.path(), "org/m", &old).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_errors_are_specific_and_not_retried_and_token_stays_on_the_hub() {
+    let mut gated = repo("org/gated", vec![gen("w.bin", 300 * 1024, 2)]);
+    gated.gated = true;
+    let mut private = repo("org/private", vec![gen("w.bin", 1000, 3)]);
+    private.private = true;
+    let hub = TestHub::start(
+        vec![gated, private, repo("org/m", vec![gen("w.bin", 100, 4)])],
+        Faults::default(),
+    )
+    .await
+    .expect("testhub");
+    hub.add_token("hf_accepted", true);
+    hub.add_token("hf_not_accepted", false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = opts();
+    o.max_retries = None; // permanent errors must stop at once even with unlimited retries
+    let run = |token: Option<&'static str>, repo: &'static str, file: &'static str| {
+        let c = client(&hub.endpoint(), dir.path(), token);
+        let o = o.clone();
+        async move { within(30, c.download_files(repo, "main", &[file], o).wait()).await }
+    };
+    hub.reset_stats();
+    let e = run(None, "org/private", "w.bin")
+        .await
+        .expect_err("private without token");
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    assert!(e.to_string().contains("HF_TOKEN"), "{e}");
+    assert_eq!(hub.stats().resolve_requests, 1, "not retried");
+
+    let e = run(None, "org/gated", "w.bin")
+        .await
+        .expect_err("gated without token");
+    assert_eq!(e.kind(), ErrorKind::Gated);
+    let e = run(Some("hf_not_accepted"), "org/gated", "w.bin")
+        .await
+        .expect_err("gated, terms not accepted");
+    assert_eq!(e.kind(), ErrorKind::Gated);
+    assert!(
+        e.to_string()
+            .contains(&format!("{}/org/gated", hub.endpoint())),
+        "says where to accept: {e}"
+    );
+
+    let e = run(None, "org/m", "missing.bin")
+        .await
+        .expect_err("404 file");
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = run(None, "org/nope", "w.bin").await.expect_err("404 repo");
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        hub.stats().resolve_requests,
+        5,
+        "no error above was retried"
+    );
+
+    hub.reset_stats();
+    let f = run(Some("hf_accepted"), "org/gated", "w.bin")
+        .await
+        .expect("accepted token downloads");
+    assert_eq!(
+        sha256_file(&f[0].local_path),
+        hub.sha256("org/gated", "w.bin").expect("sha")
+    );
+    let s = hub.stats();
+    assert!(s.cdn_requests > 0);
+    assert_eq!(s.auth_headers_on_cdn, 0, "the token never reaches the CDN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_limit_turns_transient_errors_into_a_network_error() {
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", 200 * 1024, 4)])],
+        Faults {
+            cdn_503: 1000,
+            retry_after_secs: 0,
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = opts();
+    o.max_retries = Some(3);
+    let e = within(
+        30,
+        client(&hub.endpoint(), dir.path(), None)
+            .download_files("org/m", "main", &["w.bin"], o)
+            .wait(),
+    )
+    .await
+    .expect_err("gives up");
+    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dotdot_and_absolute_paths_are_rejected_before_any_request() {
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", 100, 4)])],
+        Faults::default(),
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    for bad in ["../../etc/passwd", "a/../../x", "/etc/passwd"] {
+        let e = within(10, c.download_files("org/m", "main", &[bad], opts()).wait())
+            .await
+            .expect_err("rejected");
+        assert!(matches!(e, hubfetch::Error::InvalidPath(_)), "{bad}: {e}");
+    }
+    let e = within(
+        10,
+        c.download_files("../org", "main", &["w.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect_err("bad repo id");
+    assert!(matches!(e, hubfetch::Error::InvalidPath(_)));
+    assert_eq!(hub.stats().requests, 0);
+    assert!(!dir.path().join("etc").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_safetensors_header_fails_early() {
+    // Claims a 1000-byte JSON header that is not JSON, in a 4 MiB file.
+    let mut data = 1000u64.to_le_bytes().to_vec();
+    data.extend(std::iter::repeat_n(b'x', 1000));
+    data.resize(4 * MIB as usize, 0);
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![bytes("model.safetensors", &data, None)])],
+        Faults {
+            bandwidth_per_connection: Some(256 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = opts();
+    o.connections = 2;
+    let e = within(
+        60,
+        client(&hub.endpoint(), dir.path(), None)
+            .download_files("org/m", "main", &["model.safetensors"], o)
+            .wait(),
+    )
+    .await
+    .expect_err("malformed");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("safetensors"), "{e}");
+    let sent = hub.stats().body_bytes_sent;
+    assert!(sent < 4 * MIB / 2, "stopped early: {sent} bytes");
+    let sha = hub.sha256("org/m", "model.safetensors").expect("sha");
+    assert!(
+        !storage(dir.path(), "org/m")
+            .join("blobs")
+            .join(&sha)
+            .exists(),
+        "never in the cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_cancel_keep_partial_data() {
+    let size = 2 * MIB;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", size, 5)])],
+        Faults {
+            bandwidth_total: Some(MIB),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "w.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+
+    // Pause, observe the paused phase, resume, finish.
+    let job = c.download_files("org/m", "main", &["w.bin"], opts());
+    let mut rx = job.progress();
+    within(30, rx.wait_for(|p| p.bytes_done > 0))
+        .await
+        .expect("progress");
+    job.pause();
+    within(30, rx.wait_for(|p| p.phase == Phase::Paused))
+        .await
+        .expect("paused");
+    job.resume();
+    within(30, rx.wait_for(|p| p.phase != Phase::Paused))
+        .await
+        .expect("resumed");
+    let f = within(60, job.wait()).await.expect("finishes after resume");
+    assert_eq!(sha256_file(&f[0].local_path), sha);
+
+    // Cancel: the error is Cancelled, and the partial file and journal stay for next time.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let c2 = client(&hub.endpoint(), dir2.path(), None);
+    let job = c2.download_files("org/m", "main", &["w.bin"], opts());
+    let mut rx = job.progress();
+    within(30, rx.wait_for(|p| p.verified_chunks >= 3))
+        .await
+        .expect("some chunks");
+    job.cancel();
+    let e = within(30, job.wait()).await.expect_err("cancelled");
+    assert!(matches!(e, hubfetch::Error::Cancelled));
+    assert_eq!(rx.borrow().phase, Phase::Cancelled);
+    assert!(incomplete_path(dir2.path(), "org/m", &sha).exists());
+    let kept = journalled(dir2.path(), "org/m", &sha);
+    assert!(kept.len() >= 3, "{kept:?}");
+    let st = c2.status().expect("status");
+    assert!(
+        st.iter().any(|e| !e.complete
+            && e.bytes_verified >= 3 * CHUNK
+            && e.path.as_deref() == Some("w.bin")),
+        "{st:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_corrupted_on_disk_between_runs_is_refetched_alone() {
+    let size = 2 * MIB;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", size, 6)])],
+        Faults {
+            bandwidth_total: Some(MIB),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "w.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let job = c.download_files("org/m", "main", &["w.bin"], opts());
+    let mut rx = job.progress();
+    within(30, rx.wait_for(|p| p.verified_chunks >= 6))
+        .await
+        .expect("some chunks");
+    job.cancel();
+    let _ = within(30, job.wait()).await;
+    let kept = journalled(dir.path(), "org/m", &sha);
+    let victim = kept[1];
+    // Flip one byte inside a journalled chunk, as bit rot or a torn write would.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(incomplete_path(dir.path(), "org/m", &sha))
+            .expect("open");
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, victim * CHUNK + 100).expect("read");
+        b[0] ^= 0xFF;
+        f.write_all_at(&b, victim * CHUNK + 100).expect("write");
+    }
+    hub.set_faults(Faults::default());
+    hub.reset_stats();
+    let f = within(
+        60,
+        c.download_files("org/m", "main", &["w.bin"], opts()).wait(),
+    )
+    .await
+    .expect("resume");
+    assert_eq!(sha256_file(&f[0].local_path), sha);
+    let rescued = (kept.len() as u64 - 1) * CHUNK;
+    assert_eq!(
+        hub.stats().body_bytes_sent,
+        size - rescued,
+        "only the corrupted chunk and the missing ones were fetched again"
+    );
+}
+
+fn cli() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hubfetch"));
+    for v in [
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn cli_download(
+    endpoint: &str,
+    cache: &std::path::Path,
+    repo: &str,
+    file: &str,
+) -> std::process::Command {
+    let mut c = cli();
+    c.env("HF_ENDPOINT", endpoint)
+        .env("HF_HOME", cache.join("hf_home"))
+        .env("HF_HUB_CACHE", cache.join("hub"))
+        .args([
+            "download",
+            repo,
+            file,
+            "--chunk-size",
+            "64K",
+            "--connections",
+            "4",
+            "--stall-timeout",
+            "1",
+            "--backoff-base",
+            "0.01",
+            "--backoff-max",
+            "0.2",
+            "--max-retries",
+            "200",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_then_restart_fetches_only_unverified_chunks() {
+    let size = 3 * MIB;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", size, 8)])],
+        Faults {
+            bandwidth_total: Some(MIB),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "w.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = cli_download(&hub.endpoint(), dir.path(), "org/m", "w.bin")
+        .spawn()
+        .expect("spawn hubfetch");
+    within(60, async {
+        while journalled(dir.path(), "org/m", &sha).len() < 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    child.kill().expect("kill -9"); // SIGKILL
+    let _ = child.wait();
+    let kept = journalled(dir.path(), "org/m", &sha);
+    assert!((kept.len() as u64) < size / CHUNK, "killed mid-download");
+    hub.set_faults(Faults::default());
+    hub.reset_stats();
+    let out = tokio::task::spawn_blocking({
+        let (ep, d) = (hub.endpoint(), dir.path().to_path_buf());
+        move || cli_download(&ep, &d, "org/m", "w.bin").output()
+    })
+    .await
+    .expect("join")
+    .expect("run hubfetch");
+    assert!(out.status.success());
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(sha256_file(std::path::Path::new(&path)), sha);
+    let rescued: u64 = kept.len() as u64 * CHUNK;
+    assert_eq!(
+        hub.stats().body_bytes_sent,
+        size - rescued,
+        "re-downloaded exactly the unverified chunks ({} kept)",
+        kept.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_at_once_download_once_and_agree() {
+    let size = 2 * MIB;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("w.bin", size, 10)])],
+        Faults {
+            bandwidth_total: Some(2 * MIB),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ep, d) = (hub.endpoint(), dir.path().to_path_buf());
+    let a = cli_download(&ep, &d, "org/m", "w.bin")
+        .spawn()
+        .expect("spawn a");
+    let b = cli_download(&ep, &d, "org/m", "w.bin")
+        .spawn()
+        .expect("spawn b");
+    let (oa, ob) =
+        tokio::task::spawn_blocking(move || (a.wait_with_output(), b.wait_with_output()))
+            .await
+            .expect("join");
+    let (oa, ob) = (oa.expect("a"), ob.expect("b"));
+    assert!(oa.status.success() && ob.status.success());
+    assert_eq!(oa.stdout, ob.stdout, "same local path");
+    let p = String::from_utf8_lossy(&oa.stdout).trim().to_string();
+    assert_eq!(
+        sha256_file(std::path::Path::new(&p)),
+        hub.sha256("org/m", "w.bin").expect("sha")
+    );
+    assert_eq!(
+        hub.stats().body_bytes_sent,
+        size,
+        "the second process waited on the lock and reused the blob"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_is_reported_before_downloading() {
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("big.bin", 16 * MIB, 11)])],
+        Faults::default(),
+    )
+    .await
+    .expect("testhub");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("small");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        mounted,
+        "this test needs to mount an 8 MB tmpfs (run as root)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.clone());
+    let c = client(&hub.endpoint(), &mnt, None);
+    let e = within(
+        30,
+        c.download_files("org/m", "main", &["big.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect_err("disk full");
+    assert_eq!(e.kind(), ErrorKind::DiskFull, "{e}");
+    assert!(e.to_string().contains("GB"), "says how much is needed: {e}");
+    assert_eq!(hub.stats().body_bytes_sent, 0, "failed before downloading");
+}
