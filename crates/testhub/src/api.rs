@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::http_error::hub_error;
 use crate::resolve::lookup;
 use crate::Inner;
 
@@ -87,4 +88,92 @@ fn info(inner: &Inner, repo_id: &str, rev: &str, headers: &HeaderMap) -> Respons
 /// `GET {hub}/_testhub/stats`: the stats as JSON (for scripts using the binary).
 pub(crate) async fn stats(State(inner): State<Arc<Inner>>) -> Response {
     Json(inner.counters.snapshot()).into_response()
+}
+
+/// Query of the tree API.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct TreeQuery {
+    recursive: Option<String>,
+}
+
+/// `GET /api/models/{org}/{name}/tree/{rev}`: the repo's root listing (used by `snapshot_download`).
+pub(crate) async fn tree_root(
+    State(inner): State<Arc<Inner>>,
+    Path((org, name, rev)): Path<(String, String, String)>,
+    Query(q): Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    tree(&inner, &format!("{org}/{name}"), &rev, "", &q, &headers)
+}
+
+/// `GET /api/models/{org}/{name}/tree/{rev}/{path}`: a folder's listing.
+pub(crate) async fn tree_path(
+    State(inner): State<Arc<Inner>>,
+    Path((org, name, rev, path)): Path<(String, String, String, String)>,
+    Query(q): Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    tree(&inner, &format!("{org}/{name}"), &rev, &path, &q, &headers)
+}
+
+fn tree(
+    inner: &Inner,
+    repo_id: &str,
+    rev: &str,
+    dir: &str,
+    q: &TreeQuery,
+    headers: &HeaderMap,
+) -> Response {
+    let snap = match lookup(inner, repo_id, rev, headers, false) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let recursive = matches!(q.recursive.as_deref(), Some("true" | "1" | "True"));
+    let dir = dir.trim_matches('/');
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for e in snap.files.values() {
+        let Some(rest) = e.path.strip_prefix(&prefix) else {
+            continue;
+        };
+        // folders between `dir` and the file
+        let parts: Vec<&str> = rest.split('/').collect();
+        let depth = if recursive {
+            parts.len() - 1
+        } else {
+            parts.len().min(2) - 1
+        };
+        for i in 1..=depth {
+            dirs.insert(format!("{prefix}{}", parts[..i].join("/")));
+        }
+        if parts.len() == 1 || recursive {
+            let mut v = json!({ "type": "file", "oid": e.blob_id, "size": e.size, "path": e.path });
+            if e.lfs {
+                v["lfs"] =
+                    json!({ "oid": e.sha256, "size": e.size, "pointerSize": e.pointer_size() });
+            }
+            out.push(v);
+        }
+    }
+    if out.is_empty() && dirs.is_empty() && !dir.is_empty() {
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            Some("EntryNotFound"),
+            &format!("{dir} does not exist on \"{rev}\""),
+        );
+    }
+    let mut all: Vec<Value> = dirs
+        .into_iter()
+        .map(|d| {
+            let oid = crate::content::git_blob_sha1(format!("tree {d}").as_bytes());
+            json!({ "type": "directory", "oid": oid, "size": 0, "path": d })
+        })
+        .collect();
+    all.extend(out);
+    Json(all).into_response()
 }

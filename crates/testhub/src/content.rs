@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
-use sha1::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::error::TestHubError;
@@ -37,13 +36,26 @@ pub fn generated_bytes(size: u64, seed: u64, offset: u64, buf: &mut [u8]) {
     let _ = size;
     let mut pos = offset;
     let mut i = 0usize;
-    while i < buf.len() {
+    // unaligned head
+    while i < buf.len() && pos % 8 != 0 {
         let word = mix(seed, pos / 8).to_le_bytes();
-        let in_word = (pos % 8) as usize;
-        let n = (8 - in_word).min(buf.len() - i);
-        buf[i..i + n].copy_from_slice(&word[in_word..in_word + n]);
-        i += n;
-        pos += n as u64;
+        buf[i] = word[(pos % 8) as usize];
+        i += 1;
+        pos += 1;
+    }
+    // whole words
+    let mut word_index = pos / 8;
+    let mut words = buf[i..].chunks_exact_mut(8);
+    for w in &mut words {
+        w.copy_from_slice(&mix(seed, word_index).to_le_bytes());
+        word_index += 1;
+    }
+    // tail
+    let tail = words.into_remainder();
+    if !tail.is_empty() {
+        let word = mix(seed, word_index).to_le_bytes();
+        let n = tail.len();
+        tail.copy_from_slice(&word[..n]);
     }
 }
 
@@ -62,8 +74,9 @@ fn mix(seed: u64, word: u64) -> u64 {
 pub(crate) struct Hashes {
     pub size: u64,
     pub sha256: String,
-    /// git blob sha1 of the content itself (`blob {len}\0{content}`).
-    pub git_sha1: String,
+    /// git blob sha1 of the content itself (`blob {len}\0{content}`), when asked for (it is
+    /// slow in debug builds and LFS files do not need it).
+    pub git_sha1: Option<String>,
 }
 
 const HASH_CHUNK: usize = 1 << 20;
@@ -85,9 +98,9 @@ fn generated_cache() -> &'static Mutex<HashMap<(u64, u64), Hashes>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// sha256 and git sha1 of a content, reading it in chunks (blocking: call from a blocking thread
-/// for big files).
-pub(crate) fn hash_content(content: &FileContent) -> Result<Hashes, TestHubError> {
+/// sha256 and (if `git_sha1`) git sha1 of a content, reading it in chunks (blocking: call from
+/// a blocking thread for big files).
+pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hashes, TestHubError> {
     if let FileContent::Generated { size, seed } = content {
         let cache = generated_cache();
         if let Some(h) = cache
@@ -95,16 +108,21 @@ pub(crate) fn hash_content(content: &FileContent) -> Result<Hashes, TestHubError
             .unwrap_or_else(|e| e.into_inner())
             .get(&(*size, *seed))
         {
-            return Ok(h.clone());
+            if h.git_sha1.is_some() || !git_sha1 {
+                return Ok(h.clone());
+            }
         }
     }
     let size = content_size(content)?;
-    let mut sha256 = sha2::Sha256::new();
-    let mut sha1 = sha1::Sha1::new();
+    // ring: its assembly is fast even in debug builds (sha2/sha1 crates run at ~2 MB/s there)
+    let mut sha256 = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
     sha1.update(format!("blob {size}\0").as_bytes());
     let mut feed = |chunk: &[u8]| {
         sha256.update(chunk);
-        sha1.update(chunk);
+        if git_sha1 {
+            sha1.update(chunk);
+        }
     };
     match content {
         FileContent::Bytes(b) => feed(b),
@@ -140,8 +158,8 @@ pub(crate) fn hash_content(content: &FileContent) -> Result<Hashes, TestHubError
     }
     let hashes = Hashes {
         size,
-        sha256: hex::encode(sha256.finalize()),
-        git_sha1: hex::encode(sha1.finalize()),
+        sha256: hex::encode(sha256.finish()),
+        git_sha1: git_sha1.then(|| hex::encode(sha1.finish())),
     };
     if let FileContent::Generated { size, seed } = content {
         generated_cache()
@@ -154,10 +172,10 @@ pub(crate) fn hash_content(content: &FileContent) -> Result<Hashes, TestHubError
 
 /// git sha1 of arbitrary bytes, as git computes blob ids.
 pub(crate) fn git_blob_sha1(data: &[u8]) -> String {
-    let mut h = sha1::Sha1::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
     h.update(format!("blob {}\0", data.len()).as_bytes());
     h.update(data);
-    hex::encode(h.finalize())
+    hex::encode(h.finish())
 }
 
 /// The git-lfs pointer file the Hub stores in git for an LFS file.
@@ -236,4 +254,57 @@ impl ChunkReader {
 /// Whether a file is stored with LFS when the repo does not say: big files and safetensors.
 pub(crate) fn auto_lfs(path: &str, size: u64) -> bool {
     size > 1024 * 1024 || path.ends_with(".safetensors")
+}
+
+#[cfg(test)]
+mod speed {
+    /// `cargo test -p testhub --lib hash_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn hash_speed() {
+        let mut buf = vec![0u8; 8 << 20];
+        let t = std::time::Instant::now();
+        super::generated_bytes(8 << 20, 1, 0, &mut buf);
+        eprintln!("generate 8 MiB: {:?}", t.elapsed());
+        for (name, alg) in [
+            ("sha256", &ring::digest::SHA256),
+            ("sha1", &ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        ] {
+            let t = std::time::Instant::now();
+            let _ = ring::digest::digest(alg, &buf);
+            eprintln!("{name} 8 MiB: {:?}", t.elapsed());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-wise fast path gives the same bytes as reading byte by byte at any offset.
+    #[test]
+    fn generated_bytes_are_position_independent() {
+        let mut whole = vec![0u8; 1000];
+        generated_bytes(1000, 5, 0, &mut whole);
+        for start in [0usize, 1, 3, 7, 8, 9, 500, 993] {
+            for len in [0usize, 1, 2, 7, 8, 9, 17] {
+                let len = len.min(1000 - start);
+                let mut part = vec![0u8; len];
+                generated_bytes(1000, 5, start as u64, &mut part);
+                assert_eq!(part, &whole[start..start + len], "start {start} len {len}");
+            }
+        }
+        let mut other = vec![0u8; 1000];
+        generated_bytes(1000, 6, 0, &mut other);
+        assert_ne!(whole, other);
+    }
+
+    #[test]
+    fn git_blob_id_matches_git() {
+        // `printf 'hello' | git hash-object --stdin`
+        assert_eq!(
+            git_blob_sha1(b"hello"),
+            "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0"
+        );
+    }
 }

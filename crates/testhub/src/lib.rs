@@ -307,6 +307,11 @@ fn hub_router(inner: Arc<Inner>) -> Router {
             "/api/models/{org}/{name}/revision/{rev}",
             get(api::model_info_revision),
         )
+        .route("/api/models/{org}/{name}/tree/{rev}", get(api::tree_root))
+        .route(
+            "/api/models/{org}/{name}/tree/{rev}/{*path}",
+            get(api::tree_path),
+        )
         .route("/_testhub/stats", get(api::stats))
         .fallback(http_error::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha1::Digest as _;
 
 use crate::content::{self, FileContent};
 use crate::error::TestHubError;
@@ -86,12 +85,12 @@ impl Entry {
         {
             return Err(TestHubError::InvalidRepo(format!("bad file path {path:?}")));
         }
-        let h = content::hash_content(&content)?;
-        let lfs = lfs.unwrap_or_else(|| content::auto_lfs(path, h.size));
-        let blob_id = if lfs {
-            content::git_blob_sha1(content::lfs_pointer(&h.sha256, h.size).as_bytes())
-        } else {
-            h.git_sha1.clone()
+        let size = content::content_size(&content)?;
+        let lfs = lfs.unwrap_or_else(|| content::auto_lfs(path, size));
+        let h = content::hash_content(&content, !lfs)?;
+        let blob_id = match (&h.git_sha1, lfs) {
+            (Some(sha1), false) => sha1.clone(),
+            _ => content::git_blob_sha1(content::lfs_pointer(&h.sha256, h.size).as_bytes()),
         };
         let shared = match &content {
             FileContent::Bytes(b) => Some(Bytes::from(b.clone())),
@@ -122,13 +121,13 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     fn new(repo_id: &str, files: BTreeMap<String, Arc<Entry>>) -> Self {
-        let mut h = sha1::Sha1::new();
+        let mut h = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
         h.update(format!("repo {repo_id}\n").as_bytes());
         for (path, e) in &files {
             h.update(format!("{path}\0{}\0{}\n", e.blob_id, e.lfs).as_bytes());
         }
         Snapshot {
-            commit: hex::encode(h.finalize()),
+            commit: hex::encode(h.finish()),
             files,
         }
     }

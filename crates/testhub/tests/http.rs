@@ -255,6 +255,51 @@ async fn listing_api_like_the_hub() {
 }
 
 #[tokio::test]
+async fn tree_api_lists_files_and_folders() {
+    let hub = TestHub::start(vec![repo()], Faults::default())
+        .await
+        .expect("start");
+    let get = |url: String| async move {
+        let r = client().get(url).send().await.expect("get");
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.expect("json"),
+        )
+    };
+    let e = hub.endpoint();
+    let (s, v) = get(format!("{e}/api/models/{REPO}/tree/main")).await;
+    assert_eq!(s, 200);
+    let paths: Vec<(&str, &str)> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| {
+            (
+                x["type"].as_str().expect("type"),
+                x["path"].as_str().expect("path"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![("directory", "sub"), ("file", SMALL), ("file", BIG)]
+    );
+    let big = &v[2];
+    assert_eq!(
+        big["lfs"]["oid"],
+        hub.sha256(REPO, BIG).expect("sha").as_str()
+    );
+    assert_eq!(big["size"], BIG_SIZE);
+    let (_, v) = get(format!("{e}/api/models/{REPO}/tree/main?recursive=true")).await;
+    assert_eq!(v.as_array().expect("array").len(), 5, "{v}");
+    let (_, v) = get(format!("{e}/api/models/{REPO}/tree/main/sub")).await;
+    assert_eq!(v[0]["path"], "sub/dir");
+    let (s, _) = get(format!("{e}/api/models/{REPO}/tree/main/nothing")).await;
+    assert_eq!(s, 404);
+    hub.shutdown().await;
+}
+
+#[tokio::test]
 async fn errors_like_the_hub() {
     let mut gated = repo();
     gated.id = "kyutai/gated".into();

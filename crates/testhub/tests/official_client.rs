@@ -10,10 +10,18 @@ use common::*;
 use testhub::{Faults, TestHub};
 
 const SCRIPT: &str = r#"
-import hashlib, sys
-from huggingface_hub import hf_hub_download
+import hashlib, os, sys
+from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError
 repo = sys.argv[1]
+if sys.argv[2:] == ["--snapshot"]:
+    root = snapshot_download(repo)
+    for d, _, names in sorted(os.walk(root)):
+        for n in sorted(names):
+            p = os.path.join(d, n)
+            with open(p, "rb") as fh:
+                print("SNAP", os.path.relpath(p, root), hashlib.sha256(fh.read()).hexdigest())
+    sys.exit(0)
 for f in sys.argv[2:]:
     try:
         p = hf_hub_download(repo, f)
@@ -199,6 +207,28 @@ fn binary_serves_a_folder_to_the_official_client() {
             format!("OK tok/vocab.txt {}", sha256_hex(b"a\nb\n")),
         ]
     );
+    // snapshot_download: model info + tree listing + every file
+    let lines = hf_download(&endpoint, None, "kyutai/tiny-bin", &["--snapshot"]);
+    // flip-at=5 corrupts offset 5 of every file long enough
+    let flip5 = |mut v: Vec<u8>| {
+        v[5] ^= 0xFF;
+        v
+    };
+    let mut extra = vec![0u8; 2 * 1024 * 1024];
+    testhub::generated_bytes(extra.len() as u64, 9, 0, &mut extra);
+    assert_eq!(
+        lines,
+        vec![
+            format!(
+                "SNAP config.json {}",
+                sha256_hex(&flip5(b"{\"tiny\": true}\n".to_vec()))
+            ),
+            format!("SNAP extra.bin {}", sha256_hex(&flip5(extra))),
+            format!("SNAP model.q4.safetensors {}", sha256_hex(&flipped)),
+            format!("SNAP tok/vocab.txt {}", sha256_hex(b"a\nb\n")),
+        ]
+    );
+
     // closing stdin stops the server
     drop(child.0.stdin.take());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
