@@ -73,8 +73,9 @@ def file_bits(weights: str) -> tuple[int | None, int | None]:
     raise ValueError("cannot infer the quantization of " + weights)
 
 
-def build(cfg, weights: str, quantize: int | None) -> tuple[models.Lm, dict]:
-    """Build and load the model like local.py; returns (model, info)."""
+def build(cfg, weights: str, quantize: int | None, fp32: bool = False) -> tuple[models.Lm, dict]:
+    """Build and load the model like local.py (optionally cast to fp32 afterwards,
+    as the fp32 fixture runs do); returns (model, info)."""
     bits, gs = file_bits(weights)
     model = models.Lm(cfg)
     model.set_dtype(mx.bfloat16)
@@ -84,8 +85,10 @@ def build(cfg, weights: str, quantize: int | None) -> tuple[models.Lm, dict]:
     if quantize and not bits:
         bits, gs = quantize, 32 if quantize == 4 else 64
         nn.quantize(model, bits=bits, group_size=gs)
+    if fp32 and not bits:
+        model.set_dtype(mx.float32)
     mx.eval(model.parameters())
-    return model, {"bits": bits, "group_size": gs, "runtime_quantized": bool(quantize and bits == quantize)}
+    return model, {"dtype": "float32" if fp32 and not bits else "bfloat16", "bits": bits, "group_size": gs, "runtime_quantized": bool(quantize and bits == quantize)}
 
 
 def main(argv=None) -> int:
@@ -95,6 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--quantize", type=int, choices=[4, 8], help="quantize a bf16 file at load time")
+    p.add_argument("--fp32", action="store_true", help="cast an unquantized model to fp32 after loading")
     p.add_argument("--sampler", choices=["local", "argmax"], default="local",
                    help="local = Sampler() defaults of local.py (temp 0.8, top_p 0.95)")
     p.add_argument("--seed", type=int, default=299792458)
@@ -102,7 +106,7 @@ def main(argv=None) -> int:
     mx.set_default_device(mx.cpu)
     cfg = load_config(args.config)
     t0 = time.perf_counter()
-    model, info = build(cfg, args.weights, args.quantize)
+    model, info = build(cfg, args.weights, args.quantize, args.fp32)
     load_s = time.perf_counter() - t0
     sampler = sampling.Sampler() if args.sampler == "local" else sampling.Sampler(temp=0.0)
     mx.random.seed(args.seed)
