@@ -8,7 +8,9 @@
 #      force-included shim (std::format -> {fmt}; x86 float16/bfloat16 types),
 #   3. generate the Rust bindings with a pinned bindgen-cli,
 #   4. write .cargo/config.toml (git-ignored, absolute paths) whose
-#      `[target.<triple>.mlx]` table replaces mlx-sys's build script.
+#      `[target.<triple>.mlx]` table replaces mlx-sys's build script,
+#   5. provide `mach_approximate_time` (mlx-rs seeds its default PRNG with this
+#      macOS call; on Linux it would be an undefined symbol) in a tiny static lib.
 # Products live under .cache/mlx and .cache/tools (git-ignored). Idempotent:
 # a stamp records what was built; re-running when it matches takes ~1 s.
 # macOS: nothing to do (mlx-rs builds MLX with Metal itself) -> exit 0.
@@ -52,7 +54,8 @@ STAMP_WANT="$( { echo "$MLX_VERSION $MLX_SYS_VERSION $BINDGEN_VERSION $TRIPLE $R
   | sha256sum | cut -c1-16)"
 STAMP="$CACHE/stamp"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_WANT" ] \
-  && [ -f "$CACHE/build/libmlxc.a" ] && [ -f "$CACHE/bindings/bindings.rs" ] \
+  && [ -f "$CACHE/build/libmlxc.a" ] && [ -f "$CACHE/build/libmoshibar_mach_shim.a" ] \
+  && [ -f "$CACHE/bindings/bindings.rs" ] \
   && [ -f "$CARGO_CONFIG" ] && grep -q "stamp $STAMP_WANT" "$CARGO_CONFIG" && wheel_ok; then
   log "up to date ($CACHE)"
   exit 0
@@ -185,6 +188,26 @@ if [ ! -f "$OUT/bindings.rs" ] || [ "$SHIM" -nt "$OUT/bindings.rs" ] \
   mv "$OUT/bindings.rs.new" "$OUT/bindings.rs"
 fi
 
+# ------------------------------------------- 5. the mach_approximate_time shim
+SHIM_C="$CACHE/shim/mach_time_shim.c"
+cat >"$SHIM_C.new" <<'EOF'
+/* mlx-rs's RandomState::new() seeds from mach_approximate_time() (macOS only).
+ * Linux stand-in: a monotonic clock in nanoseconds. */
+#include <stdint.h>
+#include <time.h>
+uint64_t mach_approximate_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+EOF
+if cmp -s "$SHIM_C.new" "$SHIM_C"; then rm "$SHIM_C.new"; else mv "$SHIM_C.new" "$SHIM_C"; fi
+if [ ! -f "$BUILD/libmoshibar_mach_shim.a" ] || [ "$SHIM_C" -nt "$BUILD/libmoshibar_mach_shim.a" ]; then
+  cc -O2 -fPIC -c "$SHIM_C" -o "$CACHE/shim/mach_time_shim.o"
+  rm -f "$BUILD/libmoshibar_mach_shim.a"
+  ar rcs "$BUILD/libmoshibar_mach_shim.a" "$CACHE/shim/mach_time_shim.o"
+fi
+
 # ------------------------------------------------------ 4. the Cargo override
 mkdir -p "$(dirname "$CARGO_CONFIG")"
 cat >"$CARGO_CONFIG.new" <<EOF
@@ -194,7 +217,7 @@ cat >"$CARGO_CONFIG.new" <<EOF
 
 [target.$TRIPLE.mlx]
 rustc-link-search = ["native=$BUILD", "native=$MLX_LIB"]
-rustc-link-lib = ["static=mlxc", "dylib=mlx", "dylib=stdc++"]
+rustc-link-lib = ["static=mlxc", "static=moshibar_mach_shim", "dylib=mlx", "dylib=stdc++"]
 rustc-env = { OUT_DIR = "$OUT" }
 
 [env]

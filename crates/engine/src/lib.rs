@@ -2,14 +2,23 @@
 //!
 //! Runs Kyutai's Moshi speech-to-speech model with `mlx-rs`: Metal on Apple
 //! Silicon, MLX's CPU backend on Linux (where the parity tests run against
-//! `moshi_mlx` reference fixtures).
+//! `moshi_mlx` reference fixtures). The voice session uses [`moshi::Moshi`].
 
+pub mod config;
 pub mod error;
 pub mod lm;
 pub mod mimi;
+pub mod nn;
 pub mod parity;
+pub mod quant;
+pub mod sampling;
+pub mod tokenizer;
+pub mod weights;
 
+pub use config::LmConfig;
 pub use error::EngineError;
+pub use lm::{Lm, LmGen, StepOutput};
+pub use sampling::{Sampler, SamplingConfig};
 
 #[cfg(test)]
 mod smoke_tests {

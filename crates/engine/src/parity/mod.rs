@@ -1,5 +1,6 @@
 //! Parity checks against `moshi_mlx` reference fixtures (see `moshi-parity`).
 
+pub mod lm;
 pub mod mimi;
 
 /// The outcome of one parity check, printed as one line by `moshi-parity`.
