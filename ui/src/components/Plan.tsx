@@ -127,7 +127,7 @@ export function PlanCard({ plan, compact, installed }: { plan: Plan; compact?: b
   if (compact) {
     return (
       <details class="card plan compact">
-        <summary aria-label={`Model ${plan.quality}: why this model?`}>
+        <summary>
           {summary}
           <span class="why small">Why?</span>
         </summary>

@@ -42,7 +42,6 @@ function HoldToTalk({ talking, hotkey }: { talking: boolean; hotkey: string }) {
       type="button"
       class={`talk${active ? ' active' : ''}`}
       aria-pressed={active}
-      aria-label="Hold to talk"
       onPointerDown={(e) => {
         if (e.button !== 0) return;
         (e.currentTarget as HTMLElement).setPointerCapture?.(e.pointerId);
@@ -66,9 +65,15 @@ function HoldToTalk({ talking, hotkey }: { talking: boolean; hotkey: string }) {
       onContextMenu={(e) => e.preventDefault()}
     >
       <MicIcon />
-      <span class="talk-text">{active ? 'Listening… release to stop' : 'Hold to talk'}</span>
+      <span class="talk-text">Hold to talk</span>
       <span class="talk-sub small" aria-hidden="true">
-        or hold <Hotkey accel={hotkey} />
+        {active ? (
+          'Listening — release to stop'
+        ) : (
+          <>
+            or hold <Hotkey accel={hotkey} />
+          </>
+        )}
       </span>
     </button>
   );

@@ -16,8 +16,9 @@ function HotkeyField({ value, error, onChange }: { value: string; error?: string
       </span>
       <button
         type="button"
+        id="hotkey-capture"
         class={`hotkey-capture${capturing ? ' capturing' : ''}`}
-        aria-labelledby="hotkey-label"
+        aria-labelledby="hotkey-label hotkey-capture"
         aria-describedby={error ? 'hotkey-error' : 'hotkey-help'}
         aria-invalid={!!error}
         data-testid="hotkey-capture"

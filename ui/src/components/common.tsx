@@ -3,11 +3,18 @@ import { hotkeyParts } from '../format';
 
 export function Hotkey({ accel }: { accel: string }) {
   const parts = hotkeyParts(accel);
+  // Read as "Option Space"; the glyphs are decoration.
   return (
-    <span class="hotkey" aria-label={parts.map((p) => p.name).join(' + ')} title={accel}>
+    <span class="hotkey" title={accel}>
       {parts.map((p, i) => (
-        <kbd key={i} aria-hidden="true">
-          {p.glyph !== p.name ? `${p.glyph} ${p.name}` : p.glyph}
+        <kbd key={i}>
+          {p.glyph !== p.name ? (
+            <>
+              <span aria-hidden="true">{p.glyph}</span> {p.name}
+            </>
+          ) : (
+            p.name
+          )}
         </kbd>
       ))}
     </span>

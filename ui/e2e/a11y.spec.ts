@@ -1,0 +1,57 @@
+// Automated accessibility audit (axe-core: roles, names, labels, contrast) of the main screens in
+// light and dark. axe is evaluated through the DevTools protocol, so the page's CSP stays strict.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as fx from '../src/mock/fixtures';
+import { emit, expect, openApp, setApp, test } from './helpers';
+import type { Page } from '@playwright/test';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+async function audit(page: Page, what: string) {
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
+    await page.evaluate(AXE);
+    const violations = await page.evaluate(async () => {
+      const r = await (window as any).axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map(
+        (v: any) => `${v.id}: ${v.help} — ${v.nodes.map((n: any) => `${n.target.join(' ')} (${n.any?.[0]?.message ?? ''})`).join('; ')}`,
+      );
+    });
+    expect(violations, `${what} (${scheme})`).toEqual([]);
+  }
+}
+
+test('planning, downloading and verifying have no accessibility violations', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'planning', hardware: fx.hardware, plan: fx.plan }) });
+  await audit(page, 'planning');
+  await setApp(page, { stage: 'downloading' });
+  const p = fx.progress(0.45, { stalled: true, retries: 3 });
+  await emit(page, 'download-progress', p);
+  await expect(page.getByTestId('stalled')).toBeVisible();
+  await audit(page, 'downloading');
+  await setApp(page, { stage: 'verifying' });
+  await emit(page, 'download-progress', fx.verifying(40));
+  await expect(page.getByRole('region', { name: 'Verifying' })).toBeVisible();
+  await audit(page, 'verifying');
+});
+
+test('ready, session, error and settings have no accessibility violations', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });
+  await audit(page, 'ready');
+  await setApp(page, { session: { active: true, talking: false, handsFree: false } });
+  await emit(page, 'session-metrics', fx.metrics({ speaking: true, outputLevel: 0.2 }));
+  await emit(page, 'transcript', { piece: ' Hello there.', frame: 1 });
+  await expect(page.getByTestId('session-status')).toHaveText('Moshi is speaking');
+  await audit(page, 'session');
+  await setApp(page, {
+    stage: 'error',
+    session: { active: false, talking: false, handsFree: false },
+    error: { title: 'Accept the model’s terms', message: 'Gated.', action: 'openUrl:https://huggingface.co/kyutai/moshiko-mlx-bf16' },
+  });
+  await expect(page.getByRole('heading', { name: 'Accept the model’s terms' })).toBeVisible();
+  await audit(page, 'error');
+  await page.getByRole('button', { name: 'Open Settings' }).click();
+  await expect(page.getByLabel('Microphone').locator('option')).toHaveCount(4);
+  await audit(page, 'settings');
+});
