@@ -29,6 +29,9 @@ struct ModelArgs {
     /// Use the deterministic echo test model (input comes back N frames later) instead of Moshi.
     #[arg(long, value_name = "DELAY_FRAMES")]
     echo: Option<usize>,
+    /// Gain of the echo test model.
+    #[arg(long, default_value_t = 1.0)]
+    echo_gain: f32,
 }
 
 #[derive(Subcommand)]
@@ -82,7 +85,7 @@ enum Cmd {
 
 fn load_model(args: &ModelArgs) -> Result<Box<dyn FrameModel>> {
     if let Some(delay) = args.echo {
-        return Ok(Box::new(EchoModel::new(delay)));
+        return Ok(Box::new(EchoModel::new(delay).with_gain(args.echo_gain)));
     }
     let Some(dir) = args.model_dir.as_ref() else {
         bail!("give --model-dir DIR (a Moshi snapshot) or --echo N for the test model");

@@ -97,6 +97,13 @@ impl EchoModel {
         self
     }
 
+    /// Scales the echo (below 1, a feedback loop through the devices decays: used to measure
+    /// the round-trip latency).
+    pub fn with_gain(mut self, gain: f32) -> Self {
+        self.gain = gain;
+        self
+    }
+
     /// Makes every step take at least `d` (a model that cannot keep up).
     pub fn with_step_delay(mut self, d: std::time::Duration) -> Self {
         self.step_delay = d;

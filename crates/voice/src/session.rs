@@ -522,9 +522,11 @@ impl Worker {
                 continue;
             }
 
-            // How long ago the frame's last sample left the microphone.
+            // How long ago the frame's first sample left the microphone (a sample at position
+            // i of the frame is heard at position i of the output frame, so this is every
+            // sample's latency through a frame-based model).
             let in_rate = f64::from(io.input.rate);
-            let age_s = (acc.len() - FRAME_SAMPLES) as f64 / f64::from(SAMPLE_RATE)
+            let age_s = acc.len() as f64 / f64::from(SAMPLE_RATE)
                 + (io.in_cons.slots() + io.in_rs.pending()) as f64 / in_rate
                 + io.counters.input_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
             let picked = Instant::now();

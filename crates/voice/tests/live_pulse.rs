@@ -220,3 +220,32 @@ fn devices_are_listed_with_defaults() -> Result<(), Box<dyn std::error::Error>> 
     assert!(err.to_string().contains("no such microphone"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_slow_model_drops_input_frames_instead_of_piling_up_latency(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let _g = lock();
+    common::start_pulse(None);
+    // Each step takes 160 ms for 80 ms of audio: without dropping, the backlog (and so the
+    // latency) would grow by 80 ms every frame, to over 2 s in this run.
+    let model = EchoModel::new(0).with_step_delay(Duration::from_millis(160));
+    let (session, _events) = Session::start(
+        model,
+        SessionConfig {
+            hands_free: true,
+            ..Default::default()
+        },
+    )?;
+    wait_frames(&session, 25); // 4 s of wall time
+    let stats = session.stats().clone();
+    session.stop()?;
+    let dropped = stats.frames_dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let frames = stats.frames.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dropped >= frames / 3, "dropped {dropped} of {frames}");
+    let latency_ms = stats.latency_us.load(std::sync::atomic::Ordering::Relaxed) / 1000;
+    assert!(
+        latency_ms < 1000,
+        "latency grew to {latency_ms} ms although frames were dropped"
+    );
+    Ok(())
+}
