@@ -95,7 +95,7 @@ impl TransformerConfig {
 
     fn validate(&self, what: &str) -> Result<(), EngineError> {
         let bad = |m: String| Err(EngineError::Config(format!("{what}: {m}")));
-        if self.num_heads == 0 || self.d_model % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.d_model.is_multiple_of(self.num_heads) {
             return bad(format!(
                 "d_model {} not divisible by num_heads {}",
                 self.d_model, self.num_heads

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod lm;
 pub mod mimi;
+pub mod moshi;
 pub mod nn;
 pub mod parity;
 pub mod quant;
@@ -18,6 +19,7 @@ pub mod weights;
 pub use config::LmConfig;
 pub use error::EngineError;
 pub use lm::{Lm, LmGen, StepOutput};
+pub use moshi::{FrameOutput, LoadOptions, Moshi, MoshiPaths, Quality};
 pub use sampling::{Sampler, SamplingConfig};
 
 #[cfg(test)]

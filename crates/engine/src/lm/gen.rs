@@ -122,7 +122,7 @@ impl LmGen {
         let pad = cfg.audio_padding_token();
         let mut audio_in = Vec::with_capacity(cfg.audio_codebooks);
         for (cb, &delay) in cfg.audio_delays.iter().enumerate() {
-            let tok = if t >= 1 + delay {
+            let tok = if t > delay {
                 let v = self.cell(t - 1 - delay, cb + 1);
                 if v < 0 {
                     return Err(EngineError::Input(format!(

@@ -197,6 +197,13 @@ impl Lm {
         self.dep_cache.iter_mut().for_each(KvCache::reset);
     }
 
+    /// Switches the temporal cache to the concatenate-and-trim reference implementation
+    /// (keys always in time order, more copying). Tests use it to show the ring computes the
+    /// same thing; it is not meant for sessions.
+    pub fn use_reference_cache(&mut self) {
+        self.main_cache = self.transformer.growing_caches();
+    }
+
     /// Steps held by the temporal KV cache (bounded by context + 1).
     pub fn cached_steps(&self) -> usize {
         self.main_cache.first().map_or(0, KvCache::len)

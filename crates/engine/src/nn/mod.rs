@@ -61,7 +61,7 @@ impl Matrix {
                 let bits = spec.bits as usize;
                 let group = spec.group_size as usize;
                 let name = format!("{prefix}.weight");
-                if inp % group != 0 || (inp * bits) % 32 != 0 {
+                if !inp.is_multiple_of(group) || !(inp * bits).is_multiple_of(32) {
                     return Err(EngineError::weights(
                         name,
                         format!("input dimension {inp} cannot be quantized with {spec:?}"),

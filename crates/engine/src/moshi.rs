@@ -1,0 +1,328 @@
+//! `Moshi`: the LM, the Mimi codec and the text tokenizer behind one frame-in/frame-out call,
+//! which is all the voice session needs: 1920 samples of the user in, 1920 samples of Moshi
+//! (and maybe a text piece) out, every 80 ms.
+
+use crate::config::LmConfig;
+use crate::error::EngineError;
+use crate::lm::{Lm, LmGen};
+use crate::mimi::{Mimi, MimiConfig};
+use crate::nn::WeightFormat;
+use crate::quant::QuantSpec;
+use crate::sampling::SamplingConfig;
+use crate::tokenizer::TextTokenizer;
+use mlx_rs::Dtype;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Samples per Mimi frame (80 ms at 24 kHz).
+pub const FRAME_SAMPLES: usize = 1920;
+
+/// Mimi checkpoint file name in Kyutai's repos.
+pub const MIMI_FILE: &str = "tokenizer-e351c8d8-checkpoint125.safetensors";
+/// SentencePiece model file name in Kyutai's repos.
+pub const TOKENIZER_FILE: &str = "tokenizer_spm_32k_3.model";
+
+/// Weight precision of the LM (Mimi always runs in fp32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// `model.safetensors` (15.4 GB for the 7B).
+    Bf16,
+    /// `model.q8.safetensors` (8 bits, group 64; 8.2 GB).
+    Q8,
+    /// `model.q4.safetensors` (4 bits, group 32; 4.8 GB).
+    Q4,
+}
+
+impl Quality {
+    /// The LM file name of this quality in a Kyutai repo.
+    pub fn lm_file(self) -> &'static str {
+        match self {
+            Quality::Bf16 => "model.safetensors",
+            Quality::Q8 => "model.q8.safetensors",
+            Quality::Q4 => "model.q4.safetensors",
+        }
+    }
+
+    /// Quantization of this quality (`None` for bf16).
+    pub fn quant_spec(self) -> Option<QuantSpec> {
+        match self {
+            Quality::Bf16 => None,
+            Quality::Q8 => Some(QuantSpec::Q8),
+            Quality::Q4 => Some(QuantSpec::Q4),
+        }
+    }
+}
+
+/// Where the model files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoshiPaths {
+    /// LM checkpoint (bf16, q8 or q4).
+    pub lm: PathBuf,
+    /// Mimi checkpoint (PyTorch names).
+    pub mimi: PathBuf,
+    /// SentencePiece model; without it no text is produced.
+    pub tokenizer: Option<PathBuf>,
+    /// `config.json` = `{"lm": …, "mimi": …}`; `None` = built-in 7B `config_v0_1` + `mimi_202407`.
+    pub config: Option<PathBuf>,
+}
+
+impl MoshiPaths {
+    /// The files of a repo snapshot directory (`kyutai/moshiko-mlx-*` layout). For q8/q4, when
+    /// the quantized file is absent but `model.safetensors` is present, `lm` is the bf16 file
+    /// (to be quantized at load time with [`LoadOptions::quantize_from_bf16`]).
+    pub fn from_dir(dir: &Path, quality: Quality) -> Result<Self, EngineError> {
+        let want = dir.join(quality.lm_file());
+        let bf16 = dir.join(Quality::Bf16.lm_file());
+        let lm = if want.exists() {
+            want
+        } else if bf16.exists() {
+            bf16
+        } else {
+            return Err(EngineError::io(
+                &want,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "LM checkpoint not found"),
+            ));
+        };
+        let mimi = dir.join(MIMI_FILE);
+        if !mimi.exists() {
+            return Err(EngineError::io(
+                &mimi,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "Mimi checkpoint not found"),
+            ));
+        }
+        let opt = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
+        Ok(MoshiPaths {
+            lm,
+            mimi,
+            tokenizer: opt(TOKENIZER_FILE),
+            config: opt("config.json"),
+        })
+    }
+}
+
+/// How to load and run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadOptions {
+    /// LM precision.
+    pub quality: Quality,
+    /// `paths.lm` is a bf16 checkpoint to quantize to `quality` at load time (no download of
+    /// the quantized file needed; same tensors as Kyutai's q8/q4 files).
+    pub quantize_from_bf16: bool,
+    /// Samplers and seed.
+    pub sampling: SamplingConfig,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            quality: Quality::Q4,
+            quantize_from_bf16: false,
+            sampling: SamplingConfig::default(),
+        }
+    }
+}
+
+/// What one 80 ms frame produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameOutput {
+    /// 1920 samples of Moshi's voice (silence until the model's first frame).
+    pub pcm: Vec<f32>,
+    /// Text to display (pieces with `▁` → space; none for EPAD/PAD).
+    pub text: Option<String>,
+    /// The raw text token of the last LM step in this call.
+    pub text_token: u32,
+    /// Mimi encoding time.
+    pub encode_ms: f32,
+    /// LM step time.
+    pub lm_ms: f32,
+    /// Mimi decoding time.
+    pub decode_ms: f32,
+}
+
+/// LM + Mimi + tokenizer, stepped one frame at a time.
+pub struct Moshi {
+    gen: LmGen,
+    mimi: Mimi,
+    tokenizer: Option<TextTokenizer>,
+    pending: VecDeque<f32>,
+}
+
+fn read_configs(paths: &MoshiPaths) -> Result<(LmConfig, MimiConfig), EngineError> {
+    match &paths.config {
+        None => Ok((LmConfig::v0_1(), MimiConfig::v0_1())),
+        Some(p) => {
+            let s = std::fs::read_to_string(p).map_err(|e| EngineError::io(p, e))?;
+            let v: serde_json::Value = serde_json::from_str(&s)?;
+            let lm = v
+                .get("lm")
+                .ok_or_else(|| EngineError::Config(format!("{}: no `lm`", p.display())))?;
+            let mimi = v
+                .get("mimi")
+                .ok_or_else(|| EngineError::Config(format!("{}: no `mimi`", p.display())))?;
+            Ok((LmConfig::from_json(lm)?, MimiConfig::from_json(mimi)?))
+        }
+    }
+}
+
+/// Whether a safetensors file holds quantized weights (has `*.scales`), read from its header.
+fn is_quantized_file(path: &Path) -> Result<bool, EngineError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| EngineError::io(path, e))?;
+    let n = u64::from_le_bytes(len).min(100 << 20) as usize;
+    let mut header = vec![0u8; n];
+    f.read_exact(&mut header)
+        .map_err(|e| EngineError::io(path, e))?;
+    Ok(String::from_utf8_lossy(&header).contains(".scales\""))
+}
+
+impl Moshi {
+    /// Loads everything. With `quantize_from_bf16` and a q8/q4 quality, a bf16 `paths.lm` is
+    /// quantized at load time (an already quantized file is used as is).
+    pub fn load(paths: &MoshiPaths, opts: &LoadOptions) -> Result<Moshi, EngineError> {
+        let (lm_cfg, _) = read_configs(paths)?;
+        let lm = match opts.quality.quant_spec() {
+            None => Lm::load_file(&paths.lm, &lm_cfg, WeightFormat::Dense(Dtype::Bfloat16))?,
+            Some(spec) if opts.quantize_from_bf16 && !is_quantized_file(&paths.lm)? => {
+                Lm::load_quantizing(&paths.lm, &lm_cfg, spec)?
+            }
+            Some(spec) => Lm::load_file(&paths.lm, &lm_cfg, WeightFormat::Quantized(spec))?,
+        };
+        Self::assemble(paths, lm, opts.sampling)
+    }
+
+    /// Loads with an explicit LM weight format (e.g. `Dense(Float32)` for the fp32 end-to-end
+    /// parity check against `moshi_mlx`).
+    pub fn load_with_format(
+        paths: &MoshiPaths,
+        fmt: WeightFormat,
+        sampling: SamplingConfig,
+    ) -> Result<Moshi, EngineError> {
+        let (lm_cfg, _) = read_configs(paths)?;
+        let lm = Lm::load_file(&paths.lm, &lm_cfg, fmt)?;
+        Self::assemble(paths, lm, sampling)
+    }
+
+    fn assemble(
+        paths: &MoshiPaths,
+        lm: Lm,
+        sampling: SamplingConfig,
+    ) -> Result<Moshi, EngineError> {
+        let (_, mimi_cfg) = read_configs(paths)?;
+        let codebooks = lm.config().generated_codebooks();
+        if lm.config().other_codebooks() != codebooks {
+            return Err(EngineError::Config(
+                "the LM's user and Moshi streams must have the same number of codebooks".into(),
+            ));
+        }
+        let mimi = Mimi::load(&paths.mimi, &mimi_cfg, codebooks)?;
+        if mimi.frame_size() != FRAME_SAMPLES {
+            return Err(EngineError::Config(format!(
+                "Mimi frame size {} (expected {FRAME_SAMPLES})",
+                mimi.frame_size()
+            )));
+        }
+        let tokenizer = paths
+            .tokenizer
+            .as_deref()
+            .map(TextTokenizer::load)
+            .transpose()?;
+        Ok(Moshi {
+            gen: LmGen::new(lm, sampling)?,
+            mimi,
+            tokenizer,
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// Runs one silent frame through Mimi and the LM, then resets, so the first real frame
+    /// does not pay for allocations and kernel set-up.
+    pub fn warmup(&mut self) -> Result<(), EngineError> {
+        let silence = vec![0.0f32; FRAME_SAMPLES];
+        for _ in 0..2 {
+            self.step_frame(&silence)?;
+        }
+        let codes = vec![0u32; self.mimi.num_codebooks()];
+        self.mimi.decode_step(&codes)?;
+        self.reset();
+        Ok(())
+    }
+
+    /// Starts a new conversation (LM caches, token grid, PRNG seed, Mimi streaming state).
+    pub fn reset(&mut self) {
+        if let Err(e) = self.gen.reset() {
+            tracing::warn!(error = %e, "LM reset failed");
+        }
+        self.mimi.reset();
+        self.pending.clear();
+    }
+
+    /// LM steps since the last reset.
+    pub fn frames(&self) -> usize {
+        self.gen.step_index()
+    }
+
+    /// The LM stepper (for diagnostics and parity).
+    pub fn lm_gen(&self) -> &LmGen {
+        &self.gen
+    }
+
+    /// One frame: exactly 1920 samples of 24 kHz mono in, 1920 samples out.
+    pub fn step_frame(&mut self, pcm_in: &[f32]) -> Result<FrameOutput, EngineError> {
+        if pcm_in.len() != FRAME_SAMPLES {
+            return Err(EngineError::Input(format!(
+                "step_frame takes {FRAME_SAMPLES} samples, got {}",
+                pcm_in.len()
+            )));
+        }
+        let t0 = Instant::now();
+        let frames = self.mimi.encode_step(pcm_in)?;
+        let encode_ms = ms(t0);
+        let (mut lm_ms, mut decode_ms) = (0.0, 0.0);
+        let mut text = String::new();
+        let mut text_token = 0;
+        for codes in frames {
+            let t1 = Instant::now();
+            let out = self.gen.step(&codes)?;
+            lm_ms += ms(t1);
+            text_token = out.text_token;
+            if let Some(piece) = self
+                .tokenizer
+                .as_ref()
+                .and_then(|t| t.display(out.text_token))
+            {
+                text.push_str(&piece);
+            }
+            if let Some(frame) = out.frame {
+                let t2 = Instant::now();
+                let pcm = self.mimi.decode_step(&frame)?;
+                decode_ms += ms(t2);
+                self.pending.extend(pcm);
+            }
+        }
+        let mut pcm = vec![0.0f32; FRAME_SAMPLES];
+        if self.pending.len() >= FRAME_SAMPLES {
+            for (o, s) in pcm.iter_mut().zip(self.pending.drain(..FRAME_SAMPLES)) {
+                *o = s;
+            }
+        }
+        Ok(FrameOutput {
+            pcm,
+            text: (!text.is_empty()).then_some(text),
+            text_token,
+            encode_ms,
+            lm_ms,
+            decode_ms,
+        })
+    }
+}
+
+fn ms(t: Instant) -> f32 {
+    t.elapsed().as_secs_f32() * 1000.0
+}
