@@ -27,8 +27,13 @@ fi
 
 if [ -f ui/package.json ]; then
   step "UI npm packages"
+  # Browser tests use Debian's /usr/bin/chromium; never let a tool fetch its own.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
   if [ -f ui/package-lock.json ]; then
-    (cd ui && [ -d node_modules ] || npm ci --no-audit --no-fund)
+    # Re-install when the lock file is newer than the last install.
+    if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+      (cd ui && npm ci --no-audit --no-fund)
+    fi
   else
     (cd ui && npm install --no-audit --no-fund)
   fi

@@ -29,3 +29,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "Rust tests"
 cargo test --workspace
+
+step "UI unit tests (Vitest)"
+(cd ui && npm test)
+
+step "UI browser tests (Playwright, Debian's Chromium)"
+(cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm run test:e2e)
