@@ -40,14 +40,18 @@ if [ ! -x "$PY" ]; then
   exit 1
 fi
 
-# Hash of everything that determines the outputs.
-GEN_HASH="$( { cat "$REF"/fixture_*.py "$REF"/make_*.py "$0"; "$PY" -c 'import mlx.core as mx, importlib.metadata as m; print(mx.__version__, m.version("moshi_mlx"), m.version("numpy"), m.version("sentencepiece"))'; } | sha256sum | cut -c1-16)"
+# Hash of everything that determines the outputs (sources + library versions).
+VERSIONS="$("$PY" -c 'import mlx.core as mx, importlib.metadata as m; print(mx.__version__, m.version("moshi_mlx"), m.version("numpy"), m.version("sentencepiece"))')"
+src_hash() { { (cd "$REF" && cat "$@"); echo "$VERSIONS"; } | sha256sum | cut -c1-16; }
+COMMON=(fixture_configs.py fixture_weights.py fixture_lm.py fixture_mimi.py make_fixture.py)
+HASH_FIX="$(src_hash "${COMMON[@]}" make_pipeline_repo.py)"
+HASH_BENCH="$(src_hash "${COMMON[@]}" make_bench_weights.py)"
 
-# build NAME DIR -- COMMAND...: run COMMAND (which gets the temp dir as its last
-# argument) unless DIR has a matching stamp.
+# build NAME DIR HASH COMMAND...: run COMMAND (which gets the temp dir as its
+# last argument) unless DIR has a stamp matching HASH and the command line.
 build() {
-  local name="$1" dir="$2"; shift 3
-  local want="$GEN_HASH $*"
+  local name="$1" dir="$2" hash="$3"; shift 3
+  local want="$hash ${*#$ROOT/}"
   if [ "$FORCE" = 0 ] && [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$want" ]; then
     echo "fixtures: $name up to date"
     return 0
@@ -64,19 +68,19 @@ build() {
 }
 
 if [ "$DEFAULT" = 1 ]; then
-  build moshi-tiny-seed1 "$FIX/moshi-tiny-seed1" -- "$PY" "$REF/make_fixture.py" --seed 1 --size tiny --out
-  build moshi-tiny-seed2 "$FIX/moshi-tiny-seed2" -- "$PY" "$REF/make_fixture.py" --seed 2 --size tiny --out
-  build moshi-small-seed3 "$FIX/moshi-small-seed3" -- "$PY" "$REF/make_fixture.py" --seed 3 --size small --out
+  build moshi-tiny-seed1 "$FIX/moshi-tiny-seed1" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 1 --size tiny --out
+  build moshi-tiny-seed2 "$FIX/moshi-tiny-seed2" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 2 --size tiny --out
+  build moshi-small-seed3 "$FIX/moshi-small-seed3" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 3 --size small --out
   if [ -f "$REF/make_pipeline_repo.py" ]; then
-    build pipeline-tiny "$FIX/pipeline-tiny" -- "$PY" "$REF/make_pipeline_repo.py" --seed 0 --out
+    build pipeline-tiny "$FIX/pipeline-tiny" "$HASH_FIX" "$PY" "$REF/make_pipeline_repo.py" --seed 0 --out
   fi
 fi
 if [ "$MID" = 1 ]; then
-  build bench-mid-lm "$BENCH/mid-lm" -- "$PY" "$REF/make_bench_weights.py" --what mid-lm --out
+  build bench-mid-lm "$BENCH/mid-lm" "$HASH_BENCH" "$PY" "$REF/make_bench_weights.py" --what mid-lm --out
 fi
 if [ "$MIMIFULL" = 1 ]; then
-  build bench-mimi-full "$BENCH/mimi-full" -- "$PY" "$REF/make_bench_weights.py" --what mimi-full --out
+  build bench-mimi-full "$BENCH/mimi-full" "$HASH_BENCH" "$PY" "$REF/make_bench_weights.py" --what mimi-full --out
 fi
 if [ "$FULLQ4" = 1 ]; then
-  build bench-full-q4 "$BENCH/full-q4" -- "$PY" "$REF/make_bench_weights.py" --what full-q4 --out
+  build bench-full-q4 "$BENCH/full-q4" "$HASH_BENCH" "$PY" "$REF/make_bench_weights.py" --what full-q4 --out
 fi

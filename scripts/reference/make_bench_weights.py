@@ -12,10 +12,13 @@
     make_bench_weights.py --what mimi-full --out .cache/bench/mimi-full
         tokenizer-e351c8d8-checkpoint125.safetensors: real-size Mimi
         (mimi_202407, 32 codebooks) under PyTorch names, verified by a strict
-        load_pytorch_weights + config.json {"mimi": ...}.
+        load_pytorch_weights + config.json {"mimi": ...}, and speech-24k.wav
+        (espeak-ng + sox, 24 kHz mono 16-bit) when those tools are installed.
 
-LM values follow the fixture rules (fixture_weights.py) but are drawn with
-MLX's generator (one key per tensor) for speed.
+LM values follow the fixture rules (fixture_weights.py), but for speed every
+tensor is a window, at a seeded random offset, of one pool of 2^27 N(0,1)
+values drawn once with MLX (drawing 7.7 B independent normals takes ~20 min on
+this CPU). Fine for timing and memory; not meant for numerical references.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx.utils import tree_flatten
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,9 +48,29 @@ def quantizable_paths(model: nn.Module) -> set[str]:
     return {path for path, m in model.named_modules() if hasattr(m, "to_quantized")}
 
 
-def lm_tensor(name: str, shape, key: mx.array) -> mx.array:
-    """One bf16 LM tensor following the fixture rules, from an MLX key."""
-    z = mx.random.normal(shape, key=key)
+POOL_SIZE = 1 << 27  # >= the largest tensor (text_emb of the 7B: 32001 x 4096)
+
+
+class NormalPool:
+    """Windows of one big pool of N(0,1) values, at seeded random offsets."""
+
+    def __init__(self, seed: int, size: int = POOL_SIZE):
+        self.pool = mx.random.normal((size,), key=mx.random.key(seed))
+        mx.eval(self.pool)
+        self.rng = np.random.default_rng(seed)
+
+    def take(self, shape) -> mx.array:
+        """A (shape)-shaped window of the pool."""
+        n = int(np.prod(shape))
+        if n > self.pool.size:
+            raise ValueError(f"tensor of {n} values is larger than the pool")
+        off = int(self.rng.integers(0, self.pool.size - n + 1))
+        return self.pool[off:off + n].reshape(shape)
+
+
+def lm_tensor(name: str, shape, pool: NormalPool) -> mx.array:
+    """One bf16 LM tensor following the fixture rules."""
+    z = pool.take(shape)
     last = name.split(".")[-2]
     if "norm" in last:
         v = 1.0 + 0.2 * z
@@ -64,9 +90,9 @@ def lm_weights(cfg, seed: int, bits: int | None = None, group_size: int | None =
     model = models.Lm(cfg)  # lazy: only used for names and shapes
     qpaths = quantizable_paths(model) if bits else set()
     params = tree_flatten(model.parameters())
-    keys = mx.random.split(mx.random.key(seed), len(params))
-    for i, (name, p) in enumerate(params):
-        w = lm_tensor(name, tuple(p.shape), keys[i])
+    pool = NormalPool(seed)
+    for name, p in params:
+        w = lm_tensor(name, tuple(p.shape), pool)
         owner = name.rsplit(".", 1)[0]
         if owner in qpaths and name.endswith(".weight"):
             wq, scales, biases = mx.quantize(w, group_size=group_size, bits=bits)
@@ -104,6 +130,21 @@ def write_lm(out: Path, cfg, fname: str, seed: int, bits=None, group_size=None) 
     (out / "config.json").write_text(json.dumps({"lm": fc.lm_config_json(cfg)}, indent=1))
 
 
+SPEECH = ("Hello, this is a test of the Mimi codec. It turns speech into tokens, "
+          "twelve and a half times per second, and back into speech.")
+
+
+def write_speech_wav(path: Path) -> bool:
+    """A short English speech WAV at 24 kHz mono 16-bit (espeak-ng, then sox)."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        return False
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-w", str(raw), SPEECH], check=True)
+    subprocess.run(["sox", str(raw), "-r", "24000", "-c", "1", "-b", "16", str(path)], check=True)
+    raw.unlink()
+    return True
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", choices=["mid-lm", "full-q4", "mimi-full"], required=True)
@@ -121,6 +162,8 @@ def main(argv=None) -> int:
         write_mimi_checkpoint(args.out / "tokenizer-e351c8d8-checkpoint125.safetensors", cfg, args.seed)
         (args.out / "config.json").write_text(json.dumps({"mimi": fc.mimi_config_json(cfg)}, indent=1))
         print("tokenizer-e351c8d8-checkpoint125.safetensors written (strict load verified)")
+        if write_speech_wav(args.out / "speech-24k.wav"):
+            print("speech-24k.wav written")
     return 0
 
 
