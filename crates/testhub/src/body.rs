@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -16,7 +17,7 @@ use crate::faults::{BodyPlan, Site, DEFAULT_STALL_MAX};
 use crate::http_error::{hub_error, retry_later};
 use crate::stats::{Counters, InFlight};
 use crate::store::Entry;
-use crate::throttle::{chunk_for_rate, Pacer};
+use crate::throttle::{chunk_for_rate, Pacer, CATCH_UP};
 use crate::Inner;
 
 /// Default chunk of a body.
@@ -24,7 +25,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// Pause before an injected cut, so that the bytes before it (and the headers) reach the client:
 /// hyper flushes its write buffer when the body is not ready.
-const FLUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+const FLUSH_PAUSE: Duration = Duration::from_millis(50);
 
 /// Middleware: count every request and keep it "in flight" until its body is done.
 pub(crate) async fn track(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Response {
@@ -288,7 +289,11 @@ fn body_stream(
     len: u64,
     plan: BodyPlan,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let conn_pacer = inner.faults().cfg.bandwidth_per_connection.map(Pacer::new);
+    let conn_pacer = inner
+        .faults()
+        .cfg
+        .bandwidth_per_connection
+        .map(|r| Pacer::new(r, CATCH_UP));
     let reader = ChunkReader::new(&entry.content, entry.shared.as_ref());
     let s = Streamer {
         inner,

@@ -112,6 +112,20 @@ pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hash
                 return Ok(h.clone());
             }
         }
+        if !git_sha1 {
+            if let Some(sha256) = read_disk_cache(*size, *seed) {
+                let h = Hashes {
+                    size: *size,
+                    sha256,
+                    git_sha1: None,
+                };
+                cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((*size, *seed), h.clone());
+                return Ok(h);
+            }
+        }
     }
     let size = content_size(content)?;
     // ring: its assembly is fast even in debug builds (sha2/sha1 crates run at ~2 MB/s there)
@@ -162,12 +176,50 @@ pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hash
         git_sha1: git_sha1.then(|| hex::encode(sha1.finish())),
     };
     if let FileContent::Generated { size, seed } = content {
+        write_disk_cache(*size, *seed, &hashes.sha256);
         generated_cache()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((*size, *seed), hashes.clone());
     }
     Ok(hashes)
+}
+
+/// Where the sha256 of a generated content is remembered between runs (the generator is
+/// deterministic, so the entry never goes stale; `v1` names the generator's version).
+/// Hashing GBs takes tens of seconds on a busy machine; the benchmark restarts the hub often.
+fn disk_cache_path(size: u64, seed: u64) -> PathBuf {
+    std::env::temp_dir()
+        .join("testhub-generated-sha256-v1")
+        .join(format!("{size}-{seed}"))
+}
+
+/// Only contents of at least this size are remembered on disk.
+const DISK_CACHE_MIN: u64 = 64 << 20;
+
+fn read_disk_cache(size: u64, seed: u64) -> Option<String> {
+    if size < DISK_CACHE_MIN {
+        return None;
+    }
+    let s = std::fs::read_to_string(disk_cache_path(size, seed)).ok()?;
+    let s = s.trim();
+    (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string())
+}
+
+fn write_disk_cache(size: u64, seed: u64, sha256: &str) {
+    if size < DISK_CACHE_MIN {
+        return;
+    }
+    let path = disk_cache_path(size, seed);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let res = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&tmp, sha256))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "cannot remember a generated file's sha256");
+    }
 }
 
 /// git sha1 of arbitrary bytes, as git computes blob ids.

@@ -180,7 +180,9 @@ impl TestHub {
 
     /// Replace the faults (all counts start again).
     pub fn set_faults(&self, faults: Faults) {
-        let pacer = faults.bandwidth_total.map(|r| Arc::new(Pacer::new(r)));
+        let pacer = faults
+            .bandwidth_total
+            .map(|r| Arc::new(Pacer::new(r, throttle::CATCH_UP)));
         *self
             .inner
             .total_pacer

@@ -9,17 +9,24 @@ use std::time::{Duration, Instant};
 /// idle link start at once.
 pub(crate) struct Pacer {
     rate: u64,
+    burst: Duration,
     next: Mutex<Option<Instant>>,
 }
 
-/// Idle time that may be "saved up" and spent in a burst.
-const BURST: Duration = Duration::from_millis(20);
+/// How far behind schedule a pacer may fall and still catch up (wake-ups are late on a busy
+/// machine; without catch-up the rate would fall short). Also the most idle time that can be
+/// spent in a burst.
+pub(crate) const CATCH_UP: Duration = Duration::from_millis(50);
 
 impl Pacer {
-    pub fn new(rate: u64) -> Self {
+    /// A pacer for `rate` bytes/s, starting now with no credit; `burst` = how far behind it may
+    /// fall and catch up (see `CATCH_UP`).
+    pub fn new(rate: u64, burst: Duration) -> Self {
         Pacer {
             rate: rate.max(1),
-            next: Mutex::new(None),
+            burst,
+            // no credit at start: a new response (or a new cap) begins at the exact rate
+            next: Mutex::new(Some(Instant::now())),
         }
     }
 
@@ -31,10 +38,8 @@ impl Pacer {
     pub fn reserve(&self, n: u64) -> Instant {
         let now = Instant::now();
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let start = match *next {
-            Some(t) if t + BURST > now => t,
-            _ => now.checked_sub(BURST).unwrap_or(now),
-        };
+        let earliest = now.checked_sub(self.burst).unwrap_or(now);
+        let start = next.map_or(earliest, |t| t.max(earliest));
         let end = start + Duration::from_secs_f64(n as f64 / self.rate as f64);
         *next = Some(end);
         end

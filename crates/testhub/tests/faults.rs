@@ -373,6 +373,27 @@ async fn bandwidth_caps_within_15_percent() {
         (rate - 3_000_000.0).abs() < 0.15 * 3_000_000.0,
         "per-connection rate {rate}"
     );
+    // per connection, many small sequential ranges on one keep-alive connection: still capped
+    let c = client();
+    let t0 = Instant::now();
+    let mut total = 0usize;
+    for i in 0..24u64 {
+        let a = i * 65_536;
+        let r = c
+            .get(&loc)
+            .header("range", format!("bytes={a}-{}", a + 65_535))
+            .send()
+            .await
+            .expect("range");
+        total += r.bytes().await.expect("body").len();
+    }
+    let rate = total as f64 / t0.elapsed().as_secs_f64();
+    // each request's own latency adds to the paced time, so only the cap is asserted
+    assert!(
+        rate < 1_150_000.0,
+        "small ranges got more than the cap: {rate}"
+    );
+    assert!(rate > 400_000.0, "small ranges far below the cap: {rate}");
     // total: 2 MB/s shared by 4 connections
     hub.set_faults(Faults {
         bandwidth_total: Some(2_000_000),
