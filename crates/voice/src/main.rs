@@ -265,5 +265,13 @@ fn bench(
         "output overflow   {}",
         stats.output_overflow.load(Ordering::Relaxed)
     );
+    println!(
+        "device reopens    {}",
+        stats.reopens.load(Ordering::Relaxed)
+    );
+    let audio_s = (stats.frames.load(Ordering::Relaxed)
+        + stats.frames_dropped.load(Ordering::Relaxed)) as f64
+        * 0.08;
+    println!("audio captured    {audio_s:.1} s in {seconds:.1} s of wall time");
     Ok(())
 }

@@ -116,7 +116,7 @@ pub struct SessionStats {
     pub frames: AtomicU64,
     /// Input frames dropped because the model fell behind.
     pub frames_dropped: AtomicU64,
-    /// Output samples that did not fit the output ring.
+    /// Output samples dropped because the speaker fell behind (queue over two frames).
     pub output_overflow: AtomicU64,
     /// Output underruns since the first output frame (summed over reopened devices).
     pub underruns: AtomicU64,
@@ -571,14 +571,22 @@ impl Worker {
                 underruns = io.counters.underruns.load(Ordering::Relaxed),
                 "latency parts"
             );
-            let fit = out_buf.len().min(io.out_prod.slots());
-            if fit < out_buf.len() {
+            // If the speaker consumes slower than the mic produces (clock drift, a starved
+            // audio server), the queue would grow without bound: keep at most two frames plus
+            // the margin queued, dropping the start of the new frame (counted).
+            let frame_out = FRAME_SAMPLES * io.output.rate as usize / SAMPLE_RATE as usize;
+            let max_queue =
+                2 * frame_out + io.output.rate as usize * self.config.prebuffer_ms as usize / 1000;
+            let room = max_queue.saturating_sub(queued).min(io.out_prod.slots());
+            let fit = out_buf.len().min(room);
+            let skip = out_buf.len() - fit;
+            if skip > 0 {
                 self.stats
                     .output_overflow
-                    .fetch_add((out_buf.len() - fit) as u64, Ordering::Relaxed);
+                    .fetch_add(skip as u64, Ordering::Relaxed);
             }
             if let Ok(chunk) = io.out_prod.write_chunk_uninit(fit) {
-                chunk.fill_from_iter(out_buf.iter().copied());
+                chunk.fill_from_iter(out_buf[skip..].iter().copied());
             }
         }
         Ok(())

@@ -239,7 +239,9 @@ fn a_slow_model_drops_input_frames_instead_of_piling_up_latency(
     wait_frames(&session, 25); // 4 s of wall time
     let stats = session.stats().clone();
     session.stop()?;
-    let dropped = stats.frames_dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = stats
+        .frames_dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
     let frames = stats.frames.load(std::sync::atomic::Ordering::Relaxed);
     assert!(dropped >= frames / 3, "dropped {dropped} of {frames}");
     let latency_ms = stats.latency_us.load(std::sync::atomic::Ordering::Relaxed) / 1000;
