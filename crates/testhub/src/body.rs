@@ -162,7 +162,7 @@ pub(crate) fn serve_data(
 ) -> Response {
     let size = entry.size;
     let mut range = parse_range(headers, size);
-    if !matches!(range, RangeReq::None) {
+    if !matches!(range, RangeReq::None) && method != Method::HEAD {
         let mut f = inner.faults();
         let n = f.cfg.ignore_range;
         if f.take("ignore_range", n) {
