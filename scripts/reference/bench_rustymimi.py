@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 import wave
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
               "input": args.wav or "synthetic tone+noise", **r,
               "rtf": round(r["encode_decode_ms"]["mean"] / FRAME_MS, 4),
               "wall_s": round(total, 2),
-              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "loadavg_1m": round(os.getloadavg()[0], 2)}
     print(json.dumps(result))
     return 0
 
