@@ -1,0 +1,121 @@
+//! Moshibar: a thin Tauri 2 shell over the crates (hardware, hubfetch, engine, voice).
+//!
+//! Modules: [`state`] (the one `AppState`), [`settings`], [`keychain`], [`tray`], [`window`],
+//! [`hotkey`], [`notify`], [`autostart`], [`commands`] (docs/ipc.md), [`flow`] (first launch),
+//! [`download`] and [`session`] (the crates' adapters).
+
+pub mod autostart;
+pub mod commands;
+pub mod download;
+pub mod engine;
+pub mod flow;
+pub mod hotkey;
+pub mod keychain;
+pub mod notify;
+pub mod session;
+pub mod settings;
+pub mod state;
+pub mod tray;
+pub mod window;
+
+use tauri::Manager;
+
+/// Logs to stderr; `RUST_LOG` filters (default `info` for Moshibar, `warn` for the rest).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,moshibar_lib=info,moshibar=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Builds and runs the app.
+pub fn run() {
+    init_logging();
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_positioner::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_global_shortcut::Builder::new().build())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ));
+    #[cfg(feature = "notification")]
+    let builder = builder.plugin(tauri_plugin_notification::init());
+
+    let result = builder
+        .invoke_handler(tauri::generate_handler![
+            commands::get_state,
+            commands::get_progress,
+            commands::get_settings,
+            commands::save_settings,
+            commands::set_hf_token,
+            commands::pause_download,
+            commands::resume_download,
+            commands::retry_download,
+            commands::list_audio_devices,
+            commands::start_session,
+            commands::stop_session,
+            commands::set_talking,
+            commands::quit_app,
+        ])
+        .setup(|app| {
+            #[cfg(target_os = "macos")]
+            app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+            setup(app.handle())?;
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    match result {
+        Ok(app) => app.run(|_app, event| {
+            // A menu-bar app keeps running with its popover hidden; only Quit (code set) exits.
+            if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
+                api.prevent_exit();
+            }
+        }),
+        Err(e) => {
+            tracing::error!("Moshibar could not start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Everything after the event loop exists: state, tray, window, shortcut, then the flow.
+fn setup(app: &tauri::AppHandle) -> Result<(), Box<dyn std::error::Error>> {
+    let config_dir = app.path().app_config_dir()?;
+    let settings = match settings::Settings::load(&config_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("{e}; using the defaults");
+            settings::Settings::default()
+        }
+    };
+    tracing::info!(config = %config_dir.display(), "settings loaded");
+    app.manage(state::Core::new(settings.clone(), config_dir));
+    app.manage(keychain::TokenStore::default());
+    app.manage(flow::Flow::default());
+    app.manage(hotkey::Registered::default());
+    app.manage(session::Voice::default());
+
+    tray::create(app)?;
+    window::setup(app);
+    if let Err(e) = hotkey::register(app, &settings.hotkey) {
+        let message = e.to_string();
+        state::core(app).update(app, |s| {
+            s.error = Some(state::UiError::new(
+                "Hold-to-talk shortcut unavailable",
+                message,
+                Some("openSettings"),
+            ))
+        });
+    }
+    if std::env::var_os("MOSHIBAR_SHOW_WINDOW").is_some() {
+        window::show(app);
+    }
+    flow::start(app);
+    Ok(())
+}
+
+#[cfg(test)]
+mod security_tests;
