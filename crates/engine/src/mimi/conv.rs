@@ -199,12 +199,14 @@ impl StreamConv1d {
 }
 
 /// The kernel of a transposed conv: dense (SEANet decoder) or depthwise (the upsample).
+///
+/// Both are applied as a matmul (or per-channel product) followed by an overlap-add of the
+/// `k / stride` output blocks: MLX's CPU `conv_transpose1d` is several times slower than that,
+/// and MLX has no grouped transposed conv.
 enum ConvTrKernel {
-    /// MLX `conv_transpose1d` weight `(out, k, in)`.
+    /// `(in, k * out)`: one matmul gives every tap's contribution.
     Dense(Array),
-    /// Per-channel taps `(k, channels)`, applied as an overlap-add (k must be a multiple of the
-    /// stride). MLX has no grouped transposed conv; expanding to a dense kernel would cost
-    /// `channels` times more work.
+    /// Per-channel taps `(k, channels)`.
     Depthwise(Array),
 }
 
@@ -221,18 +223,27 @@ pub(crate) struct StreamConvTr1d {
 }
 
 impl StreamConvTr1d {
-    /// A dense transposed conv with MLX weight `(out, k, in)`.
-    pub(crate) fn dense(weight: Array, bias: Option<Array>, stride: usize) -> Self {
-        let out_channels = weight.shape()[0] as usize;
-        let ksize = weight.shape()[1] as usize;
-        StreamConvTr1d {
-            kernel: ConvTrKernel::Dense(weight),
+    /// A dense transposed conv from its `(in, k * out)` matrix (see [`super::weights`]).
+    pub(crate) fn dense(
+        matrix: Array,
+        bias: Option<Array>,
+        ksize: usize,
+        stride: usize,
+    ) -> Result<Self, EngineError> {
+        let out_channels = matrix.shape()[1] as usize / ksize.max(1);
+        if stride == 0 || !ksize.is_multiple_of(stride) {
+            return Err(EngineError::Config(format!(
+                "transposed conv needs a kernel ({ksize}) multiple of its stride ({stride})"
+            )));
+        }
+        Ok(StreamConvTr1d {
+            kernel: ConvTrKernel::Dense(matrix),
             bias,
             ksize,
             stride,
             out_channels,
             prev: None,
-        }
+        })
     }
 
     /// A depthwise transposed conv with taps `(k, channels)`.
@@ -260,35 +271,34 @@ impl StreamConvTr1d {
 
     /// The raw transposed conv: `(t - 1) * stride + k` outputs, bias included.
     fn convtr(&self, x: &Array) -> Result<Array, EngineError> {
-        let y = match &self.kernel {
-            ConvTrKernel::Dense(w) => ops::conv_transpose1d(x, w, self.stride as i32, 0, 1, 0, 1)?,
-            ConvTrKernel::Depthwise(taps) => {
-                // y[t*s + j] += x[t] * taps[j]; with k = m*s, tap block i lands shifted by i*s.
-                let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-                let s = self.stride as i32;
-                let m = (self.ksize / self.stride) as i32;
-                // (b, t, 1, c) * (k, c) -> (b, t, k, c)
-                let prod = x.expand_dims(2)?.multiply(taps)?;
-                let prod = prod.reshape(&[b, t, m, s, c])?;
-                let mut acc: Option<Array> = None;
-                for i in 0..m {
-                    let block = prod
-                        .try_index((.., .., i, .., ..))?
-                        .reshape(&[b, t * s, c])?;
-                    let block = pad_time(
-                        &block,
-                        (i * s) as usize,
-                        ((m - 1 - i) * s) as usize,
-                        Pad::Zeros,
-                    )?;
-                    acc = Some(match acc {
-                        Some(a) => a.add(&block)?,
-                        None => block,
-                    });
-                }
-                acc.ok_or_else(|| EngineError::Config("empty transposed conv kernel".into()))?
-            }
+        let (b, t) = (x.shape()[0], x.shape()[1]);
+        let c = self.out_channels as i32;
+        let s = self.stride as i32;
+        let m = (self.ksize / self.stride) as i32;
+        // prod[b, t, j, c] = contribution of input step t to output t*s + j.
+        let prod = match &self.kernel {
+            ConvTrKernel::Dense(w) => ops::matmul(x, w)?,
+            ConvTrKernel::Depthwise(taps) => x.expand_dims(2)?.multiply(taps)?,
         };
+        let prod = prod.reshape(&[b, t, m, s, c])?;
+        // Tap block i (taps i*s .. (i+1)*s) lands shifted by i*s.
+        let mut acc: Option<Array> = None;
+        for i in 0..m {
+            let block = prod
+                .try_index((.., .., i, .., ..))?
+                .reshape(&[b, t * s, c])?;
+            let block = pad_time(
+                &block,
+                (i * s) as usize,
+                ((m - 1 - i) * s) as usize,
+                Pad::Zeros,
+            )?;
+            acc = Some(match acc {
+                Some(a) => a.add(&block)?,
+                None => block,
+            });
+        }
+        let y = acc.ok_or_else(|| EngineError::Config("empty transposed conv kernel".into()))?;
         Ok(match &self.bias {
             Some(bias) => y.add(bias)?,
             None => y,

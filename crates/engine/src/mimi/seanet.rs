@@ -262,7 +262,7 @@ impl SeanetDecoder {
             let name = format!("{p}.{idx}.convtr.convtr");
             let weight = w.convtr(&format!("{name}.weight"), dim, dim / 2, ratio * 2)?;
             let bias = w.get(&format!("{name}.bias"), &[dim / 2])?;
-            let upsample = StreamConvTr1d::dense(weight, Some(bias), ratio);
+            let upsample = StreamConvTr1d::dense(weight, Some(bias), ratio * 2, ratio)?;
             idx += 1;
             let mut residuals = Vec::new();
             for d in dilations(cfg) {

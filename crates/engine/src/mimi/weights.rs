@@ -78,7 +78,8 @@ impl Weights {
         Ok(w)
     }
 
-    /// A PyTorch `ConvTranspose1d` weight `(in, out, k)` as MLX `(out, k, in)`.
+    /// A PyTorch `ConvTranspose1d` weight `(in, out, k)` as the `(in, k * out)` matrix that
+    /// [`super::conv::StreamConvTr1d::dense`] multiplies by.
     pub(crate) fn convtr(
         &mut self,
         name: &str,
@@ -87,7 +88,9 @@ impl Weights {
         k: usize,
     ) -> Result<Array, EngineError> {
         let w = self.get(name, &[in_ch, out_ch, k])?;
-        let w = w.transpose_axes(&[1, 2, 0])?.contiguous()?;
+        let w = w
+            .transpose_axes(&[0, 2, 1])?
+            .reshape(&[in_ch as i32, (k * out_ch) as i32])?;
         w.eval()?;
         Ok(w)
     }
