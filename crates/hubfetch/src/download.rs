@@ -44,6 +44,9 @@ async fn run_chunks(
             loop {
                 // Fewer connections after bursts of resets.
                 while w >= sh.limiter.allowed.load(Ordering::Relaxed) {
+                    if queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
+                        return;
+                    }
                     tokio::select! {
                         _ = sh.cancel.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -71,6 +74,9 @@ async fn run_chunks(
                 return Err(f);
             }
         }
+    }
+    if sh.cancel.is_cancelled() {
+        return Err(Fail::Err(Error::Cancelled));
     }
     Ok(())
 }
@@ -304,6 +310,7 @@ pub(crate) async fn download_file(
     }
     res?;
     tracker.set_file_phase(fidx, Phase::Verifying);
+    tracker.set_phase(Phase::Verifying);
     let header_problem = hasher.header_error.clone();
     let digest = hasher.finish().await?;
     if let Some(p) = header_problem.lock().ok().and_then(|g| g.clone()) {
