@@ -113,6 +113,7 @@ fn set_stage<R: Runtime>(app: &AppHandle<R>, stage: Stage) {
 
 async fn steps<R: Runtime>(app: &AppHandle<R>) -> Result<(), UiError> {
     set_stage(app, Stage::Detecting);
+    tracing::info!(stage = "detecting", "first-launch flow started");
     let hw = tauri::async_runtime::spawn_blocking(hardware::detect)
         .await
         .map_err(|e| UiError::new("Hardware detection failed", e.to_string(), Some("retry")))?

@@ -62,12 +62,37 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
+/// Logical width of the popover when the window system has not reported its size yet.
+const FALLBACK_WIDTH: f64 = 380.0;
+/// Logical gap from the screen's top-right corner in the fallback position (below the menu bar).
+const FALLBACK_MARGIN: (f64, f64) = (8.0, 30.0);
+
 /// Moves the popover under the tray icon; before the first tray event (the positioner does not
-/// know where the icon is yet) it goes to the top-right corner, where the menu bar icons are.
+/// know where the icon is yet) it goes to the top-right corner of the current (or primary)
+/// monitor, below the menu bar, where the menu-bar icons are.
 fn place<R: Runtime>(window: &WebviewWindow<R>) {
     if let Err(e) = window.move_window(Position::TrayBottomCenter) {
         tracing::debug!("tray position unknown ({e}); using the top-right corner");
-        if let Err(e) = window.move_window(Position::TopRight) {
+        let monitor = window
+            .current_monitor()
+            .ok()
+            .flatten()
+            .or_else(|| window.primary_monitor().ok().flatten());
+        let Some(m) = monitor else {
+            tracing::debug!("no monitor found; leaving the popover where it is");
+            return;
+        };
+        let scale = m.scale_factor();
+        let width = match window.outer_size() {
+            Ok(size) if size.width > 1 => f64::from(size.width),
+            _ => FALLBACK_WIDTH * scale,
+        };
+        let x = f64::from(m.position().x) + f64::from(m.size().width)
+            - width
+            - FALLBACK_MARGIN.0 * scale;
+        let y = f64::from(m.position().y) + FALLBACK_MARGIN.1 * scale;
+        let position = tauri::PhysicalPosition::new(x.max(0.0) as i32, y as i32);
+        if let Err(e) = window.set_position(position) {
             tracing::debug!("positioning the popover: {e}");
         }
     }
@@ -80,6 +105,8 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) {
     if let Err(e) = window.show() {
         tracing::warn!("show popover: {e}");
     }
+    // Some window systems only know the window's size once it is mapped: place it again.
+    place(&window);
     let _ = window.set_focus();
 }
 
