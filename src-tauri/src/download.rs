@@ -91,10 +91,11 @@ pub fn cache_state(settings: &Settings, hw: &hardware::Hardware) -> hardware::Ca
                 cache: hardware::CacheState::default(),
             },
         );
-        let cached = plan
-            .files
-            .iter()
-            .all(|f| client.cached_file(&plan.repo, &plan.revision, &f.path).is_some());
+        let cached = plan.files.iter().all(|f| {
+            client
+                .cached_file(&plan.repo, &plan.revision, &f.path)
+                .is_some()
+        });
         if cached {
             state.complete.insert(quality);
         }
@@ -138,7 +139,9 @@ pub fn start<R: Runtime>(
             }
             let stage = match p.phase {
                 hubfetch::Phase::Verifying | hubfetch::Phase::Repairing => Some(Stage::Verifying),
-                hubfetch::Phase::Resolving | hubfetch::Phase::Downloading => Some(Stage::Downloading),
+                hubfetch::Phase::Resolving | hubfetch::Phase::Downloading => {
+                    Some(Stage::Downloading)
+                }
                 _ => None,
             };
             let due = last_disk_check.is_none_or(|t| t.elapsed() > Duration::from_secs(5));
@@ -167,7 +170,11 @@ pub fn start<R: Runtime>(
             }
         }
         let job = lock(&shared).take().ok_or_else(|| {
-            UiError::new("Download stopped", "The download was cancelled.", Some("retry"))
+            UiError::new(
+                "Download stopped",
+                "The download was cancelled.",
+                Some("retry"),
+            )
         })?;
         let files = job.wait().await.map_err(|e| ui_error(&e))?;
         tracing::info!(files = files.len(), "download verified");
@@ -179,7 +186,11 @@ pub fn start<R: Runtime>(
 /// The snapshot directory the files live in (`…/models--org--name/snapshots/<commit>`).
 fn snapshot_dir(files: &[hubfetch::ResolvedFile]) -> Result<PathBuf, UiError> {
     let first = files.first().ok_or_else(|| {
-        UiError::new("Download failed", "The Hub returned no files for the plan.", Some("retry"))
+        UiError::new(
+            "Download failed",
+            "The Hub returned no files for the plan.",
+            Some("retry"),
+        )
     })?;
     let depth = Path::new(&first.path).components().count();
     first

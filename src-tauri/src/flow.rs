@@ -153,7 +153,11 @@ async fn steps<R: Runtime>(app: &AppHandle<R>) -> Result<(), UiError> {
             *flow(app).download.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);
             crate::tray::set_download_controls(app, true, false);
             let dir = job.await;
-            flow(app).download.lock().unwrap_or_else(|e| e.into_inner()).take();
+            flow(app)
+                .download
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             crate::tray::set_download_controls(app, false, false);
             dir?
         }

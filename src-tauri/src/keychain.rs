@@ -52,7 +52,9 @@ impl TokenStore {
             }
             Err(e) => {
                 // The error text never contains the token.
-                tracing::warn!("keychain unavailable ({e}); keeping the token in memory for this run only");
+                tracing::warn!(
+                    "keychain unavailable ({e}); keeping the token in memory for this run only"
+                );
                 *self.memory() = token.map(str::to_owned);
                 Stored::MemoryOnly
             }

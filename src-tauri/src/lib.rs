@@ -22,8 +22,9 @@ use tauri::Manager;
 
 /// Logs to stderr; `RUST_LOG` filters (default `info` for Moshibar, `warn` for the rest).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,moshibar_lib=info,moshibar=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,moshibar_lib=info,moshibar=info")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -71,7 +72,10 @@ pub fn run() {
     match result {
         Ok(app) => app.run(|_app, event| {
             // A menu-bar app keeps running with its popover hidden; only Quit (code set) exits.
-            if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
+            if let tauri::RunEvent::ExitRequested {
+                code: None, api, ..
+            } = event
+            {
                 api.prevent_exit();
             }
         }),

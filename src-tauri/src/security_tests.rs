@@ -37,10 +37,7 @@ fn capability_allows_exactly_the_ipc_commands() {
         let want = format!("allow-{}", c.replace('_', "-"));
         assert!(perms.contains(&want), "missing {want}");
     }
-    let others: Vec<&String> = perms
-        .iter()
-        .filter(|p| !p.starts_with("allow-"))
-        .collect();
+    let others: Vec<&String> = perms.iter().filter(|p| !p.starts_with("allow-")).collect();
     assert_eq!(
         others,
         [
@@ -70,7 +67,10 @@ fn build_script_declares_the_same_commands() {
     }
     let lib = include_str!("lib.rs");
     for c in COMMANDS {
-        assert!(lib.contains(&format!("commands::{c},")), "invoke_handler lacks {c}");
+        assert!(
+            lib.contains(&format!("commands::{c},")),
+            "invoke_handler lacks {c}"
+        );
     }
 }
 
@@ -79,9 +79,15 @@ fn csp_is_strict_and_local() {
     let conf = json(include_str!("../tauri.conf.json"));
     let csp = conf["app"]["security"]["csp"].as_str().expect("csp");
     assert!(csp.contains("default-src 'self'"));
-    assert!(csp.contains("script-src 'self';"), "no inline or remote scripts");
+    assert!(
+        csp.contains("script-src 'self';"),
+        "no inline or remote scripts"
+    );
     assert!(csp.contains("object-src 'none'"));
-    assert!(!csp.contains("http://localhost") && !csp.contains("https:"), "no remote origin: {csp}");
+    assert!(
+        !csp.contains("http://localhost") && !csp.contains("https:"),
+        "no remote origin: {csp}"
+    );
     assert!(!csp.contains("'unsafe-eval'"));
     // The only window is the local popover.
     assert_eq!(conf["app"]["windows"].as_array().map(Vec::len), Some(1));

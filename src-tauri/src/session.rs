@@ -212,7 +212,11 @@ fn forward_events<R: Runtime>(app: &AppHandle<R>, rx: crossbeam_channel::Receive
                 core(app).set_speaking(app, m.speaking);
                 let _ = app.emit(events::SESSION_METRICS, &m);
             }
-            SessionEvent::Ready { input_device, output_device, .. } => {
+            SessionEvent::Ready {
+                input_device,
+                output_device,
+                ..
+            } => {
                 tracing::info!(%input_device, %output_device, "session devices open");
             }
             SessionEvent::DeviceLost { name, message, .. } => {
@@ -221,7 +225,11 @@ fn forward_events<R: Runtime>(app: &AppHandle<R>, rx: crossbeam_channel::Receive
             SessionEvent::DeviceReopened { .. } => tracing::info!("audio devices reopened"),
             SessionEvent::Error { message } => {
                 core(app).update(app, |s| {
-                    s.error = Some(UiError::new("The session stopped", message, Some("openSettings")))
+                    s.error = Some(UiError::new(
+                        "The session stopped",
+                        message,
+                        Some("openSettings"),
+                    ))
                 });
             }
             SessionEvent::Stopped => break,

@@ -49,8 +49,7 @@ pub struct TrayMenu<R: Runtime> {
 /// Creates the tray icon and its menu.
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let open = MenuItem::with_id(app, MENU_OPEN, "Open Moshibar", true, None::<&str>)?;
-    let pause_resume =
-        MenuItem::with_id(app, MENU_PAUSE, "Pause download", false, None::<&str>)?;
+    let pause_resume = MenuItem::with_id(app, MENU_PAUSE, "Pause download", false, None::<&str>)?;
     let quit = MenuItem::with_id(app, MENU_QUIT, "Quit Moshibar", true, Some("CmdOrCtrl+Q"))?;
     let menu = Menu::with_items(
         app,
@@ -112,9 +111,11 @@ pub fn set_state<R: Runtime>(app: &AppHandle<R>, state: TrayState) {
 pub fn set_download_controls<R: Runtime>(app: &AppHandle<R>, downloading: bool, paused: bool) {
     if let Some(menu) = app.try_state::<TrayMenu<R>>() {
         let _ = menu.pause_resume.set_enabled(downloading || paused);
-        let _ = menu
-            .pause_resume
-            .set_text(if paused { "Resume download" } else { "Pause download" });
+        let _ = menu.pause_resume.set_text(if paused {
+            "Resume download"
+        } else {
+            "Pause download"
+        });
     }
 }
 
@@ -132,9 +133,17 @@ mod tests {
             assert!(w > 0);
             // Template images: black glyph on transparent (only alpha carries the shape).
             let rgba = image.rgba();
-            assert!(rgba.chunks(4).all(|p| p[3] == 0 || (p[0] < 40 && p[1] < 40 && p[2] < 40)),
-                "{} is not black + alpha", state.name());
-            assert!(rgba.chunks(4).any(|p| p[3] > 200), "{} is empty", state.name());
+            assert!(
+                rgba.chunks(4)
+                    .all(|p| p[3] == 0 || (p[0] < 40 && p[1] < 40 && p[2] < 40)),
+                "{} is not black + alpha",
+                state.name()
+            );
+            assert!(
+                rgba.chunks(4).any(|p| p[3] > 200),
+                "{} is empty",
+                state.name()
+            );
         }
     }
 }
