@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, RANGE};
 use reqwest::{Method, StatusCode, Url};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +20,7 @@ use crate::journal::chunk_range;
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::{parse_retry_after, Backoff};
+use crate::sha::Sha256;
 
 /// Why a chunk (and thus the file) stopped.
 #[derive(Debug)]
@@ -291,7 +291,7 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<S
         .await
         .map_err(|e| Error::Other(format!("sync task: {e}")))?
         .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.finish_hex())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -33,6 +33,7 @@ mod lock;
 mod progress;
 mod resolve;
 mod retry;
+mod sha;
 pub mod safetensors;
 pub mod verify;
 
@@ -41,3 +42,4 @@ pub use env::{Config, Token};
 pub use error::{Error, ErrorKind, Result};
 pub use progress::{FileProgress, Phase, Progress, ProgressError};
 pub use resolve::{ListedFile, Listing, Resolved};
+pub use sha::Sha256;

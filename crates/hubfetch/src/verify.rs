@@ -11,7 +11,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha1::Digest;
+
+use crate::sha::Sha256;
 
 use crate::error::{Error, Result};
 use crate::journal::{chunk_range, Journal};
@@ -77,7 +79,7 @@ impl Whole {
     }
     fn finish(self) -> String {
         match self {
-            Whole::Sha256(h) => hex::encode(h.finalize()),
+            Whole::Sha256(h) => h.finish_hex(),
             Whole::GitSha1(h) => hex::encode(h.finalize()),
         }
     }
@@ -218,7 +220,7 @@ pub(crate) fn rehash_journal(
             }
         });
         match r {
-            Ok(()) if hex::encode(h.finalize()) == *want => {
+            Ok(()) if h.finish_hex() == *want => {
                 good.insert(idx);
                 if let (Some(w), Some(hc)) = (whole, header) {
                     prefix.whole = w;
@@ -404,7 +406,7 @@ mod tests {
         data.extend_from_slice(hdr);
         data.extend_from_slice(b"abcd");
         std::fs::write(&p, &data).expect("write");
-        let exp = Expected::Sha256(hex::encode(Sha256::digest(&data)));
+        let exp = Expected::Sha256(hex::encode(<sha2::Sha256 as Digest>::digest(&data)));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("rt");
