@@ -191,6 +191,18 @@ fn stream_config(
     config
 }
 
+/// Errors after which the stream cannot go on. Xruns, reroutes and transient backend errors
+/// (ALSA reports some under CPU pressure while the stream keeps running) are survivable; a
+/// stream that silently died is caught by the session's stall check instead.
+fn stream_is_gone(kind: cpal::ErrorKind) -> bool {
+    matches!(
+        kind,
+        cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::StreamInvalidated
+            | cpal::ErrorKind::HostUnavailable
+    )
+}
+
 fn open_err(dir: Direction, name: &str, e: impl std::fmt::Display) -> VoiceError {
     VoiceError::DeviceOpen {
         direction: dir.as_str(),
@@ -218,10 +230,8 @@ pub fn open_input(
     let c2 = counters.clone();
     let on_error = move |e: cpal::Error| {
         // Xruns and reroutes are survivable; anything else means the stream is gone.
-        match e.kind() {
-            cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied => {}
-            cpal::ErrorKind::DeviceChanged => {}
-            _ => c2.input_failed.store(true, Ordering::SeqCst),
+        if stream_is_gone(e.kind()) {
+            c2.input_failed.store(true, Ordering::SeqCst);
         }
     };
     fn build<T>(
@@ -287,10 +297,10 @@ pub fn open_output(
     let config = stream_config(&supported, buffer_ms);
     let playback = make_playback(config.sample_rate, config.channels);
     let c2 = counters.clone();
-    let on_error = move |e: cpal::Error| match e.kind() {
-        cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied => {}
-        cpal::ErrorKind::DeviceChanged => {}
-        _ => c2.output_failed.store(true, Ordering::SeqCst),
+    let on_error = move |e: cpal::Error| {
+        if stream_is_gone(e.kind()) {
+            c2.output_failed.store(true, Ordering::SeqCst);
+        }
     };
     fn build<T>(
         device: &Device,

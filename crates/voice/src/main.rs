@@ -107,6 +107,18 @@ fn load_engine(_dir: &std::path::Path, _quality: &str) -> Result<Box<dyn FrameMo
     bail!("this build has no engine (built without the `engine` feature); use --echo N")
 }
 
+/// Starts a session with the model loaded on the model thread (MLX arrays are thread-bound).
+fn start_session(
+    model: &ModelArgs,
+    config: SessionConfig,
+) -> Result<(Session, crossbeam_channel::Receiver<SessionEvent>)> {
+    let args = model.clone();
+    Ok(Session::start_with(
+        move || load_model(&args).map_err(|e| voice::ModelError(format!("{e:#}"))),
+        config,
+    )?)
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -156,14 +168,13 @@ fn main() -> Result<()> {
             seconds,
             json,
         } => {
-            let m = load_model(&model)?;
             let config = SessionConfig {
                 input_device: input,
                 output_device: output,
                 hands_free: true,
                 ..Default::default()
             };
-            let (session, events) = Session::start(m, config)?;
+            let (session, events) = start_session(&model, config)?;
             let end = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s));
             loop {
                 if end.is_some_and(|e| Instant::now() >= e) {
@@ -205,14 +216,13 @@ fn bench(
     seconds: f64,
 ) -> Result<()> {
     use std::sync::atomic::Ordering;
-    let m = load_model(model)?;
     let config = SessionConfig {
         input_device: input,
         output_device: output,
         hands_free: true,
         ..Default::default()
     };
-    let (session, events) = Session::start(m, config)?;
+    let (session, events) = start_session(model, config)?;
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut metrics = Vec::new();
     let mut lat = Vec::new();

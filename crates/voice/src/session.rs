@@ -18,7 +18,7 @@ use crate::error::VoiceError;
 use crate::frame_loop::FrameLoop;
 use crate::gate::Gate;
 use crate::metrics::{Metrics, TranscriptPiece};
-use crate::model::FrameModel;
+use crate::model::{FrameModel, ModelError};
 use crate::resample::StreamResampler;
 use crate::ring::{self, AudioCounters, Capture, Playback};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
@@ -135,7 +135,7 @@ pub struct Session {
     gate: Arc<Gate>,
     stop: Arc<AtomicBool>,
     stats: Arc<SessionStats>,
-    thread: Option<JoinHandle<Box<dyn FrameModel>>>,
+    thread: Option<JoinHandle<Option<Box<dyn FrameModel>>>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -154,6 +154,21 @@ impl Session {
         model: M,
         config: SessionConfig,
     ) -> Result<(Session, Receiver<SessionEvent>), VoiceError> {
+        let model: Box<dyn FrameModel> = Box::new(model);
+        Self::start_with(move || Ok(model), config)
+    }
+
+    /// Like [`Session::start`], but the model is created by `load` on the model thread itself.
+    /// Needed for MLX models, whose arrays and streams belong to the thread that made them
+    /// (running a `engine::Moshi` loaded on another thread fails with "no Stream(cpu, 0) in
+    /// current thread").
+    pub fn start_with<L>(
+        load: L,
+        config: SessionConfig,
+    ) -> Result<(Session, Receiver<SessionEvent>), VoiceError>
+    where
+        L: FnOnce() -> Result<Box<dyn FrameModel>, ModelError> + Send + 'static,
+    {
         let (tx, rx) = crossbeam_channel::bounded(config.event_capacity.max(8));
         let gate = Arc::new(Gate::new(config.hands_free));
         let stop = Arc::new(AtomicBool::new(false));
@@ -166,10 +181,15 @@ impl Session {
             stats: stats.clone(),
             events: tx,
         };
-        let model: Box<dyn FrameModel> = Box::new(model);
         let thread = std::thread::Builder::new()
             .name("moshibar-model".into())
-            .spawn(move || worker.run(model, ready_tx))
+            .spawn(move || match load() {
+                Ok(model) => Some(worker.run(model, ready_tx)),
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.into()));
+                    None
+                }
+            })
             .map_err(|e| VoiceError::Thread(e.to_string()))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok((
@@ -230,7 +250,8 @@ impl Session {
         match self.thread.take() {
             Some(t) => t
                 .join()
-                .map_err(|_| VoiceError::Thread("model thread panicked".into())),
+                .map_err(|_| VoiceError::Thread("model thread panicked".into()))?
+                .ok_or_else(|| VoiceError::Thread("the model was never loaded".into())),
             None => Err(VoiceError::Thread("session already stopped".into())),
         }
     }
