@@ -16,11 +16,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::{parse_retry_after, Backoff};
-use crate::sha::Sha256;
 
 /// Why a chunk (and thus the file) stopped.
 #[derive(Debug)]
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub paused: watch::Receiver<bool>,
     pub tracker: Arc<Tracker>,
     pub limiter: ConnLimiter,
+    /// Hashes chunk bytes as they arrive, on its own thread.
+    pub hasher: ChunkHasher,
 }
 
 /// Backs off to fewer connections when resets come in bursts, and grows back on success.
@@ -194,11 +196,21 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
     ))
 }
 
-/// Download chunk `idx` of `fj` and return the SHA-256 (hex) of its bytes, durable on disk.
-pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<String, Fail> {
+/// A chunk that is durable on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChunkDone {
+    /// SHA-256 (hex) of its bytes as written.
+    pub sha: String,
+    /// Retries, drops and link refreshes it took: a chunk that needed them is the likeliest
+    /// to hold a silently corrupted byte, so a repair looks at it first.
+    pub faults: u32,
+}
+
+/// Download chunk `idx` of `fj`: its SHA-256 (hex) and fault count, durable on disk.
+pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<ChunkDone, Fail> {
     let (start, end) = chunk_range(fj.size, fj.chunk_size, idx);
     let len = end - start;
-    let mut hasher = Sha256::new();
+    let mut hasher = sh.hasher.begin();
     let mut got = 0u64;
     let mut backoff = Backoff::new(sh.policy.base, sh.policy.cap);
     let mut tries = 0u32;
@@ -291,7 +303,11 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<S
         .await
         .map_err(|e| Error::Other(format!("sync task: {e}")))?
         .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
-    Ok(hasher.finish_hex())
+    let sha = hasher.finish().await?;
+    Ok(ChunkDone {
+        sha,
+        faults: tries + refreshes + ignored_range,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -301,7 +317,7 @@ async fn attempt(
     start: u64,
     end: u64,
     got: &mut u64,
-    hasher: &mut Sha256,
+    hasher: &mut ChunkHash<'_>,
     ignored_range: &mut u32,
     guards: &mut Guards<'_>,
     paused: &mut watch::Receiver<bool>,
@@ -488,8 +504,8 @@ async fn attempt(
         }
         let off = start + *got;
         write_at(&fj.file, &b, off).map_err(|e| Error::io(format!("write {}", fj.path), e))?;
-        hasher.update(&b);
         let n = b.len() as u64;
+        hasher.update(b).await?;
         *got += n;
         fj.bytes.fetch_add(n, Ordering::Relaxed);
         sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed);

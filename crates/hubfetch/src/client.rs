@@ -16,6 +16,7 @@ use crate::chunk::{ConnLimiter, Fail, Shared};
 use crate::download::download_file;
 use crate::env::Config;
 use crate::error::{Error, Result};
+use crate::hashpool::ChunkHasher;
 use crate::journal::Journal;
 use crate::progress::{Phase, Progress, Tracker};
 use crate::resolve::{Hub, Listing, Resolved, RetryPolicy};
@@ -195,6 +196,7 @@ impl Client {
             paused: prx,
             tracker: tracker.clone(),
             limiter: ConnLimiter::new(opts.connections),
+            hasher: ChunkHasher::start(),
         });
         let (repo, revision) = (repo.to_string(), revision.to_string());
         let handle = tokio::spawn(async move {

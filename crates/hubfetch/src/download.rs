@@ -1,7 +1,7 @@
 //! One file, end to end: lock, journal, preallocation, restart re-hash, the chunk worker pool,
 //! in-order verification, repair of bad chunks, and the atomic move into the cache.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::cache::RepoCache;
-use crate::chunk::{fetch_chunk, Fail, FileJob, Shared};
+use crate::chunk::{fetch_chunk, ChunkDone, Fail, FileJob, Shared};
 use crate::error::{is_enospc, Error, Result};
 use crate::journal::{chunk_count, chunk_range, sync_dir, Journal};
 use crate::lock;
@@ -20,12 +20,13 @@ use crate::progress::{ChunkState, Phase};
 use crate::resolve::Resolved;
 use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Whole};
 
-/// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk.
+/// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk with
+/// the chunk the same worker finished before it (if any).
 async fn run_chunks(
     sh: &Arc<Shared>,
     fj: &Arc<FileJob>,
     indices: Vec<u64>,
-    mut on_done: impl FnMut(u64, String) -> Result<(), Fail>,
+    mut on_done: impl FnMut(u64, ChunkDone, Option<u64>) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     if indices.is_empty() {
         return Ok(());
@@ -36,11 +37,12 @@ async fn run_chunks(
         .max
         .min(queue.lock().map(|q| q.len()).unwrap_or(1))
         .max(1);
-    let (tx, mut rx) = mpsc::channel::<(u64, Result<String, Fail>)>(n);
+    let (tx, mut rx) = mpsc::channel::<(u64, Result<ChunkDone, Fail>, Option<u64>)>(n);
     let mut set = JoinSet::new();
     for w in 0..n {
         let (sh, fj, queue, tx) = (sh.clone(), fj.clone(), queue.clone(), tx.clone());
         set.spawn(async move {
+            let mut prev = None;
             loop {
                 // Fewer connections after bursts of resets.
                 while w >= sh.limiter.allowed.load(Ordering::Relaxed) {
@@ -58,16 +60,17 @@ async fn run_chunks(
                 sh.tracker.set_chunk(fj.fidx, idx, ChunkState::InFlight);
                 let r = fetch_chunk(&sh, &fj, idx).await;
                 let stop = r.is_err();
-                if tx.send((idx, r)).await.is_err() || stop {
+                if tx.send((idx, r, prev)).await.is_err() || stop {
                     return;
                 }
+                prev = Some(idx);
             }
         });
     }
     drop(tx);
-    while let Some((idx, r)) = rx.recv().await {
+    while let Some((idx, r, prev)) = rx.recv().await {
         match r {
-            Ok(sha) => on_done(idx, sha)?,
+            Ok(done) => on_done(idx, done, prev)?,
             Err(f) => {
                 sh.tracker.set_chunk(fj.fidx, idx, ChunkState::Failed);
                 set.abort_all();
@@ -293,8 +296,12 @@ pub(crate) async fn download_file(
     tracker.set_file_phase(fidx, Phase::Downloading);
     tracker.set_phase(Phase::Downloading);
     let mut header_fail: Option<String> = None;
-    let res = run_chunks(sh, &fj, todo, |idx, sha| {
-        journal.chunks.insert(idx, sha);
+    // Chunks whose download needed retries (and the chunk fetched just before on a connection
+    // that then failed): where a repair looks first.
+    let mut suspicion: BTreeMap<u64, u32> = BTreeMap::new();
+    let res = run_chunks(sh, &fj, todo, |idx, done, prev| {
+        note_faults(&mut suspicion, idx, done.faults, prev);
+        journal.chunks.insert(idx, done.sha);
         journal.save(&jpath)?;
         tracker.set_chunk(fidx, idx, ChunkState::Verified);
         hasher.ready(idx);
@@ -312,7 +319,7 @@ pub(crate) async fn download_file(
     tracker.set_file_phase(fidx, Phase::Verifying);
     tracker.set_phase(Phase::Verifying);
     let header_problem = hasher.header_error.clone();
-    let digest = hasher.finish().await?;
+    let (digest, snapshots) = hasher.finish().await?;
     if let Some(p) = header_problem.lock().ok().and_then(|g| g.clone()) {
         return Err(header_chunks(&p, &mut journal));
     }
@@ -332,12 +339,23 @@ pub(crate) async fn download_file(
         }
         tracker.set_file_phase(fidx, Phase::Repairing);
         tracker.set_phase(Phase::Repairing);
-        let batch = (sh.limiter.max * 2).max(1) as u64;
-        let mut start = 0u64;
-        while start < count && !ok {
-            let ids: Vec<u64> = (start..(start + batch).min(count)).collect();
-            start += batch;
-            let old: Vec<Option<String>> = ids.iter().map(|i| journal.chunks.remove(i)).collect();
+        // One chunk per connection at a time, suspects first; re-check after any batch that
+        // replaced a differing chunk, from the whole-file hash state saved at that chunk.
+        let batch = sh.limiter.max.max(1);
+        let order = repair_order(count, &suspicion);
+        tracing::info!(
+            file = path,
+            suspects = suspicion.len(),
+            "repair order: chunks with faults first"
+        );
+        let mut first_changed: Option<u64> = None;
+        for ids in order.chunks(batch) {
+            if ok {
+                break;
+            }
+            let ids = ids.to_vec();
+            let old: BTreeMap<u64, Option<String>> =
+                ids.iter().map(|i| (*i, journal.chunks.remove(i))).collect();
             journal.save(&jpath)?;
             let mut differed = 0u32;
             for i in &ids {
@@ -348,15 +366,16 @@ pub(crate) async fn download_file(
                 );
                 tracker.set_chunk(fidx, *i, ChunkState::Pending);
             }
-            run_chunks(sh, &fj, ids.clone(), |idx, sha| {
-                let pos = (idx - ids[0]) as usize;
-                if old.get(pos).and_then(|o| o.as_deref()) != Some(sha.as_str()) {
+            run_chunks(sh, &fj, ids.clone(), |idx, done, _| {
+                let sha = done.sha;
+                if old.get(&idx).and_then(|o| o.as_deref()) != Some(sha.as_str()) {
                     tracing::warn!(
                         file = path,
                         chunk = idx,
                         "repaired a chunk whose fresh copy differs"
                     );
                     differed += 1;
+                    first_changed = Some(first_changed.map_or(idx, |f| f.min(idx)));
                 }
                 journal.chunks.insert(idx, sha);
                 journal.save(&jpath)?;
@@ -366,9 +385,13 @@ pub(crate) async fn download_file(
             .await?;
             if differed > 0 {
                 let (incp, e2) = (inc.clone(), exp.clone());
-                let d = tokio::task::spawn_blocking(move || verify::hash_file(&incp, &e2, size))
-                    .await
-                    .map_err(|e| Error::Other(format!("hash task: {e}")))??;
+                let from = first_changed.and_then(|c| snapshots.get(&c).map(|w| (c, w.clone())));
+                let d = tokio::task::spawn_blocking(move || match from {
+                    Some((c, w)) => verify::hash_from(&incp, w, chunk_range(size, cs, c).0, size),
+                    None => verify::hash_file(&incp, &e2, size),
+                })
+                .await
+                .map_err(|e| Error::Other(format!("hash task: {e}")))??;
                 ok = verify::digest_ok(&exp, &d);
             }
         }
@@ -403,6 +426,32 @@ pub(crate) async fn download_file(
     })
 }
 
+/// Record a finished chunk's faults: the chunk itself (weighted), and the chunk the same
+/// connection finished just before it (its bytes came over a link that then failed).
+fn note_faults(suspicion: &mut BTreeMap<u64, u32>, idx: u64, faults: u32, prev: Option<u64>) {
+    if faults == 0 {
+        return;
+    }
+    *suspicion.entry(idx).or_default() += 2 * faults;
+    if let Some(p) = prev {
+        *suspicion.entry(p).or_default() += 1;
+    }
+}
+
+/// The order in which a repair re-fetches chunks: the most suspect first (ties by index),
+/// then every other chunk in file order. Each chunk appears exactly once.
+fn repair_order(count: u64, suspicion: &BTreeMap<u64, u32>) -> Vec<u64> {
+    let mut suspects: Vec<(u64, u32)> = suspicion
+        .iter()
+        .filter(|(i, s)| **i < count && **s > 0)
+        .map(|(i, s)| (*i, *s))
+        .collect();
+    suspects.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut order: Vec<u64> = suspects.iter().map(|(i, _)| *i).collect();
+    order.extend((0..count).filter(|i| suspicion.get(i).is_none_or(|s| *s == 0)));
+    order
+}
+
 /// Bytes already allocated to a (sparse) file.
 fn allocated_bytes(p: &std::path::Path) -> u64 {
     #[cfg(unix)]
@@ -413,5 +462,31 @@ fn allocated_bytes(p: &std::path::Path) -> u64 {
     #[cfg(not(unix))]
     {
         fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_order_puts_suspects_first_and_covers_every_chunk_once() {
+        let mut s = BTreeMap::new();
+        note_faults(&mut s, 7, 1, Some(3)); // 7 retried once; 3 came over that connection before
+        note_faults(&mut s, 5, 3, None); // 5 retried three times
+        note_faults(&mut s, 2, 0, Some(1)); // no faults: nothing recorded
+        note_faults(&mut s, 99, 1, None); // beyond the file: ignored
+        let order = repair_order(10, &s);
+        assert_eq!(
+            order,
+            vec![5, 7, 99, 3, 0, 1, 2, 4, 6, 8, 9]
+                .into_iter()
+                .filter(|i| *i < 10)
+                .collect::<Vec<_>>()
+        );
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert_eq!(repair_order(4, &BTreeMap::new()), vec![0, 1, 2, 3]);
     }
 }

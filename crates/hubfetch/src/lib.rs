@@ -28,13 +28,14 @@ mod client;
 mod download;
 pub mod env;
 mod error;
+mod hashpool;
 pub mod journal;
 mod lock;
 mod progress;
 mod resolve;
 mod retry;
-mod sha;
 pub mod safetensors;
+mod sha;
 pub mod verify;
 
 pub use client::{CacheEntryStatus, Client, Job, Options, ResolvedFile, VerifyReport};

@@ -3,15 +3,15 @@
 //! cache), and checks a `.safetensors` header as soon as it is complete. Also: re-hashing
 //! journalled chunks on restart, and hashing whole files for `verify` and repairs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use sha1::Sha1;
 use sha1::Digest;
+use sha1::Sha1;
 
 use crate::sha::Sha256;
 
@@ -248,10 +248,17 @@ enum Msg {
     Ready(u64),
 }
 
+/// Whole-file hash states at the start of chunks (chunk index -> state after all chunks
+/// before it): a repair re-hashes only from the first replaced chunk on.
+pub(crate) type Snapshots = BTreeMap<u64, Whole>;
+
+/// The digest (None when chunks are missing) and the per-chunk snapshots.
+type Finished = (Option<String>, Snapshots);
+
 /// The in-order hasher thread: send it chunk indices as they become durable.
 pub(crate) struct OrderedHasher {
     tx: Option<mpsc::Sender<Msg>>,
-    handle: Option<std::thread::JoinHandle<Result<Option<String>>>>,
+    handle: Option<std::thread::JoinHandle<Result<Finished>>>,
     /// Set as soon as the safetensors header is found malformed.
     pub header_error: Arc<Mutex<Option<String>>>,
 }
@@ -271,7 +278,7 @@ impl OrderedHasher {
         let count = crate::journal::chunk_count(size, chunk_size);
         let handle = std::thread::Builder::new()
             .name("hubfetch-hash".into())
-            .spawn(move || -> Result<Option<String>> {
+            .spawn(move || -> Result<Finished> {
                 let Prefix {
                     mut whole,
                     mut header,
@@ -279,15 +286,17 @@ impl OrderedHasher {
                     ..
                 } = prefix;
                 let mut ready = BTreeSet::new();
+                let mut snapshots = Snapshots::new();
                 let mut buf = vec![0u8; BUF];
                 while next < count {
                     match rx.recv() {
                         Ok(Msg::Ready(i)) => {
                             ready.insert(i);
                         }
-                        Err(_) => return Ok(None), // dropped before the end: no digest
+                        Err(_) => return Ok((None, snapshots)), // dropped before the end: no digest
                     }
                     while ready.remove(&next) {
+                        snapshots.insert(next, whole.clone());
                         let (s, e) = chunk_range(size, chunk_size, next);
                         let mut off = s;
                         while off < e {
@@ -304,7 +313,7 @@ impl OrderedHasher {
                         next += 1;
                     }
                 }
-                Ok(Some(whole.finish()))
+                Ok((Some(whole.finish()), snapshots))
             })
             .map_err(|e| Error::io("spawn hash thread", e))?;
         Ok(OrderedHasher {
@@ -321,11 +330,11 @@ impl OrderedHasher {
         }
     }
 
-    /// Wait for the digest (None when chunks are missing).
-    pub(crate) async fn finish(mut self) -> Result<Option<String>> {
+    /// Wait for the digest (None when chunks are missing) and the per-chunk snapshots.
+    pub(crate) async fn finish(mut self) -> Result<Finished> {
         self.tx.take();
         let Some(h) = self.handle.take() else {
-            return Ok(None);
+            return Ok((None, Snapshots::new()));
         };
         tokio::task::spawn_blocking(move || h.join())
             .await
@@ -351,6 +360,15 @@ impl Drop for OrderedHasher {
 /// Does this digest match what the Hub announced?
 pub(crate) fn digest_ok(exp: &Expected, digest: &str) -> bool {
     exp.matches(digest)
+}
+
+/// Finish a whole-file hash from a saved state: hash bytes `[from, size)` of `path` into `w`
+/// (blocking; for re-checks after a repair replaced a chunk at or after `from`).
+pub(crate) fn hash_from(path: &Path, mut w: Whole, from: u64, size: u64) -> Result<String> {
+    let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    hash_range(&f, from, size, |b| w.update(b))
+        .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+    Ok(w.finish())
 }
 
 /// Hash a whole file (blocking): for `verify` and after repairs.
@@ -425,7 +443,15 @@ mod tests {
             let hp = h.header_problem();
             (hp, h.finish().await)
         });
-        assert_eq!(d.1.expect("ok").as_deref(), exp.hex());
+        let (digest, snaps) = d.1.expect("ok");
+        assert_eq!(digest.as_deref(), exp.hex());
+        // Re-hashing from any chunk's snapshot gives the same digest (the repair re-check).
+        assert_eq!(snaps.len() as u64, n);
+        for (c, w) in snaps {
+            let from = chunk_range(data.len() as u64, 10, c).0;
+            let again = hash_from(&p, w, from, data.len() as u64).expect("hash_from");
+            assert_eq!(Some(again.as_str()), exp.hex());
+        }
         // A header that claims more bytes than the file has.
         let mut hc = HeaderCheck::new("x.safetensors");
         assert!(hc.feed(&(1000u64).to_le_bytes(), 100).is_some());
