@@ -4,7 +4,7 @@
 # Features left out (they need Apple's SDK, which Linux does not have):
 #   notification  tauri-plugin-notification → mac-notification-sys (needs Cocoa/Cocoa.h)
 #   engine        crates/engine (MLX built for Metal) and voice's `engine` feature
-# Everything else — tauri (tray-icon), positioner, global-shortcut, autostart, keyring
+# Everything else — tauri (tray-icon), positioner, global-shortcut, autostart, opener, keyring
 # (apple-native), hardware (Metal via objc2), voice (cpal/CoreAudio), hubfetch — is checked.
 # clang compiles the few Objective-C/C files of those crates without the SDK.
 set -euo pipefail
@@ -17,5 +17,36 @@ fi
 command -v clang >/dev/null || { echo "check-macos.sh needs clang (apt-get install clang)" >&2; exit 1; }
 export CC_aarch64_apple_darwin="${CC_aarch64_apple_darwin:-clang}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# ring (hubfetch → reqwest → rustls) compiles C that includes <stdint.h>, <string.h>, <assert.h>
+# and Apple's <TargetConditionals.h>. Without the SDK, compile it freestanding against clang's own
+# headers plus three tiny stand-ins. Only for this type-check: nothing here is linked or shipped.
+SHIM="$CARGO_TARGET_DIR/macos-sdk-shim"
+mkdir -p "$SHIM"
+cat > "$SHIM/TargetConditionals.h" <<'H'
+#pragma once
+#define TARGET_OS_MAC 1
+#define TARGET_OS_OSX 1
+#define TARGET_OS_IPHONE 0
+#define TARGET_OS_IOS 0
+#define TARGET_OS_WATCH 0
+#define TARGET_OS_TV 0
+#define TARGET_OS_SIMULATOR 0
+#define TARGET_CPU_ARM64 1
+H
+cat > "$SHIM/assert.h" <<'H'
+#pragma once
+#define assert(x) ((void)0)
+H
+cat > "$SHIM/string.h" <<'H'
+#pragma once
+#include <stddef.h>
+void *memcpy(void *, const void *, size_t);
+void *memmove(void *, const void *, size_t);
+void *memset(void *, int, size_t);
+int memcmp(const void *, const void *, size_t);
+size_t strlen(const char *);
+H
+export CFLAGS_aarch64_apple_darwin="${CFLAGS_aarch64_apple_darwin:--ffreestanding -nostdinc -isystem $(clang -print-resource-dir)/include -I$SHIM}"
 cargo check -p moshibar --target "$TARGET" --no-default-features --all-targets
 echo "macOS type-check passed (moshibar, $TARGET, --no-default-features)"
