@@ -12,7 +12,7 @@ PKGS=(
   # audio
   libasound2-dev libasound2-plugins pulseaudio pulseaudio-utils
   # a real window, a real browser, a D-Bus session bus
-  xvfb xauth dbus dbus-x11 chromium chromium-driver imagemagick
+  xvfb xauth dbus dbus-x11 xdotool python3-dbus python3-gi chromium chromium-driver imagemagick
   # test and benchmark tools
   espeak-ng sox aria2 curl time jq
 )

@@ -35,3 +35,9 @@ step "UI unit tests (Vitest)"
 
 step "UI browser tests (Playwright, Debian's Chromium)"
 (cd ui && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm run test:e2e)
+
+step "macOS type-check (aarch64-apple-darwin)"
+bash scripts/check-macos.sh
+
+step "end to end: the real app under Xvfb against a local hub"
+bash tests/e2e/run.sh
