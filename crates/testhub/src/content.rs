@@ -37,7 +37,7 @@ pub fn generated_bytes(size: u64, seed: u64, offset: u64, buf: &mut [u8]) {
     let mut pos = offset;
     let mut i = 0usize;
     // unaligned head
-    while i < buf.len() && pos % 8 != 0 {
+    while i < buf.len() && !pos.is_multiple_of(8) {
         let word = mix(seed, pos / 8).to_le_bytes();
         buf[i] = word[(pos % 8) as usize];
         i += 1;
