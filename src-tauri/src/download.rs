@@ -128,6 +128,7 @@ pub fn start<R: Runtime>(
     };
     let app = app.clone();
     let settings = settings.clone();
+    let (repo, revision) = (plan.repo.clone(), plan.revision.clone());
     let future = async move {
         let mut last_disk_check: Option<Instant> = None;
         let mut last_phase = None;
@@ -178,9 +179,40 @@ pub fn start<R: Runtime>(
         })?;
         let files = job.wait().await.map_err(|e| ui_error(&e))?;
         tracing::info!(files = files.len(), "download verified");
-        snapshot_dir(&files)
+        let dir = snapshot_dir(&files)?;
+        fetch_model_config(&client, &repo, &revision).await;
+        Ok(dir)
     };
     Ok((control, Box::pin(future)))
+}
+
+/// The model's `config.json`, when its repo has one (Kyutai's 7B repos have none: the engine
+/// then uses the built-in 7B config; smaller or other variants describe themselves in it). It is
+/// fetched into the same snapshot next to the plan's files. Best effort: without it the engine
+/// loads with the 7B config and says which tensor does not fit.
+async fn fetch_model_config(client: &hubfetch::Client, repo: &str, revision: &str) {
+    const CONFIG: &str = "config.json";
+    if client.cached_file(repo, revision, CONFIG).is_some() {
+        return;
+    }
+    let listing = match client
+        .list_files(repo, revision, &hubfetch::Options::default())
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%repo, "could not list the repo's files for {CONFIG}: {e}");
+            return;
+        }
+    };
+    if !listing.files.iter().any(|f| f.path == CONFIG) {
+        return;
+    }
+    let job = client.download_files(repo, revision, &[CONFIG], hubfetch::Options::default());
+    match job.wait().await {
+        Ok(_) => tracing::info!(%repo, "fetched the model's {CONFIG}"),
+        Err(e) => tracing::warn!(%repo, "could not fetch the model's {CONFIG}: {e}"),
+    }
 }
 
 /// The snapshot directory the files live in (`…/models--org--name/snapshots/<commit>`).

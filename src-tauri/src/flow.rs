@@ -166,7 +166,10 @@ async fn steps<R: Runtime>(app: &AppHandle<R>) -> Result<(), UiError> {
     core(app).update(app, |s| s.model_dir = Some(model_dir.display().to_string()));
 
     set_stage(app, Stage::Loading);
-    crate::session::load_model(app, &model_dir, plan.quality).await?;
+    if plan.source == hardware::Source::QuantizeFromBf16 {
+        tracing::info!(quality = %plan.quality, "quantizing the bf16 weights at load time");
+    }
+    crate::session::load_model(app, crate::session::model_spec(&model_dir, &plan)).await?;
 
     crate::notify::notify(
         app,

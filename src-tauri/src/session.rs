@@ -1,21 +1,25 @@
-//! The voice session: the loaded model, the microphone gate, and the session's events
+//! The voice session: the model to run, the microphone gate, and the session's events
 //! (`transcript`, `session-metrics`) forwarded to the UI unchanged.
 //!
-//! The model is loaded once ([`load_model`]) and kept here between sessions: a
-//! [`voice::Session`] takes it while running and hands it back when stopped.
+//! The loading stage ([`load_model`]) loads the engine once on a blocking thread, runs its
+//! warm-up and keeps the [`ModelSpec`]: MLX models cannot move between threads, so each
+//! session loads the model again on the thread that runs it (`voice::Session::start_with`).
 //!
 //! Test hooks (documented in README.md):
 //! - `MOSHIBAR_INPUT_WAV` + `MOSHIBAR_OUTPUT_WAV`: a session runs the model over the input file
 //!   and writes its answer to the output file ([`voice::run_file`]) instead of opening devices;
 //! - `MOSHIBAR_AUTOSTART_SESSION`: start a session as soon as the app is ready;
-//! - `MOSHIBAR_ECHO_MODEL`: use voice's deterministic echo model instead of loading the engine.
+//! - `MOSHIBAR_ECHO_MODEL`: an explicit test/dev override: voice's deterministic echo model
+//!   instead of the engine.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use voice::{FrameModel, SessionConfig, SessionEvent};
+use voice::{SessionConfig, SessionEvent};
 
 use crate::commands::AudioDevices;
+use crate::engine::ModelSpec;
 use crate::state::{core, events, Stage, UiError};
 
 /// Input WAV for a file session.
@@ -24,14 +28,16 @@ pub const INPUT_WAV_ENV: &str = "MOSHIBAR_INPUT_WAV";
 pub const OUTPUT_WAV_ENV: &str = "MOSHIBAR_OUTPUT_WAV";
 /// Start a session when ready.
 pub const AUTOSTART_ENV: &str = "MOSHIBAR_AUTOSTART_SESSION";
-/// Use the echo model instead of the engine.
+/// Use the echo model instead of the engine (tests and development only).
 pub const ECHO_MODEL_ENV: &str = "MOSHIBAR_ECHO_MODEL";
 
-/// The model and the running session.
+/// The model to run and the running session.
 #[derive(Default)]
 pub struct Voice {
-    model: Mutex<Option<Box<dyn FrameModel>>>,
+    spec: Mutex<Option<ModelSpec>>,
     session: Mutex<Option<voice::Session>>,
+    /// A session is starting or running (live or from a file).
+    busy: AtomicBool,
 }
 
 fn voice_state<R: Runtime>(app: &AppHandle<R>) -> tauri::State<'_, Voice> {
@@ -42,28 +48,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Loads the engine from the verified model directory (on a blocking thread) and keeps it.
-pub async fn load_model<R: Runtime>(
-    app: &AppHandle<R>,
-    dir: &Path,
-    quality: hardware::Quality,
-) -> Result<(), UiError> {
-    tracing::info!(dir = %dir.display(), %quality, "loading the engine");
-    let dir = dir.to_path_buf();
-    let model = tauri::async_runtime::spawn_blocking(move || load_blocking(&dir, quality))
-        .await
-        .map_err(|e| UiError::new("Loading Moshi failed", e.to_string(), Some("retry")))??;
-    *lock(&voice_state(app).model) = Some(model);
-    tracing::info!("engine loaded");
-    Ok(())
+/// What to load: the engine from the verified directory, or the echo model when
+/// `MOSHIBAR_ECHO_MODEL` is set (a test/dev override, never the default).
+pub fn model_spec(dir: &Path, plan: &hardware::Plan) -> ModelSpec {
+    if std::env::var_os(ECHO_MODEL_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        tracing::warn!("{ECHO_MODEL_ENV} is set: using the echo test model, not Moshi");
+        return ModelSpec::Echo(2);
+    }
+    ModelSpec::Engine {
+        dir: dir.to_path_buf(),
+        quality: plan.quality,
+        quantize_from_bf16: plan.source == hardware::Source::QuantizeFromBf16,
+    }
 }
 
-fn load_blocking(dir: &Path, quality: hardware::Quality) -> Result<Box<dyn FrameModel>, UiError> {
-    if std::env::var_os(ECHO_MODEL_ENV).is_some() {
-        tracing::warn!("{ECHO_MODEL_ENV} is set: using the echo model, not Moshi");
-        return Ok(Box::new(voice::EchoModel::new(2)));
-    }
-    crate::engine::load(dir, quality)
+/// The loading stage: loads the model once on a blocking thread and runs its warm-up (so load
+/// errors show up before "ready"), then keeps what to load for the sessions.
+pub async fn load_model<R: Runtime>(app: &AppHandle<R>, spec: ModelSpec) -> Result<(), UiError> {
+    tracing::info!(?spec, "loading the model");
+    let check = spec.clone();
+    tauri::async_runtime::spawn_blocking(move || check.verify())
+        .await
+        .map_err(|e| UiError::new("Loading Moshi failed", e.to_string(), Some("retry")))?
+        .map_err(|e| {
+            tracing::warn!("loading the model failed: {e}");
+            e.to_ui()
+        })?;
+    *lock(&voice_state(app).spec) = Some(spec);
+    tracing::info!("model loaded and warmed up");
+    Ok(())
 }
 
 /// After the flow reached ready: starts a session when `MOSHIBAR_AUTOSTART_SESSION` is set.
@@ -84,27 +97,32 @@ fn file_paths() -> Option<(PathBuf, PathBuf)> {
     Some((PathBuf::from(input), PathBuf::from(output)))
 }
 
-/// Starts a session with the loaded model: the audio devices from the settings, or the WAV files
-/// of the test hooks. Warm-up and device opening run on a blocking thread.
+/// Starts a session: the model is loaded on the session's own thread, then the audio devices
+/// from the settings open (or the WAV files of the test hooks are used). Loading, warm-up and
+/// device opening run off the async runtime.
 pub async fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), String> {
     if core(app).state().stage != Stage::Ready {
         return Err("Moshi is not ready yet: wait for the download and loading to finish.".into());
     }
-    if lock(&voice_state(app).session).is_some() {
+    let spec = lock(&voice_state(app).spec)
+        .clone()
+        .ok_or("Moshi is not loaded yet.")?;
+    if voice_state(app).busy.swap(true, Ordering::SeqCst) {
+        // Already starting or running.
         return Ok(());
     }
-    let model = lock(&voice_state(app).model)
-        .take()
-        .ok_or("A session is already starting or running.")?;
     let settings = core(app).settings();
     core(app).update(app, |s| s.session.active = true);
 
     if let Some((input, output)) = file_paths() {
-        let app = app.clone();
-        std::thread::Builder::new()
+        let thread_app = app.clone();
+        let spawned = std::thread::Builder::new()
             .name("moshibar-file-session".into())
-            .spawn(move || file_session(&app, model, &input, &output))
-            .map_err(|e| e.to_string())?;
+            .spawn(move || file_session(&thread_app, &spec, &input, &output));
+        if let Err(e) = spawned {
+            session_ended(app);
+            return Err(e.to_string());
+        }
         return Ok(());
     }
 
@@ -114,59 +132,47 @@ pub async fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), String> {
         hands_free: settings.hands_free,
         ..SessionConfig::default()
     };
+    let loader = move || spec.load().map_err(|e| voice::ModelError(e.to_string()));
     let started =
-        tauri::async_runtime::spawn_blocking(move || voice::Session::start(model, config))
+        tauri::async_runtime::spawn_blocking(move || voice::Session::start_with(loader, config))
             .await
-            .map_err(|e| e.to_string())?;
-    match started {
+            .map_err(|e| e.to_string());
+    match started.and_then(|r| r.map_err(|e| e.to_string())) {
         Ok((session, rx)) => {
             tracing::info!("session started");
             *lock(&voice_state(app).session) = Some(session);
-            let app = app.clone();
+            let thread_app = app.clone();
             std::thread::Builder::new()
                 .name("moshibar-session-events".into())
-                .spawn(move || forward_events(&app, rx))
+                .spawn(move || forward_events(&thread_app, rx))
                 .map_err(|e| e.to_string())?;
             Ok(())
         }
         Err(e) => {
-            // The model went into the failed start; load it again on the next try.
-            core(app).update(app, |s| s.session.active = false);
             tracing::warn!("session failed to start: {e}");
-            restore_model_after_failure(app);
-            Err(e.to_string())
+            session_ended(app);
+            Err(e)
         }
     }
 }
 
-/// A failed `Session::start` consumed the model: reload it in the background.
-fn restore_model_after_failure<R: Runtime>(app: &AppHandle<R>) {
-    let state = core(app).state();
-    let (Some(dir), Some(quality)) = (
-        state.model_dir.clone(),
-        state
-            .plan
-            .as_ref()
-            .and_then(|p| serde_json::from_value::<hardware::Quality>(p["quality"].clone()).ok()),
-    ) else {
-        return;
-    };
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        if let Err(e) = load_model(&app, Path::new(&dir), quality).await {
-            tracing::warn!("reloading the model: {}", e.message);
-        }
+/// Clears the session flags (nothing running any more).
+fn session_ended<R: Runtime>(app: &AppHandle<R>) {
+    voice_state(app).busy.store(false, Ordering::SeqCst);
+    core(app).update(app, |s| {
+        s.session.active = false;
+        s.session.talking = false;
     });
 }
 
-fn file_session<R: Runtime>(
-    app: &AppHandle<R>,
-    mut model: Box<dyn FrameModel>,
-    input: &Path,
-    output: &Path,
-) {
+/// Loads the model on this thread and runs it over the input WAV into the output WAV.
+fn file_session<R: Runtime>(app: &AppHandle<R>, spec: &ModelSpec, input: &Path, output: &Path) {
     tracing::info!(input = %input.display(), output = %output.display(), "file session");
-    match voice::run_file(&mut model, input, output) {
+    let result = spec.load().map_err(|e| e.to_ui()).and_then(|mut model| {
+        voice::run_file(&mut model, input, output)
+            .map_err(|e| UiError::new("Session failed", e.to_string(), None))
+    });
+    match result {
         Ok(report) => {
             let piece = voice::TranscriptPiece {
                 piece: report.transcript.clone(),
@@ -182,18 +188,11 @@ fn file_session<R: Runtime>(
             );
         }
         Err(e) => {
-            tracing::warn!("file session failed: {e}");
-            core(app).update(app, |s| {
-                s.error = Some(UiError::new("Session failed", e.to_string(), None))
-            });
+            tracing::warn!("file session failed: {}", e.message);
+            core(app).update(app, |s| s.error = Some(e));
         }
     }
-    model.reset();
-    *lock(&voice_state(app).model) = Some(model);
-    core(app).update(app, |s| {
-        s.session.active = false;
-        s.session.talking = false;
-    });
+    session_ended(app);
 }
 
 /// Forwards the session's events to the UI until it stops.
@@ -239,22 +238,18 @@ fn forward_events<R: Runtime>(app: &AppHandle<R>, rx: crossbeam_channel::Receive
     tracing::info!("session finished");
 }
 
-/// Stops the session (no-op without one) and keeps the model for the next one.
+/// Stops the live session (no-op without one). The model is dropped: the next session loads
+/// it again on its own thread.
 pub fn stop<R: Runtime>(app: &AppHandle<R>) {
     let session = lock(&voice_state(app).session).take();
     if let Some(session) = session {
-        match session.stop() {
-            Ok(model) => *lock(&voice_state(app).model) = Some(model),
-            Err(e) => {
-                tracing::warn!("stopping the session: {e}");
-                restore_model_after_failure(app);
-            }
+        if let Err(e) = session.stop() {
+            tracing::warn!("stopping the session: {e}");
         }
+        session_ended(app);
+    } else {
+        core(app).update(app, |s| s.session.talking = false);
     }
-    core(app).update(app, |s| {
-        s.session.active = false;
-        s.session.talking = false;
-    });
 }
 
 /// Opens or closes the microphone gate.

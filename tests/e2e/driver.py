@@ -11,7 +11,9 @@ it follows the app's state file (MOSHIBAR_STATE_FILE) and log, and checks:
   3. a "Moshi is ready" notification reached the session bus
   4. a screenshot of the real window (artifacts/e2e/window.png)
   5. the hold-to-talk shortcut (xdotool holds Alt+Space): talking on, then off
-  6. a session fed from a WAV file writes Moshi's answer to a WAV file
+  6. a session fed from a WAV file writes Moshi's answer to a WAV file of the input's length,
+     with the real engine (the tiny Moshi, loaded once in the loading stage and again on the
+     session's thread); E2E_ECHO_MODEL=1 runs voice's echo test model instead
   7. relaunch: the same cache gives ready without downloading again
 
 Prints one line per check and closes with "N passed, N failed".
@@ -181,10 +183,12 @@ def main():
         "WEBKIT_DISABLE_DMABUF_RENDERER": "1",
     })
     env.pop("MOSHIBAR_MODEL_DIR", None)
-    if os.environ.get("E2E_ENGINE") != "1":
-        # Until the engine crate loads Moshi (E2E_ENGINE=1), the session runs voice's echo model.
+    env.pop("MOSHIBAR_ECHO_MODEL", None)
+    echo = os.environ.get("E2E_ECHO_MODEL") == "1"
+    if echo:
+        # Debugging the shell alone: voice's echo model instead of the real engine.
         env["MOSHIBAR_ECHO_MODEL"] = "1"
-        print("note: MOSHIBAR_ECHO_MODEL=1 (set E2E_ENGINE=1 to load the real engine)", flush=True)
+        print("note: E2E_ECHO_MODEL=1: the session runs the echo test model, not Moshi", flush=True)
     app_log = os.path.join(ART, "app.log")
     app = start_app(env, app_log)
     stages = []
@@ -260,6 +264,25 @@ def main():
             out_ok = w.getnframes() > 0
     log = open(app_log, errors="replace").read()
     check("session from WAV wrote an answer", bool(done) and out_ok, detail or "no output WAV")
+    with wave.open(wav_in) as w:
+        in_seconds = w.getnframes() / w.getframerate()
+    out_seconds = 0.0
+    if out_ok:
+        with wave.open(wav_out) as w:
+            out_seconds = w.getnframes() / w.getframerate()
+            out_rate = w.getframerate()
+        check("answer WAV has the input's length (24 kHz mono)",
+              out_rate == 24000 and abs(out_seconds - in_seconds) < 1 / 24000 + 1e-9,
+              f"in {in_seconds:.4f} s, out {out_seconds:.4f} s at {out_rate} Hz")
+    else:
+        check("answer WAV has the input's length (24 kHz mono)", False, "no output WAV")
+    engine_loads = re.findall(r"engine loaded.*", log)
+    if echo:
+        check("model: echo test model (E2E_ECHO_MODEL=1)", "echo test model" in log)
+    else:
+        check("the real engine was loaded (loading stage and session), not the echo model",
+              len(engine_loads) >= 2 and "echo test model" not in log,
+              (engine_loads[-1][:160] if engine_loads else "no 'engine loaded' in the log"))
     frames = re.findall(r"session finished frames=(\d+)", log)
     check("session stepped the model over the whole input", bool(frames) and int(frames[-1]) >= 25,
           f"frames {frames} (2 s = 25 frames of 80 ms)")
