@@ -19,40 +19,14 @@ use std::time::Instant;
 /// Samples per Mimi frame (80 ms at 24 kHz).
 pub const FRAME_SAMPLES: usize = 1920;
 
-/// Mimi checkpoint file name in Kyutai's repos.
-pub const MIMI_FILE: &str = "tokenizer-e351c8d8-checkpoint125.safetensors";
-/// SentencePiece model file name in Kyutai's repos.
-pub const TOKENIZER_FILE: &str = "tokenizer_spm_32k_3.model";
+pub use moshi_repo::{Quality, MIMI_FILE, TOKENIZER_FILE};
 
-/// Weight precision of the LM (Mimi always runs in fp32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quality {
-    /// `model.safetensors` (15.4 GB for the 7B).
-    Bf16,
-    /// `model.q8.safetensors` (8 bits, group 64; 8.2 GB).
-    Q8,
-    /// `model.q4.safetensors` (4 bits, group 32; 4.8 GB).
-    Q4,
-}
-
-impl Quality {
-    /// The LM file name of this quality in a Kyutai repo.
-    pub fn lm_file(self) -> &'static str {
-        match self {
-            Quality::Bf16 => "model.safetensors",
-            Quality::Q8 => "model.q8.safetensors",
-            Quality::Q4 => "model.q4.safetensors",
-        }
-    }
-
-    /// Quantization of this quality (`None` for bf16).
-    pub fn quant_spec(self) -> Option<QuantSpec> {
-        match self {
-            Quality::Bf16 => None,
-            Quality::Q8 => Some(QuantSpec::Q8),
-            Quality::Q4 => Some(QuantSpec::Q4),
-        }
+/// The quantization the engine applies for `quality` (`None` for bf16).
+fn quant_spec(quality: Quality) -> Option<QuantSpec> {
+    match quality {
+        Quality::Bf16 => None,
+        Quality::Q8 => Some(QuantSpec::Q8),
+        Quality::Q4 => Some(QuantSpec::Q4),
     }
 }
 
@@ -187,7 +161,7 @@ impl Moshi {
     /// quantized at load time (an already quantized file is used as is).
     pub fn load(paths: &MoshiPaths, opts: &LoadOptions) -> Result<Moshi, EngineError> {
         let (lm_cfg, _) = read_configs(paths)?;
-        let lm = match opts.quality.quant_spec() {
+        let lm = match quant_spec(opts.quality) {
             None => Lm::load_file(&paths.lm, &lm_cfg, WeightFormat::Dense(Dtype::Bfloat16))?,
             Some(spec) if opts.quantize_from_bf16 && !is_quantized_file(&paths.lm)? => {
                 Lm::load_quantizing(&paths.lm, &lm_cfg, spec)?

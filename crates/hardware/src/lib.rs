@@ -29,7 +29,8 @@ pub mod profile;
 pub use chip::{parse_brand, Chip, Tier};
 pub use detect::{detect, detect_real, DetectError, PROFILE_ENV};
 pub use host::{BudgetSource, Hardware, DEFAULT_GPU_FRACTION};
-pub use needs::{Needs, Quality};
+pub use moshi_repo;
+pub use needs::{Needs, Quality, QualityNeeds};
 pub use plan::{
     plan, Alternative, CacheState, Plan, PlanFile, PlanOptions, Source, BANDWIDTH_FRACTION,
     MEMORY_FRACTION, MIMI_FILE, TOKENIZER_FILE,

@@ -6,9 +6,7 @@
 //! 3001-step window the engine keeps, and about 0.8 GB for Mimi and the
 //! runtime. Every step streams all non-embedding weights plus the KV window.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use serde::Serialize;
 
 /// One gigabyte, 10^9 bytes: the unit the Hub and Apple use.
 pub const GB: f64 = 1e9;
@@ -25,48 +23,17 @@ pub const KV_STEPS: u64 = 3001;
 /// Mimi weights (fp32) plus runtime buffers and activations.
 pub const RUNTIME_BYTES: u64 = 800_000_000;
 
-/// A weight format of the Moshi checkpoints Kyutai publishes for MLX.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quality {
-    /// 4-bit affine quantization, group 32 (`kyutai/moshiko-mlx-q4`).
-    Q4,
-    /// 8-bit affine quantization, group 64 (`kyutai/moshiko-mlx-q8`).
-    Q8,
-    /// The original bfloat16 weights (`kyutai/moshiko-mlx-bf16`).
-    Bf16,
+pub use moshi_repo::{Quality, UnknownQuality};
+
+/// What each [`Quality`] needs to run; a trait because `Quality` itself lives in the
+/// shared `moshi-repo` vocabulary crate, which knows nothing about hardware.
+pub trait QualityNeeds {
+    /// What this quality needs; see the module docs for where the figures come from.
+    fn needs(self) -> Needs;
 }
 
-impl Quality {
-    /// All qualities, best first: the order the planner tries them in.
-    pub const BEST_FIRST: [Quality; 3] = [Quality::Bf16, Quality::Q8, Quality::Q4];
-
-    /// The lower-case name used in repo names, settings and the UI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quality::Q4 => "q4",
-            Quality::Q8 => "q8",
-            Quality::Bf16 => "bf16",
-        }
-    }
-
-    /// The Hub repository with this quality's MLX weights.
-    pub fn repo(self) -> String {
-        format!("kyutai/moshiko-mlx-{}", self.as_str())
-    }
-
-    /// The name of the LM weight file inside [`Quality::repo`].
-    pub fn model_file(self) -> &'static str {
-        match self {
-            Quality::Q4 => "model.q4.safetensors",
-            Quality::Q8 => "model.q8.safetensors",
-            Quality::Bf16 => "model.safetensors",
-        }
-    }
-
-    /// What this quality needs; see the module docs for where the figures
-    /// come from.
-    pub fn needs(self) -> Needs {
+impl QualityNeeds for Quality {
+    fn needs(self) -> Needs {
         // (weights file bytes, weight bytes streamed per step)
         let (weights, streamed) = match self {
             Quality::Bf16 => (15_375_630_336, 14_750_000_000),
@@ -80,29 +47,6 @@ impl Quality {
             runtime_bytes: RUNTIME_BYTES,
             memory_bytes: weights + kv + RUNTIME_BYTES,
             bandwidth_gbps: (streamed + kv) as f64 * FRAME_RATE_HZ / GB,
-        }
-    }
-}
-
-impl fmt::Display for Quality {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error for a quality name that is not `bf16`, `q8` or `q4`.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown quality {0:?}: expected bf16, q8 or q4")]
-pub struct UnknownQuality(pub String);
-
-impl FromStr for Quality {
-    type Err = UnknownQuality;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "bf16" => Ok(Quality::Bf16),
-            "q8" => Ok(Quality::Q8),
-            "q4" => Ok(Quality::Q4),
-            other => Err(UnknownQuality(other.to_string())),
         }
     }
 }

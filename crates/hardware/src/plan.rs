@@ -2,7 +2,7 @@
 //! memory and that its memory bandwidth can run 12.5 times a second.
 
 use crate::host::Hardware;
-use crate::needs::{Quality, GB};
+use crate::needs::{Quality, QualityNeeds, GB};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -14,10 +14,7 @@ pub const MEMORY_FRACTION: f64 = 0.70;
 /// MLX reaches roughly 80 % of peak on large matrix-vector products.
 pub const BANDWIDTH_FRACTION: f64 = 0.80;
 
-/// Mimi's weights in every `kyutai/moshiko-mlx-*` repo.
-pub const MIMI_FILE: &str = "tokenizer-e351c8d8-checkpoint125.safetensors";
-/// The text tokenizer in every `kyutai/moshiko-mlx-*` repo.
-pub const TOKENIZER_FILE: &str = "tokenizer_spm_32k_3.model";
+pub use moshi_repo::{MIMI_FILE, TOKENIZER_FILE};
 /// Approximate sizes of the two shared files (the Hub's exact sizes are used
 /// by the downloader; these only feed the plan's download estimate).
 const MIMI_BYTES: u64 = 385_000_000;
