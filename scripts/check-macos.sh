@@ -47,6 +47,20 @@ void *memset(void *, int, size_t);
 int memcmp(const void *, const void *, size_t);
 size_t strlen(const char *);
 H
+# The .app must carry MLX's Metal shader library (src-tauri/src/metallib.rs): mlx-sys writes it to
+# $MLX_RS_METAL_PATH (src-tauri/.cargo/config.toml), the bundler copies it to
+# Contents/Resources/mlx.metallib (tauri.macos.conf.json), the app points MLX at it.
+command -v jq >/dev/null || { echo "check-macos.sh needs jq (apt-get install jq)" >&2; exit 1; }
+METAL_SRC="$(jq -er '.bundle.macOS.files["Resources/mlx.metallib"]' src-tauri/tauri.macos.conf.json)" \
+  || { echo "tauri.macos.conf.json: bundle.macOS.files lacks Resources/mlx.metallib" >&2; exit 1; }
+METAL_DIR="$(sed -n 's/^MLX_RS_METAL_PATH *= *{ *value *= *"\([^"]*\)".*relative *= *true.*/\1/p' src-tauri/.cargo/config.toml)"
+[ -n "$METAL_DIR" ] || { echo "src-tauri/.cargo/config.toml: no relative MLX_RS_METAL_PATH" >&2; exit 1; }
+[ "$METAL_SRC" = "$METAL_DIR/mlx.metallib" ] \
+  || { echo "bundle copies $METAL_SRC but mlx-sys writes $METAL_DIR/mlx.metallib" >&2; exit 1; }
+grep -q 'metallib::use_bundled(app)' src-tauri/src/lib.rs \
+  || { echo "lib.rs no longer points MLX at the bundled metallib" >&2; exit 1; }
+echo "bundle carries mlx.metallib: $METAL_SRC -> Moshibar.app/Contents/Resources/mlx.metallib"
+
 export CFLAGS_aarch64_apple_darwin="${CFLAGS_aarch64_apple_darwin:--ffreestanding -nostdinc -isystem $(clang -print-resource-dir)/include -I$SHIM}"
 cargo check -p moshibar --target "$TARGET" --no-default-features --all-targets
 echo "macOS type-check passed (moshibar, $TARGET, --no-default-features)"

@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "stop_session",
     "set_talking",
     "quit_app",
+    "open_microphone_settings",
 ];
 
 fn main() {

@@ -11,7 +11,9 @@ pub mod engine;
 pub mod flow;
 pub mod hotkey;
 pub mod keychain;
+pub mod metallib;
 pub mod notify;
+pub mod permissions;
 pub mod session;
 pub mod settings;
 pub mod state;
@@ -35,7 +37,13 @@ fn init_logging() {
 /// Builds and runs the app.
 pub fn run() {
     init_logging();
-    let builder = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    // First: a second launch must hand over to the running app before anything else starts.
+    let builder = match window::single_instance() {
+        Some(plugin) => builder.plugin(plugin),
+        None => builder,
+    };
+    let builder = builder
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
@@ -61,6 +69,7 @@ pub fn run() {
             commands::stop_session,
             commands::set_talking,
             commands::quit_app,
+            permissions::open_microphone_settings,
         ])
         .setup(|app| {
             #[cfg(target_os = "macos")]
@@ -70,7 +79,8 @@ pub fn run() {
         })
         .build(tauri::generate_context!());
     match result {
-        Ok(app) => app.run(|_app, event| {
+        Ok(app) => app.run(|app, event| {
+            window::on_run_event(app, &event);
             // A menu-bar app keeps running with its popover hidden; only Quit (code set) exits.
             if let tauri::RunEvent::ExitRequested {
                 code: None, api, ..
@@ -115,9 +125,9 @@ fn setup(app: &tauri::AppHandle) -> Result<(), Box<dyn std::error::Error>> {
             ))
         });
     }
-    if std::env::var_os("MOSHIBAR_SHOW_WINDOW").is_some() {
-        window::show(app);
-    }
+    window::show_at_launch(app);
+    notify::init(app);
+    metallib::use_bundled(app);
     flow::start(app);
     Ok(())
 }

@@ -1,10 +1,15 @@
-//! The popover window: shown under the tray icon, hidden when it loses focus.
+//! The popover window: shown under the tray icon, hidden when it loses focus — except while a
+//! system prompt is up ([`HoldOpen`]). It opens by itself on the first launch ([`show_at_launch`]),
+//! on Reopen (Finder/Spotlight/Dock while running, [`on_run_event`]), when a second copy is
+//! launched ([`single_instance`]) and when the ready notification is clicked (crate::notify).
 //!
 //! Clicking the tray icon while the popover is open first blurs the window (which hides it) and
 //! then delivers the click (which would show it again). [`toggle_from_tray`] therefore ignores a
 //! click that comes within [`BLUR_DEBOUNCE`] of a blur-hide: the click closes the popover, as a
 //! person expects.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tauri::{AppHandle, Manager, Runtime, WebviewWindow, WindowEvent};
@@ -42,15 +47,62 @@ fn popover<R: Runtime>(app: &AppHandle<R>) -> Option<WebviewWindow<R>> {
     w
 }
 
+/// How many [`HoldOpen`]s are alive.
+#[derive(Default)]
+pub struct Holds(AtomicUsize);
+
+/// While one is alive the popover stays up when it loses focus: a system prompt (microphone,
+/// notifications, keychain) takes the focus, and hiding the popover then would leave the person
+/// with no idea what asked and why. Dropping the last one gives the focus back to the popover.
+pub struct HoldOpen<R: Runtime> {
+    app: AppHandle<R>,
+}
+
+impl<R: Runtime> HoldOpen<R> {
+    /// Holds the popover open until dropped.
+    pub fn new(app: &AppHandle<R>) -> Self {
+        if let Some(h) = app.try_state::<Holds>() {
+            h.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Self { app: app.clone() }
+    }
+}
+
+impl<R: Runtime> Drop for HoldOpen<R> {
+    fn drop(&mut self) {
+        let last = self
+            .app
+            .try_state::<Holds>()
+            .is_some_and(|h| h.0.fetch_sub(1, Ordering::SeqCst) == 1);
+        if last {
+            if let Some(w) = self.app.get_webview_window(LABEL) {
+                if w.is_visible().unwrap_or(false) {
+                    let _ = w.set_focus();
+                }
+            }
+        }
+    }
+}
+
+/// True while some [`HoldOpen`] is alive.
+pub fn held<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.try_state::<Holds>()
+        .is_some_and(|h| h.0.load(Ordering::SeqCst) > 0)
+}
+
 /// Installs the hide-on-blur handler.
 pub fn setup<R: Runtime>(app: &AppHandle<R>) {
     app.manage(BlurClock::default());
+    app.manage(Holds::default());
     let Some(window) = popover(app) else { return };
     let handle = app.clone();
     window.on_window_event(move |event| {
         if let WindowEvent::Focused(false) = event {
             if std::env::var_os("MOSHIBAR_KEEP_OPEN").is_some() {
                 return; // tests and screenshots: keep the popover up
+            }
+            if held(&handle) {
+                return; // a system prompt took the focus; the person comes back to us
             }
             if let Some(w) = handle.get_webview_window(LABEL) {
                 if w.is_visible().unwrap_or(false) {
@@ -126,5 +178,82 @@ pub fn toggle_from_tray<R: Runtime>(app: &AppHandle<R>) {
         // The click that blurred the popover: it is closed now, which is what the click meant.
     } else {
         show(app);
+    }
+}
+
+/// The marker file, in the app's config directory, that says the welcome was shown.
+pub const WELCOMED_FILE: &str = "welcomed";
+
+/// Whether this launch is the first one (no marker yet); writes the marker so it is only once.
+/// An unwritable directory counts as "first launch" every time, which errs on showing.
+pub fn first_launch(config_dir: &Path) -> bool {
+    let marker = config_dir.join(WELCOMED_FILE);
+    if marker.exists() {
+        return false;
+    }
+    if let Err(e) = std::fs::create_dir_all(config_dir).and_then(|()| {
+        std::fs::write(
+            &marker,
+            b"the popover opened by itself on the first launch\n",
+        )
+    }) {
+        tracing::warn!(path = %marker.display(), "could not record the first launch: {e}");
+    }
+    true
+}
+
+/// Opens the popover at launch on the first launch (a menu-bar app that shows nothing looks
+/// broken) or when `MOSHIBAR_SHOW_WINDOW` is set.
+pub fn show_at_launch<R: Runtime>(app: &AppHandle<R>) {
+    let first = app
+        .path()
+        .app_config_dir()
+        .map(|dir| first_launch(&dir))
+        .unwrap_or(false);
+    if first || std::env::var_os("MOSHIBAR_SHOW_WINDOW").is_some() {
+        tracing::info!(first_launch = first, "opening the popover at launch");
+        show(app);
+    }
+}
+
+/// App-level events for the popover: Reopen (the app opened again from Finder, Spotlight or
+/// Launchpad while running) shows it.
+pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: &tauri::RunEvent) {
+    #[cfg(target_os = "macos")]
+    if let tauri::RunEvent::Reopen { .. } = event {
+        show(app);
+    }
+    #[cfg(not(target_os = "macos"))]
+    let _ = (app, event);
+}
+
+/// Only one Moshibar runs: a second launch shows the first one's popover and exits.
+/// Debug builds skip it when `MOSHIBAR_ALLOW_MULTIPLE_INSTANCES` is set (tests that run two apps).
+pub fn single_instance<R: Runtime>() -> Option<tauri::plugin::TauriPlugin<R>> {
+    if cfg!(debug_assertions) && std::env::var_os("MOSHIBAR_ALLOW_MULTIPLE_INSTANCES").is_some() {
+        return None;
+    }
+    Some(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        tracing::info!("Moshibar was launched again; showing the running one");
+        show(app);
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_launch_is_true_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("org.moshibar.app");
+        assert!(first_launch(&config), "no marker: first launch");
+        assert!(config.join(WELCOMED_FILE).is_file());
+        assert!(!first_launch(&config), "marker written: not again");
+        std::fs::remove_file(config.join(WELCOMED_FILE)).expect("rm");
+        assert!(
+            first_launch(&config),
+            "reset (marker removed): first launch again"
+        );
     }
 }
