@@ -12,6 +12,8 @@ MLX_VERSION=0.32.2
 REQS=(
   "mlx==$MLX_VERSION"
   "huggingface_hub==2.4.0"
+  # The reference Xet client: conformance and hash tests of crates/hubfetch + crates/testhub.
+  "hf-xet==1.8.0"
   "safetensors" "numpy" "sentencepiece" "rustymimi"
 )
 case "$(uname -s)" in
