@@ -1,0 +1,349 @@
+//! [`Core`]: runs the [`Machine`] in one task and carries its effects out with the
+//! [`Services`]. Every input (service results, the hotkey, the UI's commands) arrives on one
+//! bounded channel, so the machine has one owner and the effects happen in order.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::machine::{Effect, Event, Machine, Refusal};
+use crate::services::{DownloadControl, Services, SessionReport, StageReport};
+use crate::settings::Settings;
+use crate::state::{AppState, UiError};
+
+/// A release followed by a press within this window is key auto-repeat, not a real release.
+pub const RELEASE_DEBOUNCE: Duration = Duration::from_millis(80);
+
+/// Capacity of the core's input channel.
+const CHANNEL: usize = 256;
+
+/// What the core's task receives.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Event(Event),
+    Command(Event, oneshot::Sender<Result<(), Refusal>>),
+    SaveSettings(Settings, oneshot::Sender<Result<Settings, String>>),
+    RestartQuestion(Settings, oneshot::Sender<Option<String>>),
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Option<AppState>,
+    settings: Settings,
+}
+
+/// The handle the shell holds: send events and commands, read the state. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Core {
+    /// Starts the core's task on the current tokio runtime and sends [`Event::Launch`].
+    pub fn start(machine: Machine, services: Services) -> Core {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let shared = Arc::new(Mutex::new(Shared {
+            state: Some(machine.state().clone()),
+            settings: machine.settings().clone(),
+        }));
+        let core = Core {
+            tx: tx.clone(),
+            shared: Arc::clone(&shared),
+        };
+        let runner = Runner {
+            machine,
+            services,
+            tx,
+            shared,
+            download: None,
+            published: None,
+        };
+        tokio::spawn(runner.run(rx));
+        core.event(Event::Launch);
+        core
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the state.
+    pub fn state(&self) -> AppState {
+        self.shared()
+            .state
+            .clone()
+            .unwrap_or_else(|| AppState::initial(&Settings::default()))
+    }
+
+    /// A copy of the settings in force.
+    pub fn settings(&self) -> Settings {
+        self.shared().settings.clone()
+    }
+
+    /// Sends an event without waiting (the hotkey, tray items). Dropped with a log line when
+    /// the core is gone.
+    pub fn event(&self, event: Event) {
+        if let Err(e) = self.tx.try_send(Msg::Event(event)) {
+            tracing::warn!("core input full or closed: {e}");
+        }
+    }
+
+    /// Sends a command and waits until the core took it; a refusal is a sentence for the person.
+    pub async fn command(&self, event: Event) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Command(event, reply))
+            .await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
+        rx.await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?
+            .map_err(|r| r.0)
+    }
+
+    /// Validates, applies (shortcut, launch at login), persists and puts new settings in force;
+    /// returns what is now in force. A failed shortcut change keeps the old shortcut and the
+    /// old settings.
+    pub async fn save_settings(&self, settings: Settings) -> Result<Settings, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::SaveSettings(settings, reply))
+            .await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
+        rx.await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?
+    }
+
+    /// The question to ask before `settings` stops a download or unloads the model (none: no
+    /// confirmation needed). The UI asks it before [`Core::save_settings`].
+    pub async fn restart_question(&self, settings: Settings) -> Option<String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::RestartQuestion(settings, reply))
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+}
+
+struct Runner {
+    machine: Machine,
+    services: Services,
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Mutex<Shared>>,
+    download: Option<Box<dyn DownloadControl>>,
+    published: Option<(AppState, crate::state::TrayState)>,
+}
+
+impl Runner {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Event(event) => {
+                    if let Err(r) = self.handle(event) {
+                        tracing::info!("refused: {r}");
+                    }
+                }
+                Msg::RestartQuestion(settings, reply) => {
+                    let _ = reply.send(self.machine.restart_question(&settings));
+                }
+                Msg::Command(event, reply) => {
+                    let r = self.handle(event);
+                    let _ = reply.send(r);
+                }
+                Msg::SaveSettings(settings, reply) => {
+                    let r = self.save_settings(settings);
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Refusal> {
+        let effects = self.machine.handle(event);
+        self.publish();
+        for effect in effects.clone()? {
+            self.execute(effect);
+        }
+        effects.map(|_| ())
+    }
+
+    fn publish(&mut self) {
+        let state = self.machine.state().clone();
+        let tray = self.machine.tray();
+        if self.published.as_ref() == Some(&(state.clone(), tray)) {
+            return;
+        }
+        if self.published.as_ref().map(|(s, _)| s.stage) != Some(state.stage) {
+            tracing::info!(stage = state.stage.as_str(), "stage changed");
+        }
+        if let Some(e) = &state.error {
+            if self.published.as_ref().and_then(|(s, _)| s.error.as_ref()) != Some(e) {
+                tracing::warn!(title = %e.title, message = %e.message, "needs the person");
+            }
+        }
+        {
+            let mut shared = self.lock();
+            shared.state = Some(state.clone());
+            shared.settings = self.machine.settings().clone();
+        }
+        self.services.shell.publish(&state, tray);
+        self.published = Some((state, tray));
+    }
+
+    fn send_later(&self, fut: impl std::future::Future<Output = Event> + Send + 'static) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let event = fut.await;
+            let _ = tx.send(Msg::Event(event)).await;
+        });
+    }
+
+    fn execute(&mut self, effect: Effect) {
+        let s = self.services.clone();
+        let settings = self.machine.settings().clone();
+        match effect {
+            Effect::Detect { epoch } => self.send_later(async move {
+                Event::Detected {
+                    epoch,
+                    result: s.detector.detect().await,
+                }
+            }),
+            Effect::ProbeCache { epoch, candidates } => self.send_later(async move {
+                let probe = tokio::task::spawn_blocking(move || {
+                    (
+                        s.hub.complete(&settings, &candidates),
+                        s.hub.disk_free(&settings),
+                    )
+                })
+                .await;
+                let (complete, disk_free) = probe.unwrap_or_default();
+                Event::CacheProbed {
+                    epoch,
+                    complete,
+                    disk_free,
+                }
+            }),
+            Effect::UseCache { epoch, plan } => self.send_later(async move {
+                let result =
+                    tokio::task::spawn_blocking(move || s.hub.cached_snapshot(&settings, &plan))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(UiError::new(
+                                "Cache unreadable",
+                                e.to_string(),
+                                Some("retry"),
+                            ))
+                        });
+                Event::ModelFiles { epoch, result }
+            }),
+            Effect::Download {
+                epoch,
+                plan,
+                paused,
+            } => {
+                let report = StageReport {
+                    tx: self.tx.clone(),
+                    epoch,
+                };
+                match s.hub.download(&settings, &plan, paused, report) {
+                    Ok(download) => {
+                        self.download = Some(download.control);
+                        self.send_later(async move {
+                            Event::ModelFiles {
+                                epoch,
+                                result: download.done.await,
+                            }
+                        });
+                    }
+                    Err(e) => self.send_later(async move {
+                        Event::ModelFiles {
+                            epoch,
+                            result: Err(e),
+                        }
+                    }),
+                }
+            }
+            Effect::PauseDownload(paused) => {
+                if let Some(d) = &self.download {
+                    d.pause(paused);
+                }
+            }
+            Effect::CancelDownload => {
+                if let Some(d) = self.download.take() {
+                    d.cancel();
+                }
+            }
+            Effect::Load { epoch, dir, plan } => {
+                self.download = None;
+                self.send_later(async move {
+                    Event::Loaded {
+                        epoch,
+                        result: s.engine.load(dir, *plan).await,
+                    }
+                })
+            }
+            Effect::Unload => {
+                tokio::spawn(s.engine.unload());
+            }
+            Effect::OpenSession { id } => {
+                let report = SessionReport {
+                    tx: self.tx.clone(),
+                    id,
+                };
+                self.send_later(async move {
+                    Event::SessionOpened {
+                        id,
+                        result: s.audio.open(&settings, report).await,
+                    }
+                })
+            }
+            Effect::CloseSession => {
+                tokio::spawn(s.audio.close());
+            }
+            Effect::SetGate(on) => s.audio.set_gate(on),
+            Effect::SetHandsFree(on) => s.audio.set_hands_free(on),
+            Effect::ScheduleRelease { generation } => self.send_later(async move {
+                s.clock.sleep(RELEASE_DEBOUNCE).await;
+                Event::ReleaseDue { generation }
+            }),
+            Effect::Notify { title, body } => s.shell.notify(&title, &body),
+            Effect::RememberPaused(paused) => s.store.remember_paused(paused),
+            Effect::Exit => {
+                tracing::info!("quitting");
+                tokio::spawn(async move {
+                    s.audio.close().await;
+                    s.engine.unload().await;
+                    s.shell.exit();
+                });
+            }
+        }
+    }
+
+    fn save_settings(&mut self, mut new: Settings) -> Result<Settings, String> {
+        new.validate().map_err(|e| e.to_string())?;
+        let old = self.machine.settings().clone();
+        new.has_token = false;
+        if new.hotkey != old.hotkey {
+            // The shell keeps the old shortcut when the new one cannot be registered.
+            self.services
+                .shell
+                .register_shortcut(&new.hotkey)
+                .map_err(|e| format!("{e} The shortcut stays {}.", self.machine.state().hotkey))?;
+            let _ = self.handle(Event::ShortcutRegistered(new.hotkey.clone()));
+        }
+        if new.launch_at_login != old.launch_at_login {
+            self.services
+                .shell
+                .set_launch_at_login(new.launch_at_login)?;
+        }
+        self.services.store.save_settings(&new)?;
+        let _ = self.handle(Event::SettingsApplied(new.clone()));
+        Ok(new)
+    }
+}

@@ -1,0 +1,730 @@
+//! The flow as an explicit state machine: [`Machine::handle`] takes one [`Event`] (something
+//! that happened: a service finished, the person pressed a key, a command arrived) and returns
+//! the [`Effect`]s to carry out. It does no I/O and reads no clock, so every journey is a plain
+//! unit test; [`crate::Core`] carries the effects out with the services.
+//!
+//! Long-running work is tagged: flow events carry the `epoch` of the flow run that asked for
+//! them (a re-plan starts a new epoch, so a late result of a cancelled download is ignored) and
+//! session events carry the session id.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use hardware::{CacheState, Hardware, Plan, PlanOptions, Quality, Source};
+
+use crate::settings::Settings;
+use crate::state::{AppState, Stage, TrayState, UiError};
+
+/// One quality's file set the cache is probed for (no network): the repo the person's voice
+/// uses and the plan's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The quality.
+    pub quality: Quality,
+    /// Repo id (already mapped to the voice).
+    pub repo: String,
+    /// Revision.
+    pub revision: String,
+    /// Paths inside the repo.
+    pub files: Vec<String>,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The app started.
+    Launch,
+    /// Hardware detection finished.
+    Detected {
+        /// Flow run.
+        epoch: u64,
+        /// The hardware, or why it could not be read.
+        result: Result<Hardware, UiError>,
+    },
+    /// The cache was probed for the candidates of [`Effect::ProbeCache`].
+    CacheProbed {
+        /// Flow run.
+        epoch: u64,
+        /// Qualities whose whole file set is verified in the cache.
+        complete: BTreeSet<Quality>,
+        /// Free space where the model goes.
+        disk_free: Option<u64>,
+    },
+    /// The download moved between downloading and verifying.
+    DownloadStage {
+        /// Flow run.
+        epoch: u64,
+        /// [`Stage::Downloading`] or [`Stage::Verifying`].
+        stage: Stage,
+    },
+    /// The model files are verified on disk (downloaded or found in the cache), or not.
+    ModelFiles {
+        /// Flow run.
+        epoch: u64,
+        /// The snapshot directory.
+        result: Result<PathBuf, UiError>,
+    },
+    /// The engine thread loaded the model and ran its warm-up, or failed.
+    Loaded {
+        /// Flow run.
+        epoch: u64,
+        /// Done, or why not.
+        result: Result<(), UiError>,
+    },
+    /// The hold-to-talk key, raw (auto-repeat included).
+    Key {
+        /// Pressed (`true`) or released.
+        pressed: bool,
+    },
+    /// The debounce delay after a release passed (see [`Effect::ScheduleRelease`]).
+    ReleaseDue {
+        /// The key event generation the release had.
+        generation: u64,
+    },
+    /// The UI's hold-to-talk button (no auto-repeat, no debounce).
+    Talk(bool),
+    /// "Start conversation": open the session without talking yet.
+    StartSession,
+    /// "End": close the session.
+    StopSession,
+    /// The audio devices opened for a session, or not.
+    SessionOpened {
+        /// Session id of [`Effect::OpenSession`].
+        id: u64,
+        /// Done, or why not.
+        result: Result<(), UiError>,
+    },
+    /// The session ended by itself (device gone for good, model error), with its reason.
+    SessionEnded {
+        /// Session id.
+        id: u64,
+        /// Why, when it was not asked for.
+        reason: Option<UiError>,
+    },
+    /// Counters from the running session.
+    SessionProgress {
+        /// Session id.
+        id: u64,
+        /// Frames the model heard with the gate open.
+        frames_heard: u64,
+        /// Key-down → first frame into the model, last press.
+        key_to_model_ms: Option<f64>,
+    },
+    /// Moshi started or stopped speaking (tray icon).
+    Speaking(bool),
+    /// Pause (`true`) or resume the download.
+    Pause(bool),
+    /// The banner's Retry: run the flow again (downloads resume from the journal).
+    Retry,
+    /// New settings are in force (validated, shortcut registered, persisted).
+    SettingsApplied(Settings),
+    /// The hold-to-talk shortcut is registered.
+    ShortcutRegistered(String),
+    /// Registering the shortcut failed (the previous one, if any, stays).
+    ShortcutFailed(UiError),
+    /// The person closed the banner.
+    DismissError,
+    /// Quit: stop everything (the journal keeps the download) and exit.
+    Quit,
+}
+
+/// Something to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Read the chip and memory.
+    Detect {
+        /// Flow run.
+        epoch: u64,
+    },
+    /// Look in the cache (no network) for these file sets.
+    ProbeCache {
+        /// Flow run.
+        epoch: u64,
+        /// Every quality's file set.
+        candidates: Vec<Candidate>,
+    },
+    /// Download the plan's files.
+    Download {
+        /// Flow run.
+        epoch: u64,
+        /// What to fetch.
+        plan: Box<Plan>,
+        /// Start paused (the person paused before the last quit).
+        paused: bool,
+    },
+    /// The plan's files are in the cache: find the snapshot, no network.
+    UseCache {
+        /// Flow run.
+        epoch: u64,
+        /// What to find.
+        plan: Box<Plan>,
+    },
+    /// Pause or resume the running download.
+    PauseDownload(bool),
+    /// Stop the running download (the journal keeps what was verified).
+    CancelDownload,
+    /// Load the model on the engine thread and warm it up.
+    Load {
+        /// Flow run.
+        epoch: u64,
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// The plan (quality, source).
+        plan: Box<Plan>,
+    },
+    /// Free the model (quality or voice changed, or quit).
+    Unload,
+    /// Open the audio devices and run a session on the loaded model.
+    OpenSession {
+        /// Session id.
+        id: u64,
+    },
+    /// Close the session.
+    CloseSession,
+    /// Open or close the microphone gate.
+    SetGate(bool),
+    /// Hands-free on or off.
+    SetHandsFree(bool),
+    /// Send [`Event::ReleaseDue`] after the debounce delay.
+    ScheduleRelease {
+        /// The generation to send back.
+        generation: u64,
+    },
+    /// Show a notification.
+    Notify {
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+    },
+    /// Remember across relaunches that the download is paused.
+    RememberPaused(bool),
+    /// Close the session, free the model and exit.
+    Exit,
+}
+
+/// Why a command was refused, as a sentence for the person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+/// Which part of the app an error belongs to: clearing one never wipes another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Flow,
+    Session,
+    Shortcut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionPhase {
+    Closed,
+    Opening(u64),
+    Open(u64),
+}
+
+/// The flow's state machine. See the module doc.
+#[derive(Debug)]
+pub struct Machine {
+    state: AppState,
+    settings: Settings,
+    model_dir_override: Option<PathBuf>,
+    epoch: u64,
+    hardware: Option<Hardware>,
+    plan: Option<Plan>,
+    error_scope: Option<Scope>,
+    downloading: bool,
+    engine_loaded: bool,
+    session: SessionPhase,
+    session_ids: u64,
+    key_down: bool,
+    key_generation: u64,
+    shortcut_ok: bool,
+    speaking: bool,
+    quitting: bool,
+}
+
+impl Machine {
+    /// A machine for these settings; `download_paused` is the remembered pause.
+    pub fn new(settings: Settings, download_paused: bool) -> Self {
+        let mut state = AppState::initial(&settings);
+        state.download_paused = download_paused;
+        Self {
+            state,
+            settings,
+            model_dir_override: None,
+            epoch: 0,
+            hardware: None,
+            plan: None,
+            error_scope: None,
+            downloading: false,
+            engine_loaded: false,
+            session: SessionPhase::Closed,
+            session_ids: 0,
+            key_down: false,
+            key_generation: 0,
+            shortcut_ok: true,
+            speaking: false,
+            quitting: false,
+        }
+    }
+
+    /// Use this directory as the verified model and skip planning's download
+    /// (`MOSHIBAR_MODEL_DIR`).
+    pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.model_dir_override = dir;
+        self
+    }
+
+    /// The state the UI and tools see.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The tray icon the state calls for.
+    pub fn tray(&self) -> TrayState {
+        TrayState::from_state(&self.state, self.speaking)
+    }
+
+    /// A download is running (paused or not).
+    pub fn is_downloading(&self) -> bool {
+        self.downloading
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> Option<&Plan> {
+        self.plan.as_ref()
+    }
+
+    /// When applying `new` would stop a running download or unload the model to plan again,
+    /// the question to ask the person first.
+    pub fn restart_question(&self, new: &Settings) -> Option<String> {
+        if !new.changes_model(&self.settings) {
+            return None;
+        }
+        if self.downloading {
+            let what = self
+                .plan
+                .as_ref()
+                .map(|p| format!("the download of {}", p.repo))
+                .unwrap_or_else(|| "the download".into());
+            Some(format!(
+                "This stops {what} and plans again; another model may need a new download. \
+                 What was downloaded stays in the cache."
+            ))
+        } else if self.engine_loaded {
+            Some(
+                "This unloads the model and plans again; another model may need a download.".into(),
+            )
+        } else {
+            None
+        }
+    }
+
+    /// Takes one event; returns what to do, or why a command is refused.
+    pub fn handle(&mut self, event: Event) -> Result<Vec<Effect>, Refusal> {
+        if self.quitting {
+            return Ok(Vec::new());
+        }
+        let mut fx = Vec::new();
+        match event {
+            Event::Launch => self.start_flow(&mut fx),
+            Event::Detected { epoch, result } if epoch == self.epoch => match result {
+                Ok(hw) => self.detected(hw, &mut fx),
+                Err(e) => self.flow_failed(e, &mut fx),
+            },
+            Event::CacheProbed {
+                epoch,
+                complete,
+                disk_free,
+            } if epoch == self.epoch => self.planned(complete, disk_free, &mut fx),
+            Event::DownloadStage { epoch, stage } if epoch == self.epoch && self.downloading => {
+                if matches!(stage, Stage::Downloading | Stage::Verifying) {
+                    self.state.stage = stage;
+                }
+            }
+            Event::ModelFiles { epoch, result } if epoch == self.epoch => {
+                self.downloading = false;
+                match result {
+                    Ok(dir) => self.load(dir, &mut fx),
+                    Err(e) => self.flow_failed(e, &mut fx),
+                }
+            }
+            Event::Loaded { epoch, result } if epoch == self.epoch => match result {
+                Ok(()) => self.ready(&mut fx),
+                Err(e) => self.flow_failed(e, &mut fx),
+            },
+            Event::Detected { .. }
+            | Event::CacheProbed { .. }
+            | Event::DownloadStage { .. }
+            | Event::ModelFiles { .. }
+            | Event::Loaded { .. } => {
+                tracing::debug!("a stale flow event is ignored");
+            }
+            Event::Key { pressed } => self.key(pressed, &mut fx),
+            Event::ReleaseDue { generation } => {
+                if generation == self.key_generation && self.key_down {
+                    self.key_down = false;
+                    self.talk(false, &mut fx);
+                }
+            }
+            Event::Talk(on) => {
+                if on && self.state.stage != Stage::Ready {
+                    return Err(not_ready());
+                }
+                self.talk(on, &mut fx);
+            }
+            Event::StartSession => {
+                if self.state.stage != Stage::Ready {
+                    return Err(not_ready());
+                }
+                if self.session == SessionPhase::Closed {
+                    self.open_session(&mut fx);
+                }
+            }
+            Event::StopSession => self.close_session(&mut fx),
+            Event::SessionOpened { id, result } => self.session_opened(id, result, &mut fx),
+            Event::SessionEnded { id, reason } => {
+                if self.session_id() == Some(id) {
+                    self.session_closed();
+                    if let Some(reason) = reason {
+                        self.set_error(Scope::Session, reason);
+                    }
+                }
+            }
+            Event::SessionProgress {
+                id,
+                frames_heard,
+                key_to_model_ms,
+            } => {
+                if self.session_id() == Some(id) {
+                    self.state.session.frames_heard = frames_heard;
+                    self.state.session.key_to_model_ms = key_to_model_ms;
+                }
+            }
+            Event::Speaking(on) => self.speaking = on,
+            Event::Pause(paused) => {
+                if !self.downloading {
+                    return Err(Refusal("No download is running.".into()));
+                }
+                self.state.download_paused = paused;
+                fx.push(Effect::PauseDownload(paused));
+                fx.push(Effect::RememberPaused(paused));
+            }
+            Event::Retry => self.restart_flow(&mut fx),
+            Event::SettingsApplied(new) => self.settings_applied(new, &mut fx),
+            Event::ShortcutRegistered(accelerator) => {
+                self.shortcut_ok = true;
+                self.state.hotkey = accelerator;
+                self.clear_error(Scope::Shortcut);
+            }
+            Event::ShortcutFailed(e) => {
+                self.shortcut_ok = false;
+                self.set_error(Scope::Shortcut, e);
+            }
+            Event::DismissError => {
+                if self.error_scope != Some(Scope::Flow) {
+                    self.state.error = None;
+                    self.error_scope = None;
+                }
+            }
+            Event::Quit => {
+                self.quitting = true;
+                if self.downloading {
+                    fx.push(Effect::CancelDownload);
+                }
+                fx.push(Effect::Exit);
+            }
+        }
+        Ok(fx)
+    }
+
+    fn session_id(&self) -> Option<u64> {
+        match self.session {
+            SessionPhase::Closed => None,
+            SessionPhase::Opening(id) | SessionPhase::Open(id) => Some(id),
+        }
+    }
+
+    fn set_error(&mut self, scope: Scope, error: UiError) {
+        // A flow error (the Error stage) stays on top of the others until the flow runs again.
+        if self.error_scope == Some(Scope::Flow) && scope != Scope::Flow {
+            tracing::warn!(title = %error.title, "error while the flow is stopped");
+            return;
+        }
+        self.state.error = Some(error);
+        self.error_scope = Some(scope);
+    }
+
+    fn clear_error(&mut self, scope: Scope) {
+        if self.error_scope == Some(scope) {
+            self.state.error = None;
+            self.error_scope = None;
+        }
+    }
+
+    fn start_flow(&mut self, fx: &mut Vec<Effect>) {
+        self.epoch += 1;
+        self.clear_error(Scope::Flow);
+        self.state.stage = Stage::Detecting;
+        match &self.hardware {
+            // Hardware does not change while the app runs: a re-plan skips detection.
+            Some(hw) => {
+                let hw = hw.clone();
+                self.detected(hw, fx);
+            }
+            None => fx.push(Effect::Detect { epoch: self.epoch }),
+        }
+    }
+
+    /// Stops what the current flow run has going (download, session, model) and runs it again.
+    fn restart_flow(&mut self, fx: &mut Vec<Effect>) {
+        if self.downloading {
+            fx.push(Effect::CancelDownload);
+            self.downloading = false;
+        }
+        if self.session != SessionPhase::Closed {
+            self.close_session(fx);
+        }
+        if self.engine_loaded {
+            fx.push(Effect::Unload);
+            self.engine_loaded = false;
+        }
+        self.state.model_dir = None;
+        self.start_flow(fx);
+    }
+
+    fn detected(&mut self, hw: Hardware, fx: &mut Vec<Effect>) {
+        self.state.hardware = serde_json::to_value(&hw).ok();
+        self.state.stage = Stage::Planning;
+        let voice = self.settings.voice;
+        let candidates = Quality::BEST_FIRST
+            .iter()
+            .map(|&quality| {
+                let p = hardware::plan(
+                    &hw,
+                    &PlanOptions {
+                        override_quality: Some(quality),
+                        cache: CacheState::default(),
+                    },
+                );
+                Candidate {
+                    quality,
+                    repo: voice.repo_for(&p.repo),
+                    revision: p.revision,
+                    files: p.files.into_iter().map(|f| f.path).collect(),
+                }
+            })
+            .collect();
+        self.hardware = Some(hw);
+        fx.push(Effect::ProbeCache {
+            epoch: self.epoch,
+            candidates,
+        });
+    }
+
+    fn planned(
+        &mut self,
+        complete: BTreeSet<Quality>,
+        disk_free: Option<u64>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(hw) = &self.hardware else {
+            return;
+        };
+        let mut plan = hardware::plan(
+            hw,
+            &PlanOptions {
+                override_quality: self.settings.quality_override.quality(),
+                cache: CacheState { complete },
+            },
+        );
+        plan.repo = self.settings.voice.repo_for(&plan.repo);
+        tracing::info!(quality = %plan.quality, repo = %plan.repo, source = ?plan.source, "plan");
+        self.state.plan = serde_json::to_value(&plan).ok();
+        self.state.disk_free_bytes = disk_free;
+        self.state.voice = self.settings.voice;
+        self.plan = Some(plan.clone());
+        let epoch = self.epoch;
+        if let Some(dir) = self.model_dir_override.clone() {
+            tracing::info!(dir = %dir.display(), "model directory given: no download");
+            self.load(dir, fx);
+            return;
+        }
+        match plan.source {
+            // Everything is verified in the cache: no listing, no download, no network.
+            Source::Cache | Source::QuantizeFromBf16 => fx.push(Effect::UseCache {
+                epoch,
+                plan: Box::new(plan),
+            }),
+            Source::Download => {
+                self.state.stage = Stage::Downloading;
+                self.downloading = true;
+                fx.push(Effect::Download {
+                    epoch,
+                    plan: Box::new(plan),
+                    paused: self.state.download_paused,
+                });
+            }
+        }
+    }
+
+    fn load(&mut self, dir: PathBuf, fx: &mut Vec<Effect>) {
+        let Some(plan) = self.plan.clone() else {
+            return;
+        };
+        self.state.model_dir = Some(dir.display().to_string());
+        self.state.stage = Stage::Loading;
+        fx.push(Effect::Load {
+            epoch: self.epoch,
+            dir,
+            plan: Box::new(plan),
+        });
+    }
+
+    fn ready(&mut self, fx: &mut Vec<Effect>) {
+        self.engine_loaded = true;
+        self.state.stage = Stage::Ready;
+        self.clear_error(Scope::Flow);
+        if self.state.download_paused {
+            self.state.download_paused = false;
+            fx.push(Effect::RememberPaused(false));
+        }
+        let quality = self.plan.as_ref().map(|p| p.quality.as_str()).unwrap_or("");
+        fx.push(Effect::Notify {
+            title: "Moshi is ready".into(),
+            body: self.ready_text(quality),
+        });
+        if self.key_down {
+            // The key was held while loading: talk now.
+            self.talk(true, fx);
+        }
+    }
+
+    /// What the ready notification says: only what is true now.
+    fn ready_text(&self, quality: &str) -> String {
+        let voice = match self.settings.voice {
+            crate::settings::Voice::Moshiko => "Moshiko",
+            crate::settings::Voice::Moshika => "Moshika",
+        };
+        if self.settings.hands_free {
+            format!("{voice} ({quality}) is loaded. Open Moshibar and start a conversation: the microphone is always on (hands-free).")
+        } else if self.shortcut_ok {
+            format!(
+                "{voice} ({quality}) is loaded. Hold {} and talk — it works with the window closed.",
+                self.state.hotkey
+            )
+        } else {
+            format!("{voice} ({quality}) is loaded. The hold-to-talk shortcut is unavailable: choose one in Settings, or use the Talk button.")
+        }
+    }
+
+    fn flow_failed(&mut self, e: UiError, fx: &mut Vec<Effect>) {
+        self.downloading = false;
+        fx.push(Effect::Notify {
+            title: e.title.clone(),
+            body: e.message.clone(),
+        });
+        self.state.stage = Stage::Error;
+        self.state.error = Some(e);
+        self.error_scope = Some(Scope::Flow);
+    }
+
+    fn key(&mut self, pressed: bool, fx: &mut Vec<Effect>) {
+        self.key_generation += 1;
+        if pressed {
+            if !self.key_down {
+                self.key_down = true;
+                if self.state.stage == Stage::Ready {
+                    self.talk(true, fx);
+                } else {
+                    tracing::info!(stage = self.state.stage.as_str(), "hotkey before ready");
+                }
+            }
+        } else if self.key_down {
+            fx.push(Effect::ScheduleRelease {
+                generation: self.key_generation,
+            });
+        }
+    }
+
+    fn talk(&mut self, on: bool, fx: &mut Vec<Effect>) {
+        if on == self.state.session.talking {
+            return;
+        }
+        tracing::info!(talking = on, "talk");
+        self.state.session.talking = on;
+        fx.push(Effect::SetGate(on));
+        if on && self.session == SessionPhase::Closed {
+            self.open_session(fx);
+        }
+    }
+
+    fn open_session(&mut self, fx: &mut Vec<Effect>) {
+        self.session_ids += 1;
+        let id = self.session_ids;
+        self.session = SessionPhase::Opening(id);
+        self.state.session.active = true;
+        self.state.session.frames_heard = 0;
+        self.state.session.key_to_model_ms = None;
+        self.clear_error(Scope::Session);
+        fx.push(Effect::OpenSession { id });
+    }
+
+    fn session_opened(&mut self, id: u64, result: Result<(), UiError>, fx: &mut Vec<Effect>) {
+        if self.session != SessionPhase::Opening(id) {
+            if result.is_ok() {
+                // Closed (End, quit, re-plan) while it was opening: close what opened.
+                fx.push(Effect::CloseSession);
+            }
+            return;
+        }
+        match result {
+            Ok(()) => self.session = SessionPhase::Open(id),
+            Err(e) => {
+                self.session_closed();
+                fx.push(Effect::SetGate(false));
+                self.set_error(Scope::Session, e);
+            }
+        }
+    }
+
+    fn close_session(&mut self, fx: &mut Vec<Effect>) {
+        if self.session != SessionPhase::Closed {
+            fx.push(Effect::CloseSession);
+        }
+        if self.state.session.talking {
+            fx.push(Effect::SetGate(false));
+        }
+        self.session_closed();
+    }
+
+    fn session_closed(&mut self) {
+        self.session = SessionPhase::Closed;
+        self.state.session.active = false;
+        self.state.session.talking = false;
+        self.speaking = false;
+    }
+
+    fn settings_applied(&mut self, new: Settings, fx: &mut Vec<Effect>) {
+        let old = std::mem::replace(&mut self.settings, new);
+        self.state.session.hands_free = self.settings.hands_free;
+        if old.hands_free != self.settings.hands_free {
+            fx.push(Effect::SetHandsFree(self.settings.hands_free));
+        }
+        self.state.voice = self.settings.voice;
+        if self.settings.changes_model(&old) {
+            tracing::info!("quality, voice or cache location changed: planning again");
+            self.restart_flow(fx);
+        }
+    }
+}
+
+fn not_ready() -> Refusal {
+    Refusal("Moshi is not ready yet: wait for the download and loading to finish.".into())
+}

@@ -1,0 +1,766 @@
+//! Journeys of the flow: the pure machine, then the core with fake services.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hardware::{Plan, Quality, Source};
+
+use crate::*;
+
+fn hw() -> hardware::Hardware {
+    hardware::profile::parse("m2-pro-16").expect("profile")
+}
+
+fn err(title: &str) -> UiError {
+    UiError::new(title, "what happened", Some("retry"))
+}
+
+/// Runs a launch up to the plan; returns the effects of the plan step.
+fn to_plan(m: &mut Machine, complete: BTreeSet<Quality>) -> Vec<Effect> {
+    let fx = m.handle(Event::Launch).expect("launch");
+    let Effect::Detect { epoch } = fx[0] else {
+        panic!("{fx:?}")
+    };
+    let fx = m
+        .handle(Event::Detected {
+            epoch,
+            result: Ok(hw()),
+        })
+        .expect("detected");
+    assert!(matches!(fx[..], [Effect::ProbeCache { .. }]), "{fx:?}");
+    m.handle(Event::CacheProbed {
+        epoch,
+        complete,
+        disk_free: Some(1 << 40),
+    })
+    .expect("probed")
+}
+
+fn all_cached() -> BTreeSet<Quality> {
+    Quality::BEST_FIRST.into_iter().collect()
+}
+
+fn download_of(fx: &[Effect]) -> Option<(u64, &Plan, bool)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Download {
+            epoch,
+            plan,
+            paused,
+        } => Some((*epoch, &**plan, *paused)),
+        _ => None,
+    })
+}
+
+/// A machine in Ready (from the cache).
+fn ready() -> Machine {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let epoch = *epoch;
+    m.handle(Event::ModelFiles {
+        epoch,
+        result: Ok(PathBuf::from("/cache/snap")),
+    })
+    .expect("files");
+    m.handle(Event::Loaded {
+        epoch,
+        result: Ok(()),
+    })
+    .expect("loaded");
+    assert_eq!(m.state().stage, Stage::Ready);
+    m
+}
+
+fn open_session_id(fx: &[Effect]) -> Option<u64> {
+    fx.iter().find_map(|e| match e {
+        Effect::OpenSession { id } => Some(*id),
+        _ => None,
+    })
+}
+
+#[test]
+fn offline_launch_with_the_model_cached_neither_lists_nor_downloads() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, all_cached());
+    assert!(download_of(&fx).is_none(), "{fx:?}");
+    let Some(Effect::UseCache { epoch, plan }) = fx.first() else {
+        panic!("expected UseCache, got {fx:?}")
+    };
+    assert_eq!(plan.source, Source::Cache);
+    assert_ne!(m.state().stage, Stage::Downloading);
+    let epoch = *epoch;
+    let fx = m
+        .handle(Event::ModelFiles {
+            epoch,
+            result: Ok(PathBuf::from("/cache/snap")),
+        })
+        .expect("files");
+    assert!(matches!(fx[..], [Effect::Load { .. }]), "{fx:?}");
+    assert_eq!(m.state().stage, Stage::Loading);
+    let fx = m
+        .handle(Event::Loaded {
+            epoch,
+            result: Ok(()),
+        })
+        .expect("loaded");
+    assert_eq!(m.state().stage, Stage::Ready);
+    assert_eq!(m.state().model_dir.as_deref(), Some("/cache/snap"));
+    let Some(Effect::Notify { title, body }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(title, "Moshi is ready");
+    assert!(body.contains("Hold Alt+Space"), "{body}");
+}
+
+#[test]
+fn nothing_cached_downloads_the_plan() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, BTreeSet::new());
+    let (_, plan, paused) = download_of(&fx).expect("a download");
+    assert_eq!(plan.source, Source::Download);
+    assert!(!paused);
+    assert_eq!(m.state().stage, Stage::Downloading);
+    assert!(m.is_downloading());
+}
+
+#[test]
+fn quit_mid_download_cancels_and_relaunch_downloads_again() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, BTreeSet::new());
+    let (_, first, _) = download_of(&fx).expect("download");
+    let first = first.clone();
+    let fx = m.handle(Event::Quit).expect("quit");
+    assert_eq!(fx, vec![Effect::CancelDownload, Effect::Exit]);
+    // Nothing happens after quit.
+    assert!(m
+        .handle(Event::Key { pressed: true })
+        .expect("key")
+        .is_empty());
+
+    // Relaunch: the same plan goes to hubfetch again (its journal resumes the bytes).
+    let mut again = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut again, BTreeSet::new());
+    let (_, plan, paused) = download_of(&fx).expect("download after relaunch");
+    assert_eq!(plan.repo, first.repo);
+    assert_eq!(plan.files, first.files);
+    assert!(!paused);
+}
+
+#[test]
+fn pause_is_remembered_across_relaunch() {
+    let mut m = Machine::new(Settings::default(), false);
+    to_plan(&mut m, BTreeSet::new());
+    let fx = m.handle(Event::Pause(true)).expect("pause");
+    assert_eq!(
+        fx,
+        vec![Effect::PauseDownload(true), Effect::RememberPaused(true)]
+    );
+    assert!(m.state().download_paused);
+
+    let mut relaunched = Machine::new(Settings::default(), true);
+    assert!(relaunched.state().download_paused);
+    let fx = to_plan(&mut relaunched, BTreeSet::new());
+    let (_, _, paused) = download_of(&fx).expect("download");
+    assert!(paused, "the download starts paused after a paused quit");
+    let fx = relaunched.handle(Event::Pause(false)).expect("resume");
+    assert_eq!(
+        fx,
+        vec![Effect::PauseDownload(false), Effect::RememberPaused(false)]
+    );
+    // Pausing with nothing downloading is refused with a sentence.
+    let mut r = ready();
+    assert!(r.handle(Event::Pause(true)).is_err());
+}
+
+#[test]
+fn quality_change_mid_download_asks_then_replans_and_ignores_the_old_download() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, BTreeSet::new());
+    let (old_epoch, old_plan, _) = download_of(&fx).expect("download");
+    let old_quality = old_plan.quality;
+    let new_quality = if old_quality == Quality::Q4 {
+        QualityOverride::Q8
+    } else {
+        QualityOverride::Q4
+    };
+    let new = Settings {
+        quality_override: new_quality,
+        ..Settings::default()
+    };
+    let q = m
+        .restart_question(&new)
+        .expect("a download is running: ask first");
+    assert!(q.contains("stops the download"), "{q}");
+    assert!(m
+        .restart_question(&Settings {
+            hands_free: true,
+            ..Settings::default()
+        })
+        .is_none());
+
+    let fx = m.handle(Event::SettingsApplied(new)).expect("apply");
+    assert_eq!(fx[0], Effect::CancelDownload);
+    // Hardware is known: straight to planning again, with a new epoch.
+    let Some(Effect::ProbeCache { epoch, .. }) = fx.get(1) else {
+        panic!("{fx:?}")
+    };
+    let epoch = *epoch;
+    assert!(epoch > old_epoch);
+    // The cancelled download's late result is ignored.
+    let late = m
+        .handle(Event::ModelFiles {
+            epoch: old_epoch,
+            result: Err(err("Download stopped")),
+        })
+        .expect("late");
+    assert!(late.is_empty());
+    assert_ne!(m.state().stage, Stage::Error);
+    let fx = m
+        .handle(Event::CacheProbed {
+            epoch,
+            complete: BTreeSet::new(),
+            disk_free: None,
+        })
+        .expect("probed");
+    let (_, plan, _) = download_of(&fx).expect("new download");
+    assert_ne!(plan.quality, old_quality);
+}
+
+#[test]
+fn voice_change_in_ready_unloads_and_plans_the_moshika_repo() {
+    let mut m = ready();
+    let new = Settings {
+        voice: Voice::Moshika,
+        ..Settings::default()
+    };
+    assert!(m.restart_question(&new).is_some());
+    let fx = m.handle(Event::SettingsApplied(new)).expect("apply");
+    assert!(fx.contains(&Effect::Unload), "{fx:?}");
+    let Some(Effect::ProbeCache { epoch, candidates }) = fx.last() else {
+        panic!("{fx:?}")
+    };
+    assert!(
+        candidates.iter().all(|c| c.repo.contains("moshika")),
+        "{candidates:?}"
+    );
+    let fx = m
+        .handle(Event::CacheProbed {
+            epoch: *epoch,
+            complete: BTreeSet::new(),
+            disk_free: None,
+        })
+        .expect("probed");
+    let (_, plan, _) = download_of(&fx).expect("download");
+    assert!(
+        plan.repo.starts_with("kyutai/moshika-mlx-"),
+        "{}",
+        plan.repo
+    );
+    assert_eq!(m.state().voice, Voice::Moshika);
+}
+
+#[test]
+fn hotkey_in_ready_opens_the_session_and_gates_the_mic() {
+    let mut m = ready();
+    let fx = m.handle(Event::Key { pressed: true }).expect("press");
+    assert_eq!(fx[0], Effect::SetGate(true));
+    let id = open_session_id(&fx).expect("the press opens a session");
+    assert!(m.state().session.active && m.state().session.talking);
+    assert_eq!(m.tray(), TrayState::Listening);
+    // Auto-repeat presses do nothing.
+    assert!(m
+        .handle(Event::Key { pressed: true })
+        .expect("repeat")
+        .is_empty());
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    // X11 auto-repeat: a release then a press within the debounce is not a release.
+    let fx = m.handle(Event::Key { pressed: false }).expect("release");
+    let Some(Effect::ScheduleRelease { generation }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let stale = *generation;
+    m.handle(Event::Key { pressed: true })
+        .expect("repeat press");
+    assert!(m
+        .handle(Event::ReleaseDue { generation: stale })
+        .expect("stale")
+        .is_empty());
+    assert!(m.state().session.talking);
+    // The real release closes the gate; the session stays open for the next press.
+    let fx = m.handle(Event::Key { pressed: false }).expect("release");
+    let Some(Effect::ScheduleRelease { generation }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let fx = m
+        .handle(Event::ReleaseDue {
+            generation: *generation,
+        })
+        .expect("due");
+    assert_eq!(fx, vec![Effect::SetGate(false)]);
+    assert!(!m.state().session.talking);
+    assert!(m.state().session.active);
+    // The next press talks into the open session without opening another.
+    let fx = m.handle(Event::Key { pressed: true }).expect("press");
+    assert_eq!(fx, vec![Effect::SetGate(true)]);
+}
+
+#[test]
+fn hotkey_before_ready_does_nothing_and_start_is_refused() {
+    let mut m = Machine::new(Settings::default(), false);
+    to_plan(&mut m, BTreeSet::new());
+    assert!(m
+        .handle(Event::Key { pressed: true })
+        .expect("key")
+        .is_empty());
+    assert!(!m.state().session.active);
+    assert!(m.handle(Event::StartSession).is_err());
+    assert!(m.handle(Event::Talk(true)).is_err());
+}
+
+#[test]
+fn error_in_ready_is_shown_without_leaving_ready() {
+    let mut m = ready();
+    let fx = m.handle(Event::StartSession).expect("start");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened {
+        id,
+        result: Err(UiError::new(
+            "Microphone unavailable",
+            "No input device.",
+            Some("openSettings"),
+        )),
+    })
+    .expect("failed");
+    assert_eq!(m.state().stage, Stage::Ready);
+    assert_eq!(
+        m.state().error.as_ref().map(|e| e.title.as_str()),
+        Some("Microphone unavailable")
+    );
+    assert!(!m.state().session.active);
+    assert_eq!(m.tray(), TrayState::Error);
+    m.handle(Event::DismissError).expect("dismiss");
+    assert!(m.state().error.is_none());
+}
+
+#[test]
+fn startup_shortcut_error_survives_stage_changes() {
+    let mut m = Machine::new(Settings::default(), false);
+    m.handle(Event::ShortcutFailed(UiError::new(
+        "Hold-to-talk shortcut unavailable",
+        "taken",
+        Some("openSettings"),
+    )))
+    .expect("failed");
+    let fx = to_plan(&mut m, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!()
+    };
+    let epoch = *epoch;
+    m.handle(Event::ModelFiles {
+        epoch,
+        result: Ok("/x".into()),
+    })
+    .expect("files");
+    let fx = m
+        .handle(Event::Loaded {
+            epoch,
+            result: Ok(()),
+        })
+        .expect("loaded");
+    assert_eq!(m.state().stage, Stage::Ready);
+    assert_eq!(
+        m.state().error.as_ref().map(|e| e.title.as_str()),
+        Some("Hold-to-talk shortcut unavailable")
+    );
+    // The notification says what is true: no shortcut.
+    let Some(Effect::Notify { body, .. }) = fx.first() else {
+        panic!()
+    };
+    assert!(body.contains("shortcut is unavailable"), "{body}");
+    m.handle(Event::ShortcutRegistered("Ctrl+Shift+M".into()))
+        .expect("registered");
+    assert!(m.state().error.is_none());
+    assert_eq!(m.state().hotkey, "Ctrl+Shift+M");
+}
+
+#[test]
+fn a_dead_session_ends_with_its_reason_and_can_start_again() {
+    let mut m = ready();
+    let fx = m.handle(Event::Key { pressed: true }).expect("press");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    m.handle(Event::SessionProgress {
+        id,
+        frames_heard: 12,
+        key_to_model_ms: Some(95.0),
+    })
+    .expect("progress");
+    assert_eq!(m.state().session.frames_heard, 12);
+    m.handle(Event::SessionEnded {
+        id,
+        reason: Some(UiError::new(
+            "The session stopped",
+            "The microphone was unplugged.",
+            Some("startSession"),
+        )),
+    })
+    .expect("ended");
+    assert!(!m.state().session.active && !m.state().session.talking);
+    assert_eq!(
+        m.state().error.as_ref().map(|e| e.message.as_str()),
+        Some("The microphone was unplugged.")
+    );
+    // A late report from the dead session changes nothing.
+    m.handle(Event::SessionProgress {
+        id,
+        frames_heard: 99,
+        key_to_model_ms: None,
+    })
+    .expect("late");
+    assert_eq!(m.state().session.frames_heard, 12);
+    // Start opens a new session (not silently nothing) and clears the session's error.
+    let fx = m.handle(Event::StartSession).expect("start");
+    let new_id = open_session_id(&fx).expect("a new session");
+    assert_ne!(new_id, id);
+    assert!(m.state().error.is_none());
+}
+
+#[test]
+fn load_error_is_the_error_stage_and_retry_runs_again() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!()
+    };
+    let epoch = *epoch;
+    m.handle(Event::ModelFiles {
+        epoch,
+        result: Ok("/x".into()),
+    })
+    .expect("files");
+    let fx = m
+        .handle(Event::Loaded {
+            epoch,
+            result: Err(err("Loading Moshi failed")),
+        })
+        .expect("failed");
+    assert_eq!(m.state().stage, Stage::Error);
+    assert!(matches!(fx[..], [Effect::Notify { .. }]));
+    let fx = m.handle(Event::Retry).expect("retry");
+    assert!(matches!(fx[..], [Effect::ProbeCache { .. }]), "{fx:?}");
+    assert!(m.state().error.is_none());
+}
+
+// ---- The core with fake services ----
+
+#[derive(Default)]
+struct Fakes {
+    log: Mutex<Vec<String>>,
+    cached: Mutex<BTreeSet<Quality>>,
+    taken_shortcuts: Mutex<Vec<String>>,
+    registered: Mutex<Option<String>>,
+    states: Mutex<Vec<AppState>>,
+    download_never_ends: bool,
+}
+
+impl Fakes {
+    fn note(&self, s: impl Into<String>) {
+        self.log.lock().expect("log").push(s.into());
+    }
+    fn count(&self, prefix: &str) -> usize {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+    fn services(self: &Arc<Self>) -> Services {
+        Services {
+            shell: self.clone(),
+            clock: Arc::new(TokioClock),
+            detector: self.clone(),
+            hub: self.clone(),
+            engine: self.clone(),
+            audio: self.clone(),
+            store: self.clone(),
+        }
+    }
+}
+
+impl Shell for Fakes {
+    fn publish(&self, state: &AppState, _tray: TrayState) {
+        self.states.lock().expect("states").push(state.clone());
+    }
+    fn notify(&self, title: &str, _body: &str) {
+        self.note(format!("notify {title}"));
+    }
+    fn register_shortcut(&self, accelerator: &str) -> Result<(), String> {
+        if self
+            .taken_shortcuts
+            .lock()
+            .expect("taken")
+            .iter()
+            .any(|t| t == accelerator)
+        {
+            return Err(format!("{accelerator} is taken."));
+        }
+        *self.registered.lock().expect("reg") = Some(accelerator.to_owned());
+        Ok(())
+    }
+    fn set_launch_at_login(&self, _on: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn exit(&self) {
+        self.note("exit");
+    }
+}
+
+impl Detector for Fakes {
+    fn detect(&self) -> BoxFuture<Result<hardware::Hardware, UiError>> {
+        Box::pin(async { Ok(hw()) })
+    }
+}
+
+struct FakeControl(Arc<Mutex<Vec<String>>>);
+impl DownloadControl for FakeControl {
+    fn pause(&self, paused: bool) {
+        self.0.lock().expect("log").push(format!("pause {paused}"));
+    }
+    fn cancel(&self) {
+        self.0.lock().expect("log").push("cancel".into());
+    }
+}
+
+impl Hub for Fakes {
+    fn complete(&self, _settings: &Settings, _c: &[Candidate]) -> BTreeSet<Quality> {
+        self.cached.lock().expect("cached").clone()
+    }
+    fn disk_free(&self, _settings: &Settings) -> Option<u64> {
+        Some(1 << 40)
+    }
+    fn cached_snapshot(&self, _s: &Settings, plan: &Plan) -> Result<PathBuf, UiError> {
+        self.note(format!("cache {}", plan.repo));
+        Ok(PathBuf::from("/cache/snapshot"))
+    }
+    fn download(
+        &self,
+        _s: &Settings,
+        plan: &Plan,
+        paused: bool,
+        report: StageReport,
+    ) -> Result<Download, UiError> {
+        self.note(format!("download {} paused={paused}", plan.repo));
+        let never = self.download_never_ends;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        Ok(Download {
+            control: Box::new(FakeControl(log)),
+            done: Box::pin(async move {
+                report.stage(Stage::Verifying);
+                if never {
+                    std::future::pending::<()>().await;
+                }
+                Ok(PathBuf::from("/cache/downloaded"))
+            }),
+        })
+    }
+}
+
+impl Engine for Fakes {
+    fn load(&self, dir: PathBuf, _plan: Plan) -> BoxFuture<Result<(), UiError>> {
+        self.note(format!("load {}", dir.display()));
+        Box::pin(async { Ok(()) })
+    }
+    fn unload(&self) -> BoxFuture<()> {
+        self.note("unload");
+        Box::pin(async {})
+    }
+}
+
+impl Audio for Fakes {
+    fn open(&self, _s: &Settings, report: SessionReport) -> BoxFuture<Result<(), UiError>> {
+        self.note("open");
+        Box::pin(async move {
+            report.progress(3, Some(42.0));
+            Ok(())
+        })
+    }
+    fn close(&self) -> BoxFuture<()> {
+        self.note("close");
+        Box::pin(async {})
+    }
+    fn set_gate(&self, talking: bool) {
+        self.note(format!("gate {talking}"));
+    }
+    fn set_hands_free(&self, _on: bool) {}
+}
+
+impl Store for Fakes {
+    fn save_settings(&self, s: &Settings) -> Result<(), String> {
+        self.note(format!("save {}", s.hotkey));
+        Ok(())
+    }
+    fn remember_paused(&self, paused: bool) {
+        self.note(format!("remember paused={paused}"));
+    }
+}
+
+async fn until(core: &Core, what: &str, f: impl Fn(&AppState) -> bool) -> AppState {
+    for _ in 0..200 {
+        let s = core.state();
+        if f(&s) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: state is {:?}", core.state());
+}
+
+#[tokio::test]
+async fn core_offline_launch_reaches_ready_from_the_cache_without_downloading() {
+    let fakes = Arc::new(Fakes::default());
+    *fakes.cached.lock().expect("cached") = all_cached();
+    let core = Core::start(Machine::new(Settings::default(), false), fakes.services());
+    let s = until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    assert_eq!(s.model_dir.as_deref(), Some("/cache/snapshot"));
+    assert_eq!(fakes.count("download"), 0, "{:?}", fakes.log.lock());
+    assert_eq!(fakes.count("cache "), 1);
+    assert_eq!(fakes.count("load /cache/snapshot"), 1);
+    assert_eq!(fakes.count("notify Moshi is ready"), 1);
+    let stages: Vec<Stage> = fakes
+        .states
+        .lock()
+        .expect("s")
+        .iter()
+        .map(|s| s.stage)
+        .collect();
+    assert!(!stages.contains(&Stage::Downloading), "{stages:?}");
+}
+
+#[tokio::test]
+async fn core_download_then_hotkey_talks_without_start() {
+    let fakes = Arc::new(Fakes::default());
+    let core = Core::start(Machine::new(Settings::default(), true), fakes.services());
+    until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    assert_eq!(fakes.count("download "), 1);
+    assert_eq!(
+        fakes.count("download kyutai/moshiko-mlx-q4 paused=true"),
+        1,
+        "{:?}",
+        fakes.log.lock()
+    );
+    assert_eq!(
+        fakes.count("remember paused=false"),
+        1,
+        "ready forgets the pause"
+    );
+    let stages: Vec<Stage> = fakes
+        .states
+        .lock()
+        .expect("s")
+        .iter()
+        .map(|s| s.stage)
+        .collect();
+    assert!(stages.contains(&Stage::Downloading), "{stages:?}");
+
+    core.event(Event::Key { pressed: true });
+    let s = until(&core, "talking, frames heard", |s| {
+        s.session.talking && s.session.frames_heard == 3
+    })
+    .await;
+    assert!(s.session.active);
+    assert_eq!(s.session.key_to_model_ms, Some(42.0));
+    assert_eq!(fakes.count("open"), 1);
+    assert_eq!(fakes.count("gate true"), 1);
+    core.event(Event::Key { pressed: false });
+    let s = until(&core, "released", |s| !s.session.talking).await;
+    assert!(s.session.active, "the session stays open between presses");
+    assert_eq!(fakes.count("gate false"), 1);
+
+    core.command(Event::Quit).await.expect("quit");
+    for _ in 0..100 {
+        if fakes.count("exit") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fakes.count("close"), 1);
+    assert_eq!(fakes.count("unload"), 1);
+    assert_eq!(fakes.count("exit"), 1);
+}
+
+#[tokio::test]
+async fn core_failed_shortcut_change_keeps_the_old_one() {
+    let fakes = Arc::new(Fakes::default());
+    fakes
+        .taken_shortcuts
+        .lock()
+        .expect("t")
+        .push("Ctrl+Shift+T".into());
+    let core = Core::start(Machine::new(Settings::default(), false), fakes.services());
+    let taken = Settings {
+        hotkey: "Ctrl+Shift+T".into(),
+        ..Settings::default()
+    };
+    let e = core.save_settings(taken).await.expect_err("taken");
+    assert!(e.contains("stays Alt+Space"), "{e}");
+    assert_eq!(core.settings().hotkey, "Alt+Space");
+    assert_eq!(core.state().hotkey, "Alt+Space");
+    assert_eq!(fakes.count("save"), 0, "nothing persisted");
+
+    let bare = Settings {
+        hotkey: "Space".into(),
+        ..Settings::default()
+    };
+    let e = core.save_settings(bare).await.expect_err("no modifier");
+    assert!(e.contains("modifier"), "{e}");
+
+    let good = Settings {
+        hotkey: "Ctrl+Shift+M".into(),
+        ..Settings::default()
+    };
+    let saved = core.save_settings(good).await.expect("saved");
+    assert_eq!(saved.hotkey, "Ctrl+Shift+M");
+    assert_eq!(core.state().hotkey, "Ctrl+Shift+M");
+    assert_eq!(
+        fakes.registered.lock().expect("r").as_deref(),
+        Some("Ctrl+Shift+M")
+    );
+}
+
+#[tokio::test]
+async fn core_quality_change_mid_download_cancels_and_restarts() {
+    let fakes = Arc::new(Fakes {
+        download_never_ends: true,
+        ..Fakes::default()
+    });
+    let core = Core::start(Machine::new(Settings::default(), false), fakes.services());
+    until(&core, "downloading", |s| s.stage == Stage::Verifying).await;
+    let q8 = Settings {
+        quality_override: QualityOverride::Q8,
+        ..Settings::default()
+    };
+    let q = core.restart_question(q8.clone()).await.expect("question");
+    assert!(q.contains("stops the download"), "{q}");
+    core.save_settings(q8).await.expect("saved");
+    for _ in 0..100 {
+        if fakes.count("download ") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        fakes.count("download kyutai/moshiko-mlx-q8"),
+        1,
+        "{:?}",
+        fakes.log.lock()
+    );
+    let plan = core.state().plan.expect("plan");
+    assert_eq!(plan["quality"], "q8");
+}
