@@ -11,27 +11,22 @@ pub mod engine;
 pub mod flow;
 pub mod hotkey;
 pub mod keychain;
+pub mod logs;
 pub mod metallib;
 pub mod notify;
 pub mod permissions;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod test_hooks;
 pub mod tray;
 pub mod window;
 
 use tauri::Manager;
 
-/// Logs to stderr; `RUST_LOG` filters (default `info` for Moshibar, `warn` for the rest).
+/// Logs to stderr and a rotated file (logs.rs); `RUST_LOG` filters.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,moshibar_lib=info,moshibar=info")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    logs::init();
 }
 
 /// Builds and runs the app.

@@ -1,5 +1,5 @@
 //! The menu-bar icon: one template image per [`TrayState`], left click toggles the popover,
-//! right click opens the menu (Open, Pause/Resume download, Quit).
+//! right click opens the menu (Open, Pause/Resume download, Reveal logs, Quit).
 
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
@@ -12,6 +12,7 @@ use crate::state::TrayState;
 pub const TRAY_ID: &str = "moshibar";
 const MENU_OPEN: &str = "open";
 const MENU_PAUSE: &str = "pause-resume";
+const MENU_LOGS: &str = "reveal-logs";
 const MENU_QUIT: &str = "quit";
 
 /// PNG bytes of a state's icon. macOS gets the @2x image (the status bar draws it 18 pt high, so
@@ -50,6 +51,7 @@ pub struct TrayMenu<R: Runtime> {
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let open = MenuItem::with_id(app, MENU_OPEN, "Open Moshibar", true, None::<&str>)?;
     let pause_resume = MenuItem::with_id(app, MENU_PAUSE, "Pause download", false, None::<&str>)?;
+    let logs = MenuItem::with_id(app, MENU_LOGS, "Reveal logs", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, MENU_QUIT, "Quit Moshibar", true, Some("CmdOrCtrl+Q"))?;
     let menu = Menu::with_items(
         app,
@@ -57,6 +59,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
             &open,
             &pause_resume,
             &PredefinedMenuItem::separator(app)?,
+            &logs,
             &quit,
         ],
     )?;
@@ -71,6 +74,11 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
         .on_menu_event(|app, event| match event.id().as_ref() {
             MENU_OPEN => crate::window::show(app),
             MENU_PAUSE => crate::commands::toggle_pause(app),
+            MENU_LOGS => {
+                if let Err(e) = crate::logs::reveal(app) {
+                    tracing::warn!("reveal logs: {e}");
+                }
+            }
             MENU_QUIT => crate::commands::quit(app),
             other => tracing::debug!("unknown tray menu item {other}"),
         })

@@ -98,7 +98,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) {
     let handle = app.clone();
     window.on_window_event(move |event| {
         if let WindowEvent::Focused(false) = event {
-            if std::env::var_os("MOSHIBAR_KEEP_OPEN").is_some() {
+            if crate::test_hooks::var_os("MOSHIBAR_KEEP_OPEN").is_some() {
                 return; // tests and screenshots: keep the popover up
             }
             if held(&handle) {
@@ -210,7 +210,7 @@ pub fn show_at_launch<R: Runtime>(app: &AppHandle<R>) {
         .app_config_dir()
         .map(|dir| first_launch(&dir))
         .unwrap_or(false);
-    if first || std::env::var_os("MOSHIBAR_SHOW_WINDOW").is_some() {
+    if first || crate::test_hooks::var_os("MOSHIBAR_SHOW_WINDOW").is_some() {
         tracing::info!(first_launch = first, "opening the popover at launch");
         show(app);
     }
