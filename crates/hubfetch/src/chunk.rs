@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
+use crate::netfail;
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::{parse_retry_after, Backoff};
@@ -251,6 +252,7 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
                 if got > before {
                     backoff.reset();
                 }
+                sh.tracker.note_error(&why);
                 if sh.policy.max_retries.is_some_and(|m| tries >= m) {
                     return Err(Fail::Err(Error::Network(format!(
                         "{}: chunk {idx}: {why} (gave up after {tries} retries)",
@@ -298,6 +300,7 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
         }
     }
     sh.limiter.success();
+    sh.tracker.clear_error();
     let f = fj.file.clone();
     tokio::task::spawn_blocking(move || f.sync_data())
         .await
@@ -346,11 +349,17 @@ async fn attempt(
                 false,
             ));
         }
-        Ok(Err(e)) => return Ok(Step::Retry(format!("request failed: {e}"), None, true)),
+        Ok(Err(e)) => return Ok(Step::Retry(netfail::describe(&e, sh.stall), None, true)),
         Ok(Ok(r)) => r,
     };
     let status = resp.status();
     let h = resp.headers().clone();
+    // A captive portal's page (or its redirect to one) is never written into the file.
+    if (status.is_success() && netfail::is_html(&h) && !netfail::path_is_html(&fj.path))
+        || status.is_redirection()
+    {
+        return Ok(Step::Retry(netfail::LOGIN_PAGE.to_string(), None, false));
+    }
     let mut skip = 0u64;
     match status {
         StatusCode::PARTIAL_CONTENT => {
@@ -451,6 +460,7 @@ async fn attempt(
         }
     }
     let mut stream = resp.bytes_stream();
+    let mut first = true;
     loop {
         let next = tokio::select! {
             biased;
@@ -487,6 +497,10 @@ async fn attempt(
             Ok(Some(Ok(b))) => b,
         };
         guards.unstall();
+        if first {
+            first = false;
+            sh.tracker.clear_error(); // bytes flow again
+        }
         if skip > 0 {
             let n = (skip as usize).min(b.len());
             skip -= n as u64;

@@ -31,7 +31,8 @@ pub struct Options {
     pub connections: usize,
     /// Limit on retries of one request (`None`: retry transient errors forever).
     pub max_retries: Option<u32>,
-    /// A request with no byte for this long is aborted and retried (default 30 s).
+    /// A request with no byte for this long is aborted and retried (default
+    /// `HF_HUB_DOWNLOAD_TIMEOUT` seconds, else 30 s).
     pub stall_timeout: Duration,
     /// First backoff delay (default 1 s) ...
     pub backoff_base: Duration,
@@ -47,7 +48,8 @@ impl Default for Options {
             chunk_size: 32 * 1024 * 1024,
             connections: 8,
             max_retries: None,
-            stall_timeout: Duration::from_secs(30),
+            stall_timeout: crate::env::seconds_var("HF_HUB_DOWNLOAD_TIMEOUT")
+                .unwrap_or(Duration::from_secs(30)),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             progress_interval: Duration::from_millis(250),
@@ -157,7 +159,7 @@ impl Client {
     /// A client with an explicit configuration (e.g. a cache dir chosen in the app's settings).
     pub fn new(config: Config) -> Result<Client> {
         Ok(Client {
-            hub: Arc::new(Hub::new(config, Duration::from_secs(30))?),
+            hub: Arc::new(Hub::new(config)?),
         })
     }
 
@@ -407,7 +409,7 @@ fn policy(o: &Options) -> RetryPolicy {
         base: o.backoff_base,
         cap: o.backoff_max.max(o.backoff_base),
         max_retries: o.max_retries,
-        timeout: o.stall_timeout.max(Duration::from_secs(1)),
+        max_offline: None,
     }
 }
 
@@ -426,25 +428,22 @@ async fn run(
     tracker.set_phase(Phase::Resolving);
     let paths: Vec<String> = match files {
         Files::Some(v) => v,
-        Files::All => {
-            if hub.cfg.offline {
-                return Err(Error::Offline(format!("the file list of {repo}")));
-            }
-            hub.list(repo, revision, sh.policy, &sh.cancel, Some(&tracker))
-                .await?
-                .files
-                .into_iter()
-                .map(|f| f.path)
-                .collect()
-        }
+        Files::All => list_or_cached(sh, &rc, repo, revision).await?,
     };
     for p in &paths {
         validate_repo_path(p)?;
     }
     // Resolve everything first so the totals are known.
     let mut plan: Vec<(String, Option<Resolved>, Option<PathBuf>)> = Vec::new();
+    // Once the Hub proved unreachable, cached files are not asked about again (one bounded
+    // wait per download, not one per file).
+    let mut hub_down = false;
     for p in &paths {
         let cached = local_pointer(&rc, revision, p);
+        if let (true, Some(c)) = (hub_down, &cached) {
+            plan.push((p.clone(), None, Some(c.clone())));
+            continue;
+        }
         if hub.cfg.offline || (is_commit_hash(revision) && cached.is_some()) {
             match cached {
                 Some(c) => plan.push((p.clone(), None, Some(c))),
@@ -452,19 +451,13 @@ async fn run(
             }
             continue;
         }
-        let r = match hub
-            .resolve(repo, revision, p, sh.policy, &sh.cancel, Some(&tracker))
-            .await
-        {
-            Ok(r) => r,
-            Err(Error::Network(m)) if cached.is_some() => {
-                tracing::warn!(file = %p, error = %m, "the Hub is unreachable: using the cached copy");
-                plan.push((p.clone(), None, cached));
-                continue;
+        match resolve_or_cached(sh, &rc, repo, revision, p, cached).await? {
+            Ok(r) => plan.push((p.clone(), Some(r), None)),
+            Err(c) => {
+                hub_down = true;
+                plan.push((p.clone(), None, Some(c)));
             }
-            Err(e) => return Err(e),
-        };
-        plan.push((p.clone(), Some(r), None));
+        }
     }
     let mut idx = Vec::new();
     for (p, r, c) in &plan {
@@ -551,6 +544,135 @@ async fn run(
         });
     }
     Ok(out)
+}
+
+/// Transient failures tolerated when the Hub cannot be reached and nothing is cached: about
+/// three ETag timeouts (plus backoff) before a clear "offline" error.
+const OFFLINE_RETRIES: u32 = 2;
+
+/// Resolve `path`; when the network fails and the file is complete in the cache for this
+/// revision, the cached copy (`Err(pointer)`) with a warning, as `hf_hub_download` does. With
+/// nothing cached: a partial download keeps retrying (as the data transfer does), otherwise a
+/// clear `Error::Unreachable` after `OFFLINE_RETRIES`.
+async fn resolve_or_cached(
+    sh: &Shared,
+    rc: &RepoCache,
+    repo: &str,
+    revision: &str,
+    path: &str,
+    cached: Option<PathBuf>,
+) -> Result<Result<Resolved, PathBuf>> {
+    let hub = &sh.hub;
+    let mut policy = sh.policy;
+    if cached.is_some() {
+        policy.max_retries = Some(0);
+    } else if !has_partial(rc, path) {
+        policy.max_offline = Some(OFFLINE_RETRIES);
+    }
+    match hub
+        .resolve(repo, revision, path, policy, &sh.cancel, Some(&sh.tracker))
+        .await
+    {
+        Ok(r) => Ok(Ok(r)),
+        Err(e @ (Error::Network(_) | Error::Unreachable { .. })) => match (cached, e) {
+            (Some(c), e) => {
+                tracing::warn!(file = %path, error = %e, "the Hub is unreachable: using the cached copy");
+                sh.tracker
+                    .note_error(&format!("offline: using the cached copy ({e})"));
+                Ok(Err(c))
+            }
+            (None, Error::Unreachable { reason, .. }) => Err(Error::Unreachable {
+                what: format!("{repo}/{path} at {revision}"),
+                reason,
+            }),
+            (None, e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The files of `revision`: from the listing API, or, when the Hub cannot be reached, from the
+/// cached snapshot folder of that revision (as `snapshot_download` falls back).
+async fn list_or_cached(
+    sh: &Shared,
+    rc: &RepoCache,
+    repo: &str,
+    revision: &str,
+) -> Result<Vec<String>> {
+    let hub = &sh.hub;
+    let snapshot = rc
+        .read_ref(revision)
+        .map(|c| rc.storage.join("snapshots").join(c))
+        .filter(|d| d.is_dir());
+    if hub.cfg.offline && snapshot.is_none() {
+        return Err(Error::Offline(format!("the file list of {repo}")));
+    }
+    if let (true, Some(d)) = (hub.cfg.offline, &snapshot) {
+        return Ok(files_under(d));
+    }
+    let mut policy = sh.policy;
+    if snapshot.is_some() {
+        policy.max_retries = Some(0);
+    } else {
+        policy.max_offline = Some(OFFLINE_RETRIES);
+    }
+    match hub
+        .list(repo, revision, policy, &sh.cancel, Some(&sh.tracker))
+        .await
+    {
+        Ok(l) => Ok(l.files.into_iter().map(|f| f.path).collect()),
+        Err(e @ (Error::Network(_) | Error::Unreachable { .. })) => match (snapshot, e) {
+            (Some(d), e) => {
+                tracing::warn!(error = %e, "the Hub is unreachable: using the cached snapshot's file list");
+                Ok(files_under(&d))
+            }
+            (None, Error::Unreachable { reason, .. }) => Err(Error::Unreachable {
+                what: format!("the file list of {repo} at {revision}"),
+                reason,
+            }),
+            (None, e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Repo paths of the files (links) under a snapshot folder, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, prefix)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push((e.path(), rel));
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// True when one of our journals belongs to `path` (a download of it was started before).
+fn has_partial(rc: &RepoCache, path: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(rc.storage.join("blobs")) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .ends_with(".chunked.journal")
+            && Journal::load(&e.path()).is_some_and(|j| j.path == path)
+    })
 }
 
 fn local_pointer(rc: &RepoCache, revision: &str, path: &str) -> Option<PathBuf> {

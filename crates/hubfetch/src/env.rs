@@ -1,9 +1,14 @@
 //! Configuration read from the same environment variables as `huggingface_hub`
-//! (`HF_ENDPOINT`, `HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_TOKEN`, `$HF_HOME/token`),
-//! so both tools share one cache and one login without flags.
+//! (`HF_ENDPOINT`, `HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_TOKEN`, `$HF_HOME/token`,
+//! `HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`), so both tools share one cache and one
+//! login without flags.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `huggingface_hub`'s default for `HF_HUB_ETAG_TIMEOUT` (seconds).
+pub const DEFAULT_ETAG_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Hub access token. `Debug`/`Display` never print it, so it cannot leak into logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,6 +45,18 @@ pub struct Config {
     pub offline: bool,
     /// `HF_TOKEN`, else the file `HF_TOKEN_PATH` (default `$HF_HOME/token`).
     pub token: Option<Token>,
+    /// `HF_HUB_ETAG_TIMEOUT` (default 10 s): the bound on a resolve (`HEAD`) or listing
+    /// request, so a dead or black-holed network falls back to the cache quickly.
+    pub etag_timeout: Duration,
+}
+
+/// A duration in (possibly fractional) seconds from an environment variable, like
+/// `huggingface_hub`'s `HF_HUB_ETAG_TIMEOUT` / `HF_HUB_DOWNLOAD_TIMEOUT`.
+pub fn seconds_var(name: &str) -> Option<Duration> {
+    var(name)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
 }
 
 fn var(name: &str) -> Option<String> {
@@ -98,6 +115,7 @@ impl Config {
             cache_dir,
             offline,
             token,
+            etag_timeout: seconds_var("HF_HUB_ETAG_TIMEOUT").unwrap_or(DEFAULT_ETAG_TIMEOUT),
         }
     }
 }

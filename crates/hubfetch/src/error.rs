@@ -44,6 +44,15 @@ pub enum Error {
     /// `HF_HUB_OFFLINE` is set and the file is not in the cache.
     #[error("offline mode (HF_HUB_OFFLINE is set) and {0} is not in the cache; unset HF_HUB_OFFLINE to download it")]
     Offline(String),
+    /// The network is down, refuses, times out, fails TLS or answers with a login page, and the
+    /// requested file is not complete in the cache (`kind()` is `Offline`).
+    #[error("offline: cannot reach the Hub ({reason}) and {what} is not in the cache; connect to the internet and try again (partial data is kept)")]
+    Unreachable {
+        /// What was asked for (`repo/file at revision`).
+        what: String,
+        /// The last network error, in words a person understands.
+        reason: String,
+    },
     /// A repo id, revision or file path that could escape the cache directory.
     #[error(
         "invalid name {0:?}: repo paths must be relative, without '..', '.' or empty components"
@@ -78,7 +87,7 @@ impl Error {
             Error::DiskFull { .. } => ErrorKind::DiskFull,
             Error::Network(_) => ErrorKind::Network,
             Error::Corrupt(_) => ErrorKind::Corrupt,
-            Error::Offline(_) => ErrorKind::Offline,
+            Error::Offline(_) | Error::Unreachable { .. } => ErrorKind::Offline,
             Error::InvalidPath(_) | Error::Cancelled | Error::Other(_) => ErrorKind::Other,
             Error::Io { source, .. } if is_enospc(source) => ErrorKind::DiskFull,
             Error::Io { .. } => ErrorKind::Other,

@@ -31,6 +31,7 @@ mod error;
 mod hashpool;
 pub mod journal;
 mod lock;
+mod netfail;
 mod progress;
 mod resolve;
 mod retry;

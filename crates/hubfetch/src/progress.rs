@@ -69,6 +69,10 @@ pub struct Progress {
     pub connections: u32,
     pub files: Vec<FileProgress>,
     pub error: Option<ProgressError>,
+    /// The last transient error (retried), in words a person understands ("no network", "the
+    /// network answers with a login page", ...); `None` once bytes flow again.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// Chunk states for `chunkMap`.
@@ -108,6 +112,7 @@ struct State {
     rate: f64,
     last: Option<(Instant, u64)>,
     error: Option<ProgressError>,
+    last_error: Option<String>,
 }
 
 /// Shared, cheap-to-update progress state; `publish()` turns it into a `Progress` snapshot.
@@ -144,6 +149,7 @@ impl Tracker {
                 rate: 0.0,
                 last: None,
                 error: None,
+                last_error: None,
             }),
             file_bytes: Mutex::new(Vec::new()),
             net_bytes: AtomicU64::new(0),
@@ -176,6 +182,22 @@ impl Tracker {
     pub(crate) fn set_phase(&self, phase: Phase) {
         self.st().phase = phase;
         self.publish();
+    }
+
+    /// Record a transient error that is being retried (shown as `lastError`).
+    pub(crate) fn note_error(&self, why: &str) {
+        let mut st = self.st();
+        if st.last_error.as_deref() != Some(why) {
+            st.last_error = Some(why.to_string());
+        }
+    }
+
+    /// Bytes flow again: the last error is history.
+    pub(crate) fn clear_error(&self) {
+        let mut st = self.st();
+        if st.last_error.is_some() {
+            st.last_error = None;
+        }
     }
 
     pub(crate) fn phase(&self) -> Phase {
@@ -336,6 +358,7 @@ impl Tracker {
             connections: self.connections.load(Ordering::Relaxed) as u32,
             files,
             error: st.error.clone(),
+            last_error: st.last_error.clone(),
         }
     }
 }
@@ -371,6 +394,7 @@ mod tests {
             "connections",
             "files",
             "error",
+            "lastError",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }

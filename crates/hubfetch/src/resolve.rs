@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::env::Config;
 use crate::error::{Error, Result};
+use crate::netfail;
 use crate::progress::Tracker;
 use crate::retry::{parse_retry_after, Backoff};
 
@@ -23,7 +24,9 @@ pub(crate) struct RetryPolicy {
     pub base: Duration,
     pub cap: Duration,
     pub max_retries: Option<u32>,
-    pub timeout: Duration,
+    /// Limit on retries after failures that got no usable answer at all (`Attempt::Offline`);
+    /// reaching it gives `Error::Unreachable` (None: only `max_retries` applies).
+    pub max_offline: Option<u32>,
 }
 
 /// The HTTP side: one connection pool, the Hub origin, the token.
@@ -81,10 +84,16 @@ pub(crate) enum Attempt<T> {
     Done(T),
     /// Worth retrying after (at least) this delay, if given.
     Retry(String, Option<Duration>),
+    /// No usable answer at all (refused, DNS, timeout, TLS, a login page): retried like
+    /// `Retry`, and `Error::Unreachable` once the retry limit is reached.
+    Offline(String),
 }
 
 impl Hub {
-    pub(crate) fn new(cfg: Config, connect_timeout: Duration) -> Result<Hub> {
+    pub(crate) fn new(cfg: Config) -> Result<Hub> {
+        // A connection that cannot be set up within the ETag timeout will not be set up:
+        // bounded, so an offline launch falls back to the cache quickly.
+        let connect_timeout = cfg.etag_timeout;
         let endpoint = Url::parse(&cfg.endpoint).map_err(|e| {
             Error::Other(format!("HF_ENDPOINT {:?} is not a URL: {e}", cfg.endpoint))
         })?;
@@ -198,30 +207,42 @@ impl Hub {
     {
         let mut backoff = Backoff::new(policy.base, policy.cap);
         let mut tries = 0u32;
+        let mut offline_tries = 0u32;
         loop {
             let r = tokio::select! {
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
                 r = f() => r?,
             };
-            match r {
+            let (why, after, offline) = match r {
                 Attempt::Done(v) => return Ok(v),
-                Attempt::Retry(why, after) => {
-                    if policy.max_retries.is_some_and(|m| tries >= m) {
-                        return Err(Error::Network(format!(
-                            "{what}: {why} (gave up after {tries} retries)"
-                        )));
-                    }
-                    tries += 1;
-                    if let Some(t) = tracker {
-                        t.retries.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let d = after.unwrap_or_else(|| backoff.next_delay());
-                    tracing::warn!(what, why = %why, delay_ms = d.as_millis() as u64, "retrying");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Err(Error::Cancelled),
-                        _ = tokio::time::sleep(d) => {}
-                    }
+                Attempt::Retry(why, after) => (why, after, false),
+                Attempt::Offline(why) => (why, None, true),
+            };
+            if offline {
+                offline_tries += 1;
+            }
+            let offline_out = offline && policy.max_offline.is_some_and(|m| offline_tries > m);
+            if offline_out || policy.max_retries.is_some_and(|m| tries >= m) {
+                if offline {
+                    return Err(Error::Unreachable {
+                        what: what.to_string(),
+                        reason: why,
+                    });
                 }
+                return Err(Error::Network(format!(
+                    "{what}: {why} (gave up after {tries} retries)"
+                )));
+            }
+            tries += 1;
+            if let Some(t) = tracker {
+                t.retries.fetch_add(1, Ordering::Relaxed);
+                t.note_error(&why);
+            }
+            let d = after.unwrap_or_else(|| backoff.next_delay());
+            tracing::warn!(what, why = %why, delay_ms = d.as_millis() as u64, "retrying");
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(Error::Cancelled),
+                _ = tokio::time::sleep(d) => {}
             }
         }
     }
@@ -247,19 +268,14 @@ impl Hub {
             || {
                 let start = start.clone();
                 let what = what.clone();
-                async move { self.resolve_once(repo, &what, start, policy.timeout).await }
+                async move { self.resolve_once(repo, &what, start).await }
             },
         )
         .await
     }
 
-    async fn resolve_once(
-        &self,
-        repo: &str,
-        what: &str,
-        start: Url,
-        timeout: Duration,
-    ) -> Result<Attempt<Resolved>> {
+    async fn resolve_once(&self, repo: &str, what: &str, start: Url) -> Result<Attempt<Resolved>> {
+        let timeout = self.cfg.etag_timeout;
         let mut url = start;
         for _ in 0..10 {
             let resp = match self
@@ -269,10 +285,22 @@ impl Hub {
                 .await
             {
                 Ok(r) => r,
-                Err(e) => return Ok(Attempt::Retry(format!("HEAD failed: {e}"), None)),
+                Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
             };
             let status = resp.status();
             let h = resp.headers();
+            if (status.is_success() || status.is_redirection())
+                && header(h, "x-repo-commit").is_none()
+            {
+                // Not the Hub talking: a captive portal's page or its redirect to one.
+                return Ok(Attempt::Offline(
+                    if netfail::is_html(h) || status.is_redirection() {
+                        netfail::LOGIN_PAGE.to_string()
+                    } else {
+                        format!("the server at {} does not answer like the Hub (no X-Repo-Commit header; {status}): a proxy or login page in the way, or a wrong HF_ENDPOINT", self.cfg.endpoint)
+                    },
+                ));
+            }
             if status.is_redirection() {
                 let loc = header(h, LOCATION.as_str())
                     .ok_or_else(|| Error::Other(format!("redirect {status} without Location")))?;
@@ -336,16 +364,15 @@ impl Hub {
             let url = url.clone();
             let what = what.clone();
             async move {
-                let resp = match self
-                    .request(Method::GET, url)
-                    .timeout(policy.timeout)
-                    .send()
-                    .await
-                {
+                let timeout = self.cfg.etag_timeout;
+                let resp = match self.request(Method::GET, url).timeout(timeout).send().await {
                     Ok(r) => r,
-                    Err(e) => return Ok(Attempt::Retry(format!("listing failed: {e}"), None)),
+                    Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
                 };
                 let status = resp.status();
+                if netfail::is_html(resp.headers()) {
+                    return Ok(Attempt::Offline(netfail::LOGIN_PAGE.to_string()));
+                }
                 if !status.is_success() {
                     if let Some(e) = self.hub_error(status, resp.headers(), repo, &what) {
                         return Err(e);
@@ -360,7 +387,7 @@ impl Hub {
                 }
                 let body = match resp.bytes().await {
                     Ok(b) => b,
-                    Err(e) => return Ok(Attempt::Retry(format!("listing body: {e}"), None)),
+                    Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
                 };
                 parse_listing(&body).map(Attempt::Done)
             }

@@ -71,6 +71,28 @@ impl http_body::Body for Guarded {
     }
 }
 
+/// The login page a captive portal shows instead of what was asked, if one is due.
+pub(crate) fn portal_fault(inner: &Inner, site: Site) -> Option<Response> {
+    let mut f = inner.faults();
+    let (n, n_cdn) = (f.cfg.captive_portal, f.cfg.captive_portal_cdn);
+    let name = if f.take("captive_portal", n) {
+        "captive_portal"
+    } else if site == Site::Cdn && f.take("captive_portal_cdn", n_cdn) {
+        "captive_portal_cdn"
+    } else {
+        return None;
+    };
+    drop(f);
+    inner.counters.fault(name);
+    let page = "<!DOCTYPE html><html><head><title>Sign in to Wi-Fi</title></head><body><form>Accept the terms to use this network</form></body></html>";
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CONTENT_LENGTH, page.len().to_string())
+        .body(axum::body::Body::from(page))
+        .ok()
+}
+
 /// An injected 429/503 for this request, if one is due.
 pub(crate) fn status_fault(inner: &Inner, site: Site) -> Option<Response> {
     let mut f = inner.faults();

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
-use crate::body::{serve_data, status_fault};
+use crate::body::{portal_fault, serve_data, status_fault};
 use crate::faults::Site;
 use crate::http_error::hub_error;
 use crate::signing::{self, Refusal};
@@ -27,6 +27,9 @@ pub(crate) async fn blob(
     if headers.contains_key(header::AUTHORIZATION) {
         tracing::warn!("an Authorization header reached the CDN");
         Counters::add(&inner.counters.auth_headers_on_cdn, 1);
+    }
+    if let Some(r) = portal_fault(&inner, Site::Cdn) {
+        return r;
     }
     if let Some(r) = status_fault(&inner, Site::Cdn) {
         return r;

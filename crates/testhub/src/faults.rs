@@ -55,6 +55,11 @@ pub struct Faults {
     pub bandwidth_per_connection: Option<u64>,
     /// Cap of all bodies together, bytes/s.
     pub bandwidth_total: Option<u64>,
+    /// Answer the first N hub or CDN requests like a captive portal: `200 text/html` with a
+    /// login page (no Hub headers), whatever was asked.
+    pub captive_portal: u32,
+    /// Like `captive_portal` but only for CDN (data) requests.
+    pub captive_portal_cdn: u32,
 }
 
 /// Default cap of a stall.
@@ -191,6 +196,8 @@ impl std::str::FromStr for Faults {
                 "expire-urls" => f.expire_signed_urls_after = Some(dur()?),
                 "bw-conn" => f.bandwidth_per_connection = Some(size()?),
                 "bw-total" => f.bandwidth_total = Some(size()?),
+                "captive-portal" => f.captive_portal = count()?,
+                "captive-portal-cdn" => f.captive_portal_cdn = count()?,
                 _ => return Err(err("unknown fault (see the testhub README)")),
             }
         }

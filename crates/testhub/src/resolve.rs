@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
-use crate::body::{serve_data, status_fault};
+use crate::body::{portal_fault, serve_data, status_fault};
 use crate::faults::Site;
 use crate::http_error::hub_error;
 use crate::signing;
@@ -110,6 +110,9 @@ pub(crate) async fn resolve(
     headers: HeaderMap,
 ) -> Response {
     Counters::add(&inner.counters.resolve_requests, 1);
+    if let Some(r) = portal_fault(&inner, Site::Resolve) {
+        return r;
+    }
     if let Some(r) = status_fault(&inner, Site::Resolve) {
         return r;
     }

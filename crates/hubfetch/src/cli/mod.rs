@@ -33,9 +33,10 @@ pub enum Cmd {
         /// Give up after N retries of one request (default: retry transient errors forever).
         #[arg(long)]
         max_retries: Option<u32>,
-        /// Seconds without a byte before a request is retried.
-        #[arg(long, default_value_t = 30.0)]
-        stall_timeout: f64,
+        /// Seconds without a byte before a request is retried (default
+        /// HF_HUB_DOWNLOAD_TIMEOUT, else 30).
+        #[arg(long)]
+        stall_timeout: Option<f64>,
         /// First backoff delay in seconds (doubles up to --backoff-max, full jitter).
         #[arg(long, default_value_t = 1.0)]
         backoff_base: f64,
@@ -98,7 +99,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 chunk_size,
                 connections: connections.max(1),
                 max_retries,
-                stall_timeout: secs(stall_timeout),
+                stall_timeout: stall_timeout
+                    .map(secs)
+                    .unwrap_or(Options::default().stall_timeout),
                 backoff_base: secs(backoff_base),
                 backoff_max: secs(backoff_max),
                 ..Options::default()

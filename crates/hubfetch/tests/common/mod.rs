@@ -50,6 +50,7 @@ pub fn config(endpoint: &str, cache: &Path, token: Option<&str>) -> Config {
         cache_dir: cache.join("hub"),
         offline: false,
         token: token.and_then(Token::new),
+        etag_timeout: Duration::from_secs(3),
     }
 }
 
