@@ -58,6 +58,9 @@ pub enum VoiceError {
         /// What went wrong.
         message: String,
     },
+    /// The echo canceller could not be created or rejected a frame.
+    #[error("echo canceller: {0}")]
+    EchoCanceller(String),
     /// The model thread could not be started or ended unexpectedly.
     #[error("session thread: {0}")]
     Thread(String),

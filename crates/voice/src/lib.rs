@@ -6,7 +6,9 @@
 //! ([`gate`]) and the model ([`model`]) run on the model thread ([`session`]). The same frame loop
 //! ([`frame_loop`]) also drives the headless WAV-to-WAV mode ([`file`]).
 
+pub mod aec;
 pub mod devices;
+pub mod echo_room;
 pub mod error;
 pub mod file;
 pub mod frame_loop;
@@ -21,6 +23,7 @@ pub mod wav;
 #[cfg(feature = "engine")]
 pub mod engine_model;
 
+pub use aec::{AecFigures, CancellerKind, EchoCanceller};
 pub use devices::{list_devices, DeviceList};
 pub use error::VoiceError;
 pub use file::{run_file, FileReport};

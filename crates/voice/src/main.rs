@@ -66,6 +66,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Removes the echo of FAR (what the speaker played) from NEAR (what the microphone heard)
+    /// with the session's canceller; writes OUT (24 kHz mono). FAR and NEAR start together.
+    Aec {
+        /// What the speaker played (24 kHz mono WAV; other rates are resampled).
+        #[arg(long)]
+        far: PathBuf,
+        /// What the microphone heard.
+        #[arg(long)]
+        near: PathBuf,
+        /// NEAR with the echo removed.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Live session for N seconds, then print real-time figures (RTF, stage times, latency,
     /// underruns, drops).
     Bench {
@@ -205,7 +218,42 @@ fn main() -> Result<()> {
             output,
             seconds,
         } => bench(&model, input, output, seconds)?,
+        Cmd::Aec { far, near, out } => aec_files(&far, &near, &out)?,
     }
+    Ok(())
+}
+
+fn read_24k(path: &std::path::Path) -> Result<Vec<f32>> {
+    let (samples, rate) =
+        voice::wav::read_mono(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(voice::resample::resample_clip(
+        &samples,
+        rate,
+        voice::SAMPLE_RATE,
+    )?)
+}
+
+fn aec_files(far: &std::path::Path, near: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let far_s = read_24k(far)?;
+    let near_s = read_24k(near)?;
+    let t = Instant::now();
+    let (cleaned, figures) = voice::aec::cancel_clip(&far_s, &near_s)?;
+    let secs = t.elapsed().as_secs_f64();
+    voice::wav::write_mono_i16(out, &cleaned, voice::SAMPLE_RATE)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let audio_s = near_s.len() as f64 / f64::from(voice::SAMPLE_RATE);
+    println!(
+        "{}",
+        serde_json::json!({
+            "canceller": voice::EchoCanceller::KIND,
+            "seconds": audio_s,
+            "erleDb": figures.erle_db,
+            "erlDb": figures.erl_db,
+            "delayMs": figures.delay_ms,
+            "aec3DelayMs": figures.aec3_delay_ms,
+            "cpuMsPerFrame": secs * 1000.0 / (audio_s / 0.08).max(1.0),
+        })
+    );
     Ok(())
 }
 

@@ -93,3 +93,28 @@ pub fn speech_wav(dir: &Path, text: &str) -> PathBuf {
     assert!(out.status.success(), "espeak-ng failed");
     p
 }
+
+/// Speech by espeak-ng in `voice` (e.g. "en-us", "en+f3"), resampled to 24 kHz mono.
+pub fn speech_24k(dir: &Path, name: &str, voice: &str, text: &str) -> Vec<f32> {
+    let p = dir.join(format!("{name}.wav"));
+    let out = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "165", "-w"])
+        .arg(&p)
+        .arg(text)
+        .output()
+        .expect("espeak-ng (Debian package espeak-ng) must be installed");
+    assert!(out.status.success(), "espeak-ng failed");
+    let (s, rate) = voice::wav::read_mono(&p).expect("reading espeak-ng output");
+    voice::resample::resample_clip(&s, rate, voice::SAMPLE_RATE).expect("resampling speech")
+}
+
+/// Adds `src` (scaled to peak `peak`) into `dst` starting at `at_s` seconds, up to `len_s`.
+pub fn place(dst: &mut [f32], src: &[f32], at_s: f32, len_s: f32, peak: f32) {
+    let rate = voice::SAMPLE_RATE as f32;
+    let start = (at_s * rate) as usize;
+    let n = ((len_s * rate) as usize).min(src.len());
+    let max = src.iter().fold(0.0f32, |m, s| m.max(s.abs())).max(1e-6);
+    for (d, s) in dst[start..].iter_mut().zip(&src[..n]) {
+        *d += s * peak / max;
+    }
+}
