@@ -1,29 +1,19 @@
-//! The commands of docs/ipc.md: each one is a thin call into the module that owns the piece.
-//! Errors reach the UI as a sentence saying what to do.
+//! The commands of docs/ipc.md: each one is a thin call into the core ([`app_core::Core`]) or
+//! the module that owns the piece. Every command that can block (keychain, devices, the core's
+//! queue) is `async`, so the main thread (tray, popover) never waits. Errors reach the UI as a
+//! sentence saying what to do.
 
-use serde::Serialize;
+use app_core::{AppState, Core, Event};
 use tauri::{AppHandle, Runtime, State};
 
+pub use crate::actions::{quit, toggle_pause};
 use crate::keychain::{Stored, TokenStore};
+pub use crate::session::AudioDevices;
 use crate::settings::Settings;
-use crate::state::{core, AppState, Core};
+use crate::state::ShellState;
 
 /// A command's result: errors are sentences for the person.
 pub type CmdResult<T> = Result<T, String>;
-
-/// `list_audio_devices`' answer.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AudioDevices {
-    /// Input device names.
-    pub inputs: Vec<String>,
-    /// Output device names.
-    pub outputs: Vec<String>,
-    /// The system's default input.
-    pub default_input: Option<String>,
-    /// The system's default output.
-    pub default_output: Option<String>,
-}
 
 /// `get_state`.
 #[tauri::command]
@@ -33,86 +23,85 @@ pub fn get_state(core: State<'_, Core>) -> AppState {
 
 /// `get_progress`: the last `hubfetch::Progress`, unchanged.
 #[tauri::command]
-pub fn get_progress(core: State<'_, Core>) -> Option<serde_json::Value> {
-    core.progress()
+pub fn get_progress(shell: State<'_, ShellState>) -> Option<serde_json::Value> {
+    shell.progress()
 }
 
-/// `get_settings` (with `hasToken` from the keychain).
-#[tauri::command]
-pub fn get_settings(core: State<'_, Core>, tokens: State<'_, TokenStore>) -> Settings {
-    let mut s = core.settings();
-    s.has_token = tokens.has_token();
-    s
+fn has_token<R: Runtime>(app: &AppHandle<R>) -> bool {
+    use tauri::Manager;
+    app.state::<TokenStore>().has_token()
 }
 
-/// `save_settings`: validates, applies (shortcut, launch at login, hands-free, re-plan when the
-/// quality or cache location changed), persists, and returns what is now in force.
+/// `get_settings` (with `hasToken` from the keychain, read off the main thread).
 #[tauri::command]
-pub fn save_settings<R: Runtime>(
+pub async fn get_settings<R: Runtime>(
     app: AppHandle<R>,
     core: State<'_, Core>,
-    tokens: State<'_, TokenStore>,
+) -> CmdResult<Settings> {
+    let mut s = core.settings();
+    s.has_token = tauri::async_runtime::spawn_blocking(move || has_token(&app))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// `save_settings`: the core validates (a shortcut needs a modifier, the cache folder must be
+/// absolute and writable), registers a new shortcut (a failure keeps the old one), applies
+/// launch at login and hands-free, persists, and plans again when the quality, voice or cache
+/// location changed. Returns what is now in force.
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(
+    app: AppHandle<R>,
+    core: State<'_, Core>,
     settings: Settings,
 ) -> CmdResult<Settings> {
-    settings.validate().map_err(|e| e.to_string())?;
-    let old = core.settings();
-    if settings.hotkey != old.hotkey {
-        crate::hotkey::register(&app, &settings.hotkey).map_err(|e| e.to_string())?;
-    }
-    if settings.launch_at_login != old.launch_at_login {
-        crate::autostart::apply(&app, settings.launch_at_login).map_err(|e| e.to_string())?;
-    }
-    let mut saved = settings.clone();
-    saved.has_token = tokens.has_token();
-    saved.save(core.config_dir()).map_err(|e| e.to_string())?;
-    core.set_settings(saved.clone());
-    core.update(&app, |s| {
-        s.hotkey = saved.hotkey.clone();
-        s.session.hands_free = saved.hands_free;
-    });
-    crate::session::set_hands_free(&app, saved.hands_free);
-    if saved.quality_override != old.quality_override || saved.cache_dir != old.cache_dir {
-        tracing::info!("quality or cache location changed: planning again");
-        crate::flow::restart(&app);
-    }
+    let mut saved = core.save_settings(settings).await?;
+    saved.has_token = tauri::async_runtime::spawn_blocking(move || has_token(&app))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(saved)
 }
 
-/// `set_hf_token`: into the keychain (or memory for this run when the keychain is unavailable).
-/// A flow stopped on an authorization error is retried with the new token.
+/// `set_hf_token`: into the keychain (or memory for this run when the keychain is unavailable),
+/// off the main thread (the keychain may prompt). A flow stopped on an error is retried.
 #[tauri::command]
-pub fn set_hf_token<R: Runtime>(
+pub async fn set_hf_token<R: Runtime>(
     app: AppHandle<R>,
-    tokens: State<'_, TokenStore>,
+    core: State<'_, Core>,
     token: Option<String>,
 ) -> CmdResult<()> {
-    let stored = tokens.set(token.as_deref());
-    if stored == Stored::MemoryOnly && token.is_some() {
+    let has = token.is_some();
+    let stored = tauri::async_runtime::spawn_blocking(move || {
+        use tauri::Manager;
+        app.state::<TokenStore>().set(token.as_deref())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if stored == Stored::MemoryOnly && has {
         tracing::warn!("the token is kept for this run only: the system keychain is unavailable");
     }
-    if core(&app).state().stage == crate::state::Stage::Error {
-        crate::flow::restart(&app);
+    if core.state().stage == app_core::Stage::Error {
+        core.command(Event::Retry).await?;
     }
     Ok(())
 }
 
 /// `pause_download`.
 #[tauri::command]
-pub fn pause_download<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::flow::pause(&app, true).map_err(|e| e.to_string())
+pub async fn pause_download(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::Pause(true)).await
 }
 
 /// `resume_download`.
 #[tauri::command]
-pub fn resume_download<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::flow::pause(&app, false).map_err(|e| e.to_string())
+pub async fn resume_download(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::Pause(false)).await
 }
 
-/// `retry_download`: runs the flow again from the start (the journal makes it resume).
+/// `retry_download`: runs the flow again (the journal makes a download resume).
 #[tauri::command]
-pub fn retry_download<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::flow::restart(&app);
-    Ok(())
+pub async fn retry_download(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::Retry).await
 }
 
 /// `list_audio_devices`.
@@ -123,50 +112,26 @@ pub async fn list_audio_devices() -> CmdResult<AudioDevices> {
         .map_err(|e| e.to_string())?
 }
 
-/// `start_session` (async: warm-up and opening the devices take a moment).
+/// `start_session`: opens the audio devices on the loaded model (the hotkey does it too).
 #[tauri::command]
-pub async fn start_session<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::session::start(&app).await
+pub async fn start_session(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::StartSession).await
 }
 
 /// `stop_session`.
 #[tauri::command]
-pub fn stop_session<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::session::stop(&app);
-    Ok(())
+pub async fn stop_session(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::StopSession).await
 }
 
-/// `set_talking`: the UI's hold-to-talk button (the hotkey does the same).
+/// `set_talking`: the UI's hold-to-talk button (opens the session if none, like the hotkey).
 #[tauri::command]
-pub fn set_talking<R: Runtime>(app: AppHandle<R>, talking: bool) -> CmdResult<()> {
-    talk(&app, talking);
-    Ok(())
+pub async fn set_talking(core: State<'_, Core>, talking: bool) -> CmdResult<()> {
+    core.command(Event::Talk(talking)).await
 }
 
 /// `quit_app`.
 #[tauri::command]
 pub fn quit_app<R: Runtime>(app: AppHandle<R>) {
     quit(&app);
-}
-
-/// Opens or closes the microphone gate (hotkey and UI).
-pub fn talk<R: Runtime>(app: &AppHandle<R>, talking: bool) {
-    tracing::info!(talking, "talk");
-    crate::session::set_talking(app, talking);
-}
-
-/// Tray menu: pause or resume the download.
-pub fn toggle_pause<R: Runtime>(app: &AppHandle<R>) {
-    let paused = crate::flow::is_paused(app);
-    if let Err(e) = crate::flow::pause(app, !paused) {
-        tracing::warn!("pause/resume: {e}");
-    }
-}
-
-/// Stops the session and the download (the journal keeps the progress), then exits.
-pub fn quit<R: Runtime>(app: &AppHandle<R>) {
-    tracing::info!("quitting");
-    crate::session::stop(app);
-    crate::flow::shutdown(app);
-    app.exit(0);
 }

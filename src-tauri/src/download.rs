@@ -1,4 +1,5 @@
-//! The download step: hands the plan's files to hubfetch and forwards its `Progress` unchanged.
+//! The Hub service of the core ([`HubfetchHub`]): hands the plan's files to hubfetch and
+//! forwards its `Progress` unchanged; finds a cached model without any network access.
 //! The download state is hubfetch's: its journal makes a relaunch resume where it stopped, and
 //! files already verified in the cache are not fetched again.
 
@@ -6,11 +7,11 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tauri::{AppHandle, Runtime};
+use std::time::Duration;
+use tauri::{AppHandle, Manager, Runtime};
 
 use crate::settings::Settings;
-use crate::state::{core, Stage, UiError};
+use crate::state::{Stage, UiError};
 
 /// The download's result: the snapshot directory holding the verified files.
 pub type Job = Pin<Box<dyn Future<Output = Result<PathBuf, UiError>> + Send>>;
@@ -77,93 +78,163 @@ pub fn disk_free(settings: &Settings) -> Option<u64> {
     }
 }
 
-/// Qualities whose whole file set is already in the cache, for the planner (no network).
-pub fn cache_state(settings: &Settings, hw: &hardware::Hardware) -> hardware::CacheState {
-    let mut state = hardware::CacheState::default();
-    let Ok(client) = client(settings, None) else {
-        return state;
-    };
-    for quality in hardware::Quality::BEST_FIRST {
-        let plan = hardware::plan(
-            hw,
-            &hardware::PlanOptions {
-                override_quality: Some(quality),
-                cache: hardware::CacheState::default(),
-            },
-        );
-        let cached = plan.files.iter().all(|f| {
-            client
-                .cached_file(&plan.repo, &plan.revision, &f.path)
-                .is_some()
-        });
-        if cached {
-            state.complete.insert(quality);
+/// [`app_core::Hub`] over hubfetch: the cache probe and the snapshot lookup touch only local
+/// files; downloads forward hubfetch's `Progress` to the UI unchanged.
+pub struct HubfetchHub<R: Runtime> {
+    app: AppHandle<R>,
+}
+
+impl<R: Runtime> HubfetchHub<R> {
+    /// The Hub for this app (progress goes to its UI).
+    pub fn new(app: AppHandle<R>) -> Self {
+        Self { app }
+    }
+}
+
+fn cached_files(
+    client: &hubfetch::Client,
+    repo: &str,
+    revision: &str,
+    files: &[&str],
+) -> Option<Vec<PathBuf>> {
+    files
+        .iter()
+        .map(|f| client.cached_file(repo, revision, f))
+        .collect()
+}
+
+impl<R: Runtime> app_core::Hub for HubfetchHub<R> {
+    fn complete(
+        &self,
+        settings: &Settings,
+        candidates: &[app_core::Candidate],
+    ) -> std::collections::BTreeSet<hardware::Quality> {
+        let Ok(client) = client(settings, None) else {
+            return Default::default();
+        };
+        let complete = candidates
+            .iter()
+            .filter(|c| {
+                let files: Vec<&str> = c.files.iter().map(String::as_str).collect();
+                cached_files(&client, &c.repo, &c.revision, &files).is_some()
+            })
+            .map(|c| c.quality)
+            .collect();
+        tracing::info!(cached = ?complete, "cache state");
+        complete
+    }
+
+    fn disk_free(&self, settings: &Settings) -> Option<u64> {
+        disk_free(settings)
+    }
+
+    fn cached_snapshot(
+        &self,
+        settings: &Settings,
+        plan: &hardware::Plan,
+    ) -> Result<PathBuf, UiError> {
+        let client = client(settings, None)?;
+        let files: Vec<&str> = plan.files.iter().map(|f| f.path.as_str()).collect();
+        let paths = cached_files(&client, &plan.repo, &plan.revision, &files).ok_or_else(|| {
+            UiError::new(
+                "Model files missing",
+                format!("{} is no longer complete in the cache.", plan.repo),
+                Some("retry"),
+            )
+        })?;
+        let first = (plan.files.first(), paths.first());
+        let (Some(file), Some(local)) = first else {
+            return Err(UiError::new(
+                "Model files missing",
+                "The plan has no files.",
+                Some("retry"),
+            ));
+        };
+        tracing::info!(repo = %plan.repo, "model verified in the cache: no download, no network");
+        snapshot_of(&file.path, local)
+    }
+
+    fn download(
+        &self,
+        settings: &Settings,
+        plan: &hardware::Plan,
+        paused: bool,
+        report: app_core::StageReport,
+    ) -> Result<app_core::Download, UiError> {
+        let token = self.app.state::<crate::keychain::TokenStore>().get();
+        let (control, done) = start(&self.app, settings, token, plan, paused, report)?;
+        Ok(app_core::Download {
+            control: Box::new(control),
+            done,
+        })
+    }
+}
+
+impl app_core::DownloadControl for Control {
+    fn pause(&self, paused: bool) {
+        if paused {
+            Control::pause(self)
+        } else {
+            Control::resume(self)
         }
     }
-    tracing::info!(cached = ?state.complete, "cache state");
-    state
+    fn cancel(&self) {
+        Control::cancel(self)
+    }
 }
 
 /// Starts downloading the plan's files; the returned future forwards progress and resolves to
 /// the snapshot directory once every file is verified.
-pub fn start<R: Runtime>(
+fn start<R: Runtime>(
     app: &AppHandle<R>,
     settings: &Settings,
     token: Option<String>,
     plan: &hardware::Plan,
+    paused: bool,
+    report: app_core::StageReport,
 ) -> Result<(Control, Job), UiError> {
     let client = client(settings, token)?;
     let files: Vec<&str> = plan.files.iter().map(|f| f.path.as_str()).collect();
-    tracing::info!(repo = %plan.repo, revision = %plan.revision, files = ?files, "download starting");
+    tracing::info!(repo = %plan.repo, revision = %plan.revision, files = ?files, paused, "download starting");
     let job = client.download_files(
         &plan.repo,
         &plan.revision,
         &files,
         hubfetch::Options::default(),
     );
+    if paused {
+        job.pause();
+    }
     let mut progress = job.progress();
     let shared: SharedJob = Arc::new(Mutex::new(Some(job)));
     let control = Control {
         job: Arc::clone(&shared),
     };
     let app = app.clone();
-    let settings = settings.clone();
     let (repo, revision) = (plan.repo.clone(), plan.revision.clone());
     let future = async move {
-        let mut last_disk_check: Option<Instant> = None;
         let mut last_phase = None;
         loop {
             let p = progress.borrow_and_update().clone();
             if last_phase != Some(p.phase) {
                 tracing::info!(phase = ?p.phase, done = p.bytes_done, total = p.bytes_total, "download phase");
                 last_phase = Some(p.phase);
+                match p.phase {
+                    hubfetch::Phase::Verifying | hubfetch::Phase::Repairing => {
+                        report.stage(Stage::Verifying)
+                    }
+                    hubfetch::Phase::Resolving | hubfetch::Phase::Downloading => {
+                        report.stage(Stage::Downloading)
+                    }
+                    _ => {}
+                }
             }
-            let stage = match p.phase {
-                hubfetch::Phase::Verifying | hubfetch::Phase::Repairing => Some(Stage::Verifying),
-                hubfetch::Phase::Resolving | hubfetch::Phase::Downloading => {
-                    Some(Stage::Downloading)
-                }
-                _ => None,
-            };
-            let due = last_disk_check.is_none_or(|t| t.elapsed() > Duration::from_secs(5));
-            let disk = due.then(|| {
-                last_disk_check = Some(Instant::now());
-                disk_free(&settings)
-            });
-            core(&app).update(&app, |s| {
-                if let Some(stage) = stage {
-                    s.stage = stage;
-                }
-                if let Some(free) = disk {
-                    s.disk_free_bytes = free;
-                }
-            });
             let terminal = matches!(
                 p.phase,
                 hubfetch::Phase::Done | hubfetch::Phase::Failed | hubfetch::Phase::Cancelled
             );
             match serde_json::to_value(&p) {
-                Ok(v) => core(&app).set_progress(&app, v),
+                Ok(v) => crate::state::set_progress(&app, v),
                 Err(e) => tracing::warn!("progress not serializable: {e}"),
             }
             if terminal || progress.changed().await.is_err() {
@@ -180,11 +251,23 @@ pub fn start<R: Runtime>(
         let files = job.wait().await.map_err(|e| ui_error(&e))?;
         tracing::info!(files = files.len(), "download verified");
         let dir = snapshot_dir(&files)?;
-        fetch_model_config(&client, &repo, &revision).await;
+        // Bounded: the files are verified, a slow listing must not hold the app back.
+        if tokio::time::timeout(
+            CONFIG_TIMEOUT,
+            fetch_model_config(&client, &repo, &revision),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!(%repo, "listing the repo for config.json timed out");
+        }
         Ok(dir)
     };
     Ok((control, Box::pin(future)))
 }
+
+/// How long the optional `config.json` fetch may take after the download.
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The model's `config.json`, when its repo has one (Kyutai's 7B repos have none: the engine
 /// then uses the built-in 7B config; smaller or other variants describe themselves in it). It is
@@ -224,16 +307,20 @@ fn snapshot_dir(files: &[hubfetch::ResolvedFile]) -> Result<PathBuf, UiError> {
             Some("retry"),
         )
     })?;
-    let depth = Path::new(&first.path).components().count();
-    first
-        .local_path
+    snapshot_of(&first.path, &first.local_path)
+}
+
+/// The snapshot directory of a file at `repo_path` stored at `local`.
+fn snapshot_of(repo_path: &str, local: &Path) -> Result<PathBuf, UiError> {
+    let depth = Path::new(repo_path).components().count();
+    local
         .ancestors()
         .nth(depth)
         .map(Path::to_path_buf)
         .ok_or_else(|| {
             UiError::new(
                 "Download failed",
-                format!("Unexpected cache path {}", first.local_path.display()),
+                format!("Unexpected cache path {}", local.display()),
                 None,
             )
         })

@@ -1,16 +1,22 @@
-//! Loading Moshi from a verified model directory (feature `engine`).
+//! The engine thread: one long-lived thread, created in the Loading stage, that owns the model.
 //!
 //! MLX arrays and streams belong to the thread that created them: a `engine::Moshi` loaded on
-//! one thread fails on another ("no Stream(cpu, 0) in current thread"). So the app never moves a
-//! loaded model between threads. It keeps a [`ModelSpec`] (what to load) and every user of the
-//! model loads it on the thread that runs it: the loading stage ([`ModelSpec::verify`], which
-//! loads, warms up and drops it), the voice session's model thread
-//! (`voice::Session::start_with`) and the WAV-file session's thread.
+//! one thread fails on another ("no Stream(cpu, 0) in current thread"). So the model is loaded
+//! once on [`EngineThread`]'s thread and never leaves it: sessions get a [`RemoteModel`], a
+//! `voice::FrameModel` that hands each 80 ms frame to the engine thread and waits for the
+//! answer (one channel hop per frame). Sessions reuse the loaded model; changing quality or
+//! voice unloads it ([`EngineThread::unload`]); quitting frees it.
+//!
+//! [`RemoteModel`] also counts the frames the model hears with the microphone gate open and
+//! measures key-down → first frame into the model ([`GateProbe`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use voice::FrameModel;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use voice::{FrameModel, ModelError, ModelFrame};
 
 use crate::state::UiError;
 
@@ -137,6 +143,238 @@ fn load_engine(
     Err(LoadError::NoEngine)
 }
 
+/// Shared between the gate (hotkey) and the model: frames heard and key-down latency.
+#[derive(Debug, Default)]
+pub struct GateProbe {
+    talking: AtomicBool,
+    frames_heard: AtomicU64,
+    pressed_at: Mutex<Option<Instant>>,
+    /// Key-down → first frame into the model, microseconds (0: none yet).
+    key_to_model_us: AtomicU64,
+}
+
+impl GateProbe {
+    /// The gate opened (`true`, remembers when) or closed.
+    pub fn set_talking(&self, talking: bool) {
+        if talking {
+            *self.pressed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        self.talking.store(talking, Ordering::SeqCst);
+    }
+
+    /// A new session: counters from zero.
+    pub fn reset(&self) {
+        self.frames_heard.store(0, Ordering::SeqCst);
+    }
+
+    /// Frames the model received with the gate open.
+    pub fn frames_heard(&self) -> u64 {
+        self.frames_heard.load(Ordering::SeqCst)
+    }
+
+    /// Key-down → first frame into the model for the last press, ms.
+    pub fn key_to_model_ms(&self) -> Option<f64> {
+        match self.key_to_model_us.load(Ordering::SeqCst) {
+            0 => None,
+            us => Some(us as f64 / 1000.0),
+        }
+    }
+
+    /// Called by the model thread for every frame (not an audio callback).
+    fn on_frame(&self) {
+        if !self.talking.load(Ordering::SeqCst) {
+            return;
+        }
+        self.frames_heard.fetch_add(1, Ordering::SeqCst);
+        let pressed = self
+            .pressed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = pressed {
+            let us = (t.elapsed().as_micros() as u64).max(1);
+            self.key_to_model_us.store(us, Ordering::SeqCst);
+            tracing::info!(
+                ms = us as f64 / 1000.0,
+                "key-down to first frame into the model"
+            );
+        }
+    }
+}
+
+enum Job {
+    Load(ModelSpec, Sender<Result<(), LoadError>>),
+    Unload(Sender<()>),
+    Warmup(Sender<Result<(), ModelError>>),
+    Reset,
+    Process(Vec<f32>, Sender<Result<ModelFrame, ModelError>>),
+}
+
+/// The thread that owns the model (see the module doc). Cheap to clone.
+#[derive(Clone)]
+pub struct EngineThread {
+    jobs: Sender<Job>,
+    /// The gate probe the sessions' [`RemoteModel`] reports to.
+    pub probe: Arc<GateProbe>,
+}
+
+impl EngineThread {
+    /// Starts the thread (it holds no model until [`EngineThread::load`]).
+    pub fn spawn() -> std::io::Result<Self> {
+        let (jobs, rx) = bounded::<Job>(4);
+        std::thread::Builder::new()
+            .name("moshibar-engine".into())
+            .spawn(move || engine_loop(rx))?;
+        Ok(Self {
+            jobs,
+            probe: Arc::new(GateProbe::default()),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<(), LoadError> {
+        self.jobs
+            .send(job)
+            .map_err(|_| LoadError::Engine("the engine thread has stopped".into()))
+    }
+
+    /// Loads the model on the engine thread (replacing any other) and runs its warm-up frame;
+    /// blocks until done (call it off the async runtime).
+    pub fn load(&self, spec: ModelSpec) -> Result<(), LoadError> {
+        let (tx, rx) = bounded(1);
+        self.send(Job::Load(spec, tx))?;
+        rx.recv()
+            .map_err(|_| LoadError::Engine("the engine thread stopped while loading".into()))?
+    }
+
+    /// Frees the model; blocks until it is dropped.
+    pub fn unload(&self) {
+        let (tx, rx) = bounded(1);
+        if self.send(Job::Unload(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    /// A model handle for a session (frames run on the engine thread).
+    pub fn remote(&self) -> RemoteModel {
+        let (tx, rx) = bounded(1);
+        RemoteModel {
+            jobs: self.jobs.clone(),
+            probe: Arc::clone(&self.probe),
+            reply_tx: tx,
+            reply_rx: rx,
+        }
+    }
+}
+
+fn engine_loop(rx: Receiver<Job>) {
+    let mut model: Option<Box<dyn FrameModel>> = None;
+    let missing = || ModelError("Moshi is not loaded.".into());
+    for job in rx {
+        match job {
+            Job::Load(spec, reply) => {
+                model = None;
+                let r = spec.load().and_then(|mut m| {
+                    let started = Instant::now();
+                    m.warmup()
+                        .map_err(|e| LoadError::Engine(format!("warm-up failed: {e}")))?;
+                    tracing::info!(
+                        ms = started.elapsed().as_millis() as u64,
+                        "engine warm-up done"
+                    );
+                    model = Some(m);
+                    Ok(())
+                });
+                let _ = reply.send(r);
+            }
+            Job::Unload(reply) => {
+                if model.take().is_some() {
+                    tracing::info!("model unloaded");
+                }
+                let _ = reply.send(());
+            }
+            Job::Warmup(reply) => {
+                let _ = reply.send(model.as_mut().ok_or_else(missing).and_then(|m| m.warmup()));
+            }
+            Job::Reset => {
+                if let Some(m) = model.as_mut() {
+                    m.reset();
+                }
+            }
+            Job::Process(pcm, reply) => {
+                let _ = reply.send(
+                    model
+                        .as_mut()
+                        .ok_or_else(missing)
+                        .and_then(|m| m.process(&pcm)),
+                );
+            }
+        }
+    }
+}
+
+/// A session's view of the model on the engine thread.
+pub struct RemoteModel {
+    jobs: Sender<Job>,
+    probe: Arc<GateProbe>,
+    reply_tx: Sender<Result<ModelFrame, ModelError>>,
+    reply_rx: Receiver<Result<ModelFrame, ModelError>>,
+}
+
+impl RemoteModel {
+    fn gone() -> ModelError {
+        ModelError("the engine thread has stopped".into())
+    }
+}
+
+impl FrameModel for RemoteModel {
+    fn warmup(&mut self) -> Result<(), ModelError> {
+        let (tx, rx) = bounded(1);
+        self.jobs.send(Job::Warmup(tx)).map_err(|_| Self::gone())?;
+        rx.recv().map_err(|_| Self::gone())?
+    }
+
+    fn reset(&mut self) {
+        let _ = self.jobs.send(Job::Reset);
+    }
+
+    fn process(&mut self, pcm_in: &[f32]) -> Result<ModelFrame, ModelError> {
+        self.probe.on_frame();
+        self.jobs
+            .send(Job::Process(pcm_in.to_vec(), self.reply_tx.clone()))
+            .map_err(|_| Self::gone())?;
+        self.reply_rx.recv().map_err(|_| Self::gone())?
+    }
+}
+
+impl app_core::Engine for EngineThread {
+    fn load(&self, dir: PathBuf, plan: hardware::Plan) -> app_core::BoxFuture<Result<(), UiError>> {
+        let engine = self.clone();
+        Box::pin(async move {
+            let spec = crate::session::model_spec(&dir, &plan);
+            if plan.source == hardware::Source::QuantizeFromBf16 {
+                tracing::info!(quality = %plan.quality, "quantizing the bf16 weights at load time");
+            }
+            tracing::info!(?spec, "loading the model on the engine thread");
+            tokio::task::spawn_blocking(move || engine.load(spec))
+                .await
+                .map_err(|e| UiError::new("Loading Moshi failed", e.to_string(), Some("retry")))?
+                .map_err(|e| {
+                    tracing::warn!("loading the model failed: {e}");
+                    e.to_ui()
+                })?;
+            tracing::info!("model loaded and warmed up");
+            Ok(())
+        })
+    }
+
+    fn unload(&self) -> app_core::BoxFuture<()> {
+        let engine = self.clone();
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || engine.unload()).await;
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +409,48 @@ mod tests {
         } else {
             assert!(matches!(err, LoadError::NoEngine));
         }
+        Ok(())
+    }
+
+    #[test]
+    fn engine_thread_keeps_one_model_for_every_session() -> Result<(), LoadError> {
+        let engine = EngineThread::spawn().map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut before = engine.remote();
+        assert!(
+            before.process(&[0.0; voice::FRAME_SAMPLES]).is_err(),
+            "nothing loaded yet"
+        );
+        engine.load(ModelSpec::Echo(0))?;
+        for _ in 0..2 {
+            let mut m = engine.remote();
+            m.warmup().map_err(|e| LoadError::Engine(e.to_string()))?;
+            engine.probe.set_talking(true);
+            let out = m
+                .process(&[0.5; voice::FRAME_SAMPLES])
+                .map_err(|e| LoadError::Engine(e.to_string()))?;
+            assert_eq!(out.pcm.len(), voice::FRAME_SAMPLES);
+            assert!(
+                out.pcm.iter().all(|&x| (x - 0.5).abs() < 1e-6),
+                "echo ran on the engine"
+            );
+            engine.probe.set_talking(false);
+            m.process(&[0.0; voice::FRAME_SAMPLES])
+                .map_err(|e| LoadError::Engine(e.to_string()))?;
+        }
+        assert_eq!(
+            engine.probe.frames_heard(),
+            2,
+            "only frames with the gate open count"
+        );
+        assert!(engine.probe.key_to_model_ms().is_some());
+        engine.unload();
+        assert!(
+            engine
+                .remote()
+                .process(&[0.0; voice::FRAME_SAMPLES])
+                .is_err(),
+            "unloaded"
+        );
         Ok(())
     }
 }

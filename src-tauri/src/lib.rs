@@ -1,9 +1,13 @@
-//! Moshibar: a thin Tauri 2 shell over the crates (hardware, hubfetch, engine, voice).
+//! Moshibar: a Tauri 2 adapter over `app-core` (the flow, as a tested state machine) and the
+//! crates (hardware, hubfetch, engine, voice).
 //!
-//! Modules: [`state`] (the one `AppState`), [`settings`], [`keychain`], [`tray`], [`window`],
-//! [`hotkey`], [`notify`], [`autostart`], [`commands`] (docs/ipc.md), [`flow`] (first launch),
-//! [`download`] and [`session`] (the crates' adapters).
+//! Modules: [`flow`] (the core wired to this app's services), [`state`] (publishing the one
+//! `AppState`: UI, tray, state file), [`actions`] (what the hotkey, tray and commands do; below
+//! all three), [`commands`] (docs/ipc.md), [`download`] (hubfetch), [`engine`] (the engine
+//! thread that owns the model), [`session`] (voice), [`hotkey`], [`settings`], [`keychain`],
+//! [`tray`], [`window`], [`notify`], [`autostart`].
 
+pub mod actions;
 pub mod autostart;
 pub mod commands;
 pub mod download;
@@ -102,28 +106,17 @@ fn setup(app: &tauri::AppHandle) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     tracing::info!(config = %config_dir.display(), "settings loaded");
-    app.manage(state::Core::new(settings.clone(), config_dir));
+    app.manage(state::ShellState::from_env());
     app.manage(keychain::TokenStore::default());
-    app.manage(flow::Flow::default());
     app.manage(hotkey::Registered::default());
-    app.manage(session::Voice::default());
 
     tray::create(app)?;
     window::setup(app);
-    if let Err(e) = hotkey::register(app, &settings.hotkey) {
-        let message = e.to_string();
-        state::core(app).update(app, |s| {
-            s.error = Some(state::UiError::new(
-                "Hold-to-talk shortcut unavailable",
-                message,
-                Some("openSettings"),
-            ))
-        });
-    }
+    let shortcut = hotkey::register(app, &settings.hotkey).map_err(|e| e.to_string());
     window::show_at_launch(app);
     notify::init(app);
     metallib::use_bundled(app);
-    flow::start(app);
+    flow::start(app, settings, config_dir, shortcut)?;
     Ok(())
 }
 

@@ -1,26 +1,25 @@
-//! The voice session: the model to run, the microphone gate, and the session's events
-//! (`transcript`, `session-metrics`) forwarded to the UI unchanged.
+//! The audio side of a session ([`app_core::Audio`] over `voice`): opens the devices and runs
+//! `voice::Session` on the model that lives on the [`EngineThread`]; forwards the session's
+//! events (`transcript`, `session-metrics`) to the UI unchanged and reports to the core how the
+//! session goes (frames heard, speaking, its end and why).
 //!
-//! The loading stage ([`load_model`]) loads the engine once on a blocking thread, runs its
-//! warm-up and keeps the [`ModelSpec`]: MLX models cannot move between threads, so each
-//! session loads the model again on the thread that runs it (`voice::Session::start_with`).
-//!
-//! Test hooks (documented in README.md):
+//! Test hooks (debug builds or the `test-hooks` feature, see [`crate::test_hooks`]):
 //! - `MOSHIBAR_INPUT_WAV` + `MOSHIBAR_OUTPUT_WAV`: a session runs the model over the input file
 //!   and writes its answer to the output file ([`voice::run_file`]) instead of opening devices;
-//! - `MOSHIBAR_AUTOSTART_SESSION`: start a session as soon as the app is ready;
-//! - `MOSHIBAR_ECHO_MODEL`: an explicit test/dev override: voice's deterministic echo model
-//!   instead of the engine.
+//! - `MOSHIBAR_AUTOSTART_SESSION`: start a session as soon as the app is ready (see flow.rs);
+//! - `MOSHIBAR_ECHO_MODEL`: voice's deterministic echo model instead of the engine.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use std::sync::{Arc, Mutex};
+
+use app_core::{BoxFuture, SessionReport, Settings, UiError};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Runtime};
 use voice::{SessionConfig, SessionEvent};
 
-use crate::commands::AudioDevices;
-use crate::engine::ModelSpec;
-use crate::state::{core, events, Stage, UiError};
+use crate::engine::{EngineThread, GateProbe, ModelSpec};
+use crate::state::events;
 
 /// Input WAV for a file session.
 pub const INPUT_WAV_ENV: &str = "MOSHIBAR_INPUT_WAV";
@@ -31,27 +30,24 @@ pub const AUTOSTART_ENV: &str = "MOSHIBAR_AUTOSTART_SESSION";
 /// Use the echo model instead of the engine (tests and development only).
 pub const ECHO_MODEL_ENV: &str = "MOSHIBAR_ECHO_MODEL";
 
-/// The model to run and the running session.
-#[derive(Default)]
-pub struct Voice {
-    spec: Mutex<Option<ModelSpec>>,
-    session: Mutex<Option<voice::Session>>,
-    /// A session is starting or running (live or from a file).
-    busy: AtomicBool,
-}
-
-fn voice_state<R: Runtime>(app: &AppHandle<R>) -> tauri::State<'_, Voice> {
-    app.state::<Voice>()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// `list_audio_devices`' answer.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioDevices {
+    /// Input device names.
+    pub inputs: Vec<String>,
+    /// Output device names.
+    pub outputs: Vec<String>,
+    /// The system's default input.
+    pub default_input: Option<String>,
+    /// The system's default output.
+    pub default_output: Option<String>,
 }
 
 /// What to load: the engine from the verified directory, or the echo model when
 /// `MOSHIBAR_ECHO_MODEL` is set (a test/dev override, never the default).
 pub fn model_spec(dir: &Path, plan: &hardware::Plan) -> ModelSpec {
-    if std::env::var_os(ECHO_MODEL_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+    if crate::test_hooks::var_os(ECHO_MODEL_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
         tracing::warn!("{ECHO_MODEL_ENV} is set: using the echo test model, not Moshi");
         return ModelSpec::Echo(2);
     }
@@ -62,153 +58,191 @@ pub fn model_spec(dir: &Path, plan: &hardware::Plan) -> ModelSpec {
     }
 }
 
-/// The loading stage: loads the model once on a blocking thread and runs its warm-up (so load
-/// errors show up before "ready"), then keeps what to load for the sessions.
-pub async fn load_model<R: Runtime>(app: &AppHandle<R>, spec: ModelSpec) -> Result<(), UiError> {
-    tracing::info!(?spec, "loading the model");
-    let check = spec.clone();
-    tauri::async_runtime::spawn_blocking(move || check.verify())
-        .await
-        .map_err(|e| UiError::new("Loading Moshi failed", e.to_string(), Some("retry")))?
-        .map_err(|e| {
-            tracing::warn!("loading the model failed: {e}");
-            e.to_ui()
-        })?;
-    *lock(&voice_state(app).spec) = Some(spec);
-    tracing::info!("model loaded and warmed up");
-    Ok(())
-}
-
-/// After the flow reached ready: starts a session when `MOSHIBAR_AUTOSTART_SESSION` is set.
-pub fn on_ready<R: Runtime>(app: &AppHandle<R>) {
-    if std::env::var_os(AUTOSTART_ENV).is_some() {
-        let app = app.clone();
-        tauri::async_runtime::spawn(async move {
-            if let Err(e) = start(&app).await {
-                tracing::warn!("autostart session: {e}");
-            }
-        });
-    }
-}
-
 fn file_paths() -> Option<(PathBuf, PathBuf)> {
-    let input = std::env::var_os(INPUT_WAV_ENV)?;
-    let output = std::env::var_os(OUTPUT_WAV_ENV)?;
+    let input = crate::test_hooks::var_os(INPUT_WAV_ENV)?;
+    let output = crate::test_hooks::var_os(OUTPUT_WAV_ENV)?;
     Some((PathBuf::from(input), PathBuf::from(output)))
 }
 
-/// Starts a session: the model is loaded on the session's own thread, then the audio devices
-/// from the settings open (or the WAV files of the test hooks are used). Loading, warm-up and
-/// device opening run off the async runtime.
-pub async fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), String> {
-    if core(app).state().stage != Stage::Ready {
-        return Err("Moshi is not ready yet: wait for the download and loading to finish.".into());
-    }
-    let spec = lock(&voice_state(app).spec)
-        .clone()
-        .ok_or("Moshi is not loaded yet.")?;
-    if voice_state(app).busy.swap(true, Ordering::SeqCst) {
-        // Already starting or running.
-        return Ok(());
-    }
-    let settings = core(app).settings();
-    core(app).update(app, |s| s.session.active = true);
+/// [`app_core::Audio`] over `voice::Session`.
+pub struct VoiceAudio<R: Runtime> {
+    app: AppHandle<R>,
+    engine: EngineThread,
+    /// The running session (held briefly: the gate is set through it).
+    slot: Arc<Mutex<Option<voice::Session>>>,
+    /// Serializes opening and closing (each can take a moment).
+    op: Arc<tokio::sync::Mutex<()>>,
+    talking: Arc<AtomicBool>,
+    hands_free: Arc<AtomicBool>,
+}
 
-    if let Some((input, output)) = file_paths() {
-        let thread_app = app.clone();
-        let spawned = std::thread::Builder::new()
-            .name("moshibar-file-session".into())
-            .spawn(move || file_session(&thread_app, &spec, &input, &output));
-        if let Err(e) = spawned {
-            session_ended(app);
-            return Err(e.to_string());
+impl<R: Runtime> VoiceAudio<R> {
+    /// Sessions on `engine`'s model.
+    pub fn new(app: AppHandle<R>, engine: EngineThread, hands_free: bool) -> Self {
+        Self {
+            app,
+            engine,
+            slot: Arc::default(),
+            op: Arc::default(),
+            talking: Arc::default(),
+            hands_free: Arc::new(AtomicBool::new(hands_free)),
         }
-        return Ok(());
     }
+}
 
-    let config = SessionConfig {
-        input_device: settings.input_device.clone(),
-        output_device: settings.output_device.clone(),
-        hands_free: settings.hands_free,
-        ..SessionConfig::default()
-    };
-    let loader = move || spec.load().map_err(|e| voice::ModelError(e.to_string()));
-    let started =
-        tauri::async_runtime::spawn_blocking(move || voice::Session::start_with(loader, config))
-            .await
-            .map_err(|e| e.to_string());
-    match started.and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok((session, rx)) => {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: Runtime> app_core::Audio for VoiceAudio<R> {
+    fn open(&self, settings: &Settings, report: SessionReport) -> BoxFuture<Result<(), UiError>> {
+        let app = self.app.clone();
+        let engine = self.engine.clone();
+        let slot = Arc::clone(&self.slot);
+        let op = Arc::clone(&self.op);
+        let talking = Arc::clone(&self.talking);
+        let config = SessionConfig {
+            input_device: settings.input_device.clone(),
+            output_device: settings.output_device.clone(),
+            hands_free: self.hands_free.load(Ordering::SeqCst),
+            ..SessionConfig::default()
+        };
+        Box::pin(async move {
+            let _op = op.lock().await;
+            if lock(&slot).is_some() {
+                return Ok(());
+            }
+            engine.probe.reset();
+            if let Some((input, output)) = file_paths() {
+                let model = engine.remote();
+                std::thread::Builder::new()
+                    .name("moshibar-file-session".into())
+                    .spawn(move || file_session(&app, model, &input, &output, &report))
+                    .map_err(|e| UiError::new("Session failed", e.to_string(), None))?;
+                return Ok(());
+            }
+            crate::permissions::ensure_microphone(&app)
+                .await
+                .map_err(|e| UiError::new(e.title(), e.to_string(), e.action()))?;
+            let model = engine.remote();
+            let started =
+                tokio::task::spawn_blocking(move || voice::Session::start(model, config)).await;
+            let (session, rx) = started
+                .map_err(|e| UiError::new("Session failed", e.to_string(), None))?
+                .map_err(|e| {
+                    UiError::new(
+                        "Could not start the conversation",
+                        e.to_string(),
+                        Some("openSettings"),
+                    )
+                })?;
+            {
+                let mut slot = lock(&slot);
+                // The gate as it is now (a press may have come while the devices opened).
+                session.set_talking(talking.load(Ordering::SeqCst));
+                *slot = Some(session);
+            }
             tracing::info!("session started");
-            *lock(&voice_state(app).session) = Some(session);
-            let thread_app = app.clone();
+            let probe = Arc::clone(&engine.probe);
             std::thread::Builder::new()
                 .name("moshibar-session-events".into())
-                .spawn(move || forward_events(&thread_app, rx))
-                .map_err(|e| e.to_string())?;
+                .spawn(move || forward_events(&app, rx, &report, &probe))
+                .map_err(|e| UiError::new("Session failed", e.to_string(), None))?;
             Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<()> {
+        let slot = Arc::clone(&self.slot);
+        let op = Arc::clone(&self.op);
+        Box::pin(async move {
+            let _op = op.lock().await;
+            let session = lock(&slot).take();
+            if let Some(session) = session {
+                // Joining the model thread can take a frame or two: off the async threads.
+                let stopped = tokio::task::spawn_blocking(move || session.stop()).await;
+                if let Ok(Err(e)) = stopped {
+                    tracing::warn!("stopping the session: {e}");
+                }
+                tracing::info!("session closed");
+            }
+        })
+    }
+
+    fn set_gate(&self, talking: bool) {
+        self.talking.store(talking, Ordering::SeqCst);
+        self.engine.probe.set_talking(talking);
+        if let Some(session) = lock(&self.slot).as_ref() {
+            session.set_talking(talking);
         }
-        Err(e) => {
-            tracing::warn!("session failed to start: {e}");
-            session_ended(app);
-            Err(e)
+    }
+
+    fn set_hands_free(&self, on: bool) {
+        self.hands_free.store(on, Ordering::SeqCst);
+        if let Some(session) = lock(&self.slot).as_ref() {
+            session.set_hands_free(on);
         }
     }
 }
 
-/// Clears the session flags (nothing running any more).
-fn session_ended<R: Runtime>(app: &AppHandle<R>) {
-    voice_state(app).busy.store(false, Ordering::SeqCst);
-    core(app).update(app, |s| {
-        s.session.active = false;
-        s.session.talking = false;
-    });
-}
-
-/// Loads the model on this thread and runs it over the input WAV into the output WAV.
-fn file_session<R: Runtime>(app: &AppHandle<R>, spec: &ModelSpec, input: &Path, output: &Path) {
+/// Runs the model over the input WAV into the output WAV (test hook), then ends the session.
+fn file_session<R: Runtime>(
+    app: &AppHandle<R>,
+    mut model: crate::engine::RemoteModel,
+    input: &Path,
+    output: &Path,
+    report: &SessionReport,
+) {
     tracing::info!(input = %input.display(), output = %output.display(), "file session");
-    let result = spec.load().map_err(|e| e.to_ui()).and_then(|mut model| {
-        voice::run_file(&mut model, input, output)
-            .map_err(|e| UiError::new("Session failed", e.to_string(), None))
-    });
-    match result {
-        Ok(report) => {
+    match voice::run_file(&mut model, input, output) {
+        Ok(r) => {
             let piece = voice::TranscriptPiece {
-                piece: report.transcript.clone(),
-                frame: report.frames,
+                piece: r.transcript.clone(),
+                frame: r.frames,
             };
             let _ = app.emit(events::TRANSCRIPT, &piece);
             tracing::info!(
-                frames = report.frames,
-                samples = report.output_samples,
-                output_rms = report.output_rms,
-                transcript = %report.transcript,
+                frames = r.frames,
+                samples = r.output_samples,
+                output_rms = r.output_rms,
+                transcript = %r.transcript,
                 "session finished"
             );
+            report.ended(None);
         }
         Err(e) => {
-            tracing::warn!("file session failed: {}", e.message);
-            core(app).update(app, |s| s.error = Some(e));
+            tracing::warn!("file session failed: {e}");
+            report.ended(Some(UiError::new(
+                "The session stopped",
+                e.to_string(),
+                Some("startSession"),
+            )));
         }
     }
-    session_ended(app);
 }
 
-/// Forwards the session's events to the UI until it stops.
-fn forward_events<R: Runtime>(app: &AppHandle<R>, rx: crossbeam_channel::Receiver<SessionEvent>) {
-    let mut metrics_seen = false;
+/// Forwards the session's events to the UI until it stops, then reports its end (with the
+/// reason when it died by itself).
+fn forward_events<R: Runtime>(
+    app: &AppHandle<R>,
+    rx: crossbeam_channel::Receiver<SessionEvent>,
+    report: &SessionReport,
+    probe: &GateProbe,
+) {
+    let mut reason = None;
+    let mut speaking = false;
     for event in rx {
         match event {
             SessionEvent::Transcript(piece) => {
+                tracing::debug!(piece = %piece.piece, "transcript");
                 let _ = app.emit(events::TRANSCRIPT, &piece);
             }
             SessionEvent::Metrics(m) => {
-                if !metrics_seen {
-                    tracing::info!("first session-metrics forwarded");
-                    metrics_seen = true;
+                if m.speaking != speaking {
+                    speaking = m.speaking;
+                    report.speaking(speaking);
                 }
-                core(app).set_speaking(app, m.speaking);
+                report.progress(probe.frames_heard(), probe.key_to_model_ms());
                 let _ = app.emit(events::SESSION_METRICS, &m);
             }
             SessionEvent::Ready {
@@ -223,48 +257,22 @@ fn forward_events<R: Runtime>(app: &AppHandle<R>, rx: crossbeam_channel::Receive
             }
             SessionEvent::DeviceReopened { .. } => tracing::info!("audio devices reopened"),
             SessionEvent::Error { message } => {
-                core(app).update(app, |s| {
-                    s.error = Some(UiError::new(
-                        "The session stopped",
-                        message,
-                        Some("openSettings"),
-                    ))
-                });
+                tracing::warn!(%message, "the session cannot go on");
+                reason = Some(UiError::new(
+                    "The conversation stopped",
+                    message,
+                    Some("startSession"),
+                ));
             }
             SessionEvent::Stopped => break,
         }
     }
-    core(app).set_speaking(app, false);
+    report.progress(probe.frames_heard(), probe.key_to_model_ms());
+    if speaking {
+        report.speaking(false);
+    }
+    report.ended(reason);
     tracing::info!("session finished");
-}
-
-/// Stops the live session (no-op without one). The model is dropped: the next session loads
-/// it again on its own thread.
-pub fn stop<R: Runtime>(app: &AppHandle<R>) {
-    let session = lock(&voice_state(app).session).take();
-    if let Some(session) = session {
-        if let Err(e) = session.stop() {
-            tracing::warn!("stopping the session: {e}");
-        }
-        session_ended(app);
-    } else {
-        core(app).update(app, |s| s.session.talking = false);
-    }
-}
-
-/// Opens or closes the microphone gate.
-pub fn set_talking<R: Runtime>(app: &AppHandle<R>, talking: bool) {
-    if let Some(session) = lock(&voice_state(app).session).as_ref() {
-        session.set_talking(talking);
-    }
-    core(app).update(app, |s| s.session.talking = talking);
-}
-
-/// Hands-free mode on or off (the running session too).
-pub fn set_hands_free<R: Runtime>(app: &AppHandle<R>, on: bool) {
-    if let Some(session) = lock(&voice_state(app).session).as_ref() {
-        session.set_hands_free(on);
-    }
 }
 
 /// The audio devices.
