@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Generates the reference fixtures the Rust tests use (docs/ipc.md, "Fixtures and
 # tiny repos") from seeded random weights with moshi_mlx (no network):
+#   .cache/fixtures/moshi-tiny-seed0/    ../shared/reference/moshi-tiny-seed0 (read-only) + its Kyutai config.json
 #   .cache/fixtures/moshi-tiny-seed1/    tiny size, seed 1  (layout of ../shared/reference/moshi-tiny-seed0)
 #   .cache/fixtures/moshi-tiny-seed2/    tiny size, seed 2
 #   .cache/fixtures/moshi-small-seed3/   a second, larger tiny size ("small"), seed 3
 #   .cache/fixtures/pipeline-tiny/       matched tiny LM + Mimi + SentencePiece, laid out as a Hub repo
 # Idempotent: each output directory carries a stamp (hash of the generator sources,
 # the arguments and the MLX / moshi_mlx versions) and is skipped while it matches.
-# Outputs are written to DIR.incomplete and renamed when complete.
+# Outputs are written to DIR.incomplete and renamed when complete. Every LM fixture carries
+# a config.json in Kyutai's repo format (what moshi_mlx's LmConfig.from_config_dict reads).
 #
 # Benchmark weights are only generated on demand, into .cache/bench/:
 #   --mid        mid-size LM (d 1024, 8 layers, full depformer, real vocab), bf16 + config
@@ -45,6 +47,7 @@ VERSIONS="$("$PY" -c 'import mlx.core as mx, importlib.metadata as m; print(mx._
 src_hash() { { (cd "$REF" && cat "$@"); echo "$VERSIONS"; } | sha256sum | cut -c1-16; }
 COMMON=(fixture_configs.py fixture_weights.py fixture_lm.py fixture_mimi.py make_fixture.py)
 HASH_FIX="$(src_hash "${COMMON[@]}" make_pipeline_repo.py)"
+HASH_CONVERT="$(src_hash fixture_configs.py replay_fixture.py convert_fixture.py)"
 HASH_BENCH="$(src_hash "${COMMON[@]}" make_bench_weights.py)"
 
 # build NAME DIR HASH COMMAND...: run COMMAND (which gets the temp dir as its
@@ -68,6 +71,12 @@ build() {
 }
 
 if [ "$DEFAULT" = 1 ]; then
+  SEED0="${MOSHIBAR_SEED0:-$ROOT/../shared/reference/moshi-tiny-seed0}"
+  if [ -d "$SEED0" ]; then
+    build moshi-tiny-seed0 "$FIX/moshi-tiny-seed0" "$HASH_CONVERT" "$PY" "$REF/convert_fixture.py" "$SEED0"
+  else
+    echo "fixtures: $SEED0 not found; moshi-tiny-seed0 not converted" >&2
+  fi
   build moshi-tiny-seed1 "$FIX/moshi-tiny-seed1" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 1 --size tiny --out
   build moshi-tiny-seed2 "$FIX/moshi-tiny-seed2" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 2 --size tiny --out
   build moshi-small-seed3 "$FIX/moshi-small-seed3" "$HASH_FIX" "$PY" "$REF/make_fixture.py" --seed 3 --size small --out

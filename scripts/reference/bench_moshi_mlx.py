@@ -8,9 +8,8 @@
 
 The model is built as moshi_mlx/local.py does (`Lm(cfg)`, `set_dtype(bf16)`,
 `nn.quantize` when the file is quantized or `--quantize` is given, then
-`load_weights(strict=True)`). `--config` is a JSON file holding an LM config in
-the fixture shape, either bare or under "lm" (config.json of a pipeline/bench
-repo); without it the 7B `config_v0_1` is used. Each step feeds 8 random user
+`load_weights(strict=True)`). `--config` is a repo's config.json in Kyutai's
+format, read with `LmConfig.from_config_dict` as moshi_mlx's run_inference.py does; without it the 7B `config_v0_1` is used. Each step feeds 8 random user
 codes and waits for the text token and the audio frame (`mx.eval`), as the
 server loop of local.py does. Prints one JSON line: load time, ms/step
 (mean/p50/p90/min/max), peak RSS.
@@ -31,7 +30,6 @@ import mlx.nn as nn
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replay_fixture import lm_config_from_json  # noqa: E402
 from moshi_mlx import models  # noqa: E402
 from moshi_mlx.utils import sampling  # noqa: E402
 
@@ -45,11 +43,11 @@ def stats(ms: list[float]) -> dict:
 
 
 def load_config(path: str | None):
-    """LM config from a fixture-shaped JSON file, or `config_v0_1()`."""
+    """LM config from a Kyutai-format config.json (as moshi_mlx's run_inference.py reads
+    it), or `config_v0_1()`."""
     if not path:
         return models.config_v0_1()
-    d = json.loads(open(path).read())
-    return lm_config_from_json(d.get("lm", d))
+    return models.LmConfig.from_config_dict(json.loads(open(path).read()))
 
 
 def safetensors_header(path: str) -> dict:

@@ -113,6 +113,13 @@ def small_lm_q() -> LmConfig:
     return _lm(128, 8, 3, 192, 5, 64, 64, 4, 2, 96, text_card=64, audio_card=64)
 
 
+def repo_lm_q(text_card: int, audio_card: int) -> LmConfig:
+    """A tiny LM that is both quantizable (every Linear input dim a multiple of 64) and
+    expressible in Kyutai's config.json (main feed-forward 4 x dim, so the gated MLP has
+    11 x dim / 4 = 704 hidden units): d 256, 4 heads, 2 layers, context 8."""
+    return _lm(256, 4, 2, 4 * 256, 8, 64, 64, 4, 2, 96, text_card=text_card, audio_card=audio_card)
+
+
 def mid_lm() -> LmConfig:
     """Benchmark size: d 1024, 8 heads (head_dim 128), 8 layers, full depformer,
     real vocabularies (32000 text, 2048 audio)."""
@@ -190,3 +197,76 @@ def gating_hidden(d_model: int, dim_ff: int) -> int:
     if dim_ff == 4 * d_model:
         return 11 * d_model // 4
     return 2 * dim_ff // 3
+
+
+# --- Kyutai's repo format -------------------------------------------------------------
+
+STANDARD_MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
+STANDARD_TOKENIZER_NAME = "tokenizer_spm_32k_3.model"
+# Fixture-only: Kyutai's format has no Mimi hyper-parameters (moshi_mlx always builds
+# `mimi_202407`), so the tiny fixtures carry their tiny Mimi in this separate file. Never
+# named config.json; absent from Kyutai's real repos.
+FIXTURE_MIMI_CONFIG = "fixture_mimi_config.json"
+
+
+def _comparable(cfg: LmConfig) -> LmConfig:
+    """`cfg` with what from_config_dict fixes normalised: max_seq_len 4096 (it only sizes
+    moshi_mlx's rotating cache, which none of the fixture runs fills) and the depformer's
+    `bias_attn` (from_config_dict copies `depformer_layer_scale`, None, which means False)."""
+    dep = cfg.depformer.transformer
+    return replace(cfg,
+                   transformer=replace(cfg.transformer, max_seq_len=4096),
+                   depformer=replace(cfg.depformer,
+                                     transformer=replace(dep, max_seq_len=4096,
+                                                         bias_attn=bool(dep.bias_attn))))
+
+
+def kyutai_config(cfg: LmConfig, **names: str) -> dict:
+    """`cfg` as a Kyutai repo `config.json` (the keys of `configs/moshi_7b_202409.json`),
+    plus `names` (moshi_name, mimi_name, tokenizer_name). Raises when moshi_mlx's own
+    `LmConfig.from_config_dict` would not give back `cfg` (e.g. a main feed-forward other
+    than 4 x dim, which the format cannot express)."""
+    t, d = cfg.transformer, cfg.depformer.transformer
+    out = {
+        "dim": t.d_model,
+        "text_card": cfg.text_out_vocab_size,
+        "existing_text_padding_id": 3,
+        "n_q": cfg.audio_codebooks,
+        "dep_q": cfg.depformer.num_slices,
+        "card": cfg.audio_vocab_size - 1,
+        "num_heads": t.num_heads,
+        "num_layers": t.num_layers,
+        "hidden_scale": 4.125,
+        "causal": t.causal,
+        "layer_scale": t.layer_scale,
+        "context": t.context,
+        "max_period": t.max_period,
+        "gating": "silu",
+        "norm": "rms_norm_f32",
+        "positional_embedding": t.positional_embedding,
+        "depformer_dim": d.d_model,
+        "depformer_dim_feedforward": d.dim_feedforward,
+        "depformer_num_heads": d.num_heads,
+        "depformer_num_layers": d.num_layers,
+        "depformer_causal": d.causal,
+        "depformer_layer_scale": None,
+        "depformer_multi_linear": True,
+        "depformer_context": d.context,
+        "depformer_max_period": d.max_period,
+        "depformer_gating": "silu",
+        "depformer_pos_emb": d.positional_embedding,
+        "depformer_weights_per_step": True,
+        "delays": [0] + list(cfg.audio_delays),
+    }
+    back = LmConfig.from_config_dict(out)
+    if _comparable(back) != _comparable(cfg):
+        a, b = dataclasses.asdict(_comparable(back)), dataclasses.asdict(_comparable(cfg))
+        diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+        raise ValueError(f"config not expressible in Kyutai's config.json: {diff}")
+    out.update(names)
+    return out
+
+
+def via_kyutai(cfg: LmConfig) -> LmConfig:
+    """The config moshi_mlx builds from `cfg`'s Kyutai config.json (what a repo loads)."""
+    return LmConfig.from_config_dict(kyutai_config(cfg))

@@ -2,7 +2,7 @@
 """Random-weight checkpoints for benchmarks (not fixtures: no reference outputs).
 
     make_bench_weights.py --what mid-lm    --out .cache/bench/mid-lm
-        model.safetensors (bf16, MLX names) + config.json {"lm": ...}:
+        model.safetensors (bf16, MLX names) + config.json (Kyutai's format):
         d_model 1024, 8 heads (head_dim 128), 8 layers, full depformer
         (1024 wide, 6 layers, 16 heads, 8 slices), real vocabularies.
     make_bench_weights.py --what full-q4   --out .cache/bench/full-q4
@@ -12,7 +12,7 @@
     make_bench_weights.py --what mimi-full --out .cache/bench/mimi-full
         tokenizer-e351c8d8-checkpoint125.safetensors: real-size Mimi
         (mimi_202407, 32 codebooks) under PyTorch names, verified by a strict
-        load_pytorch_weights + config.json {"mimi": ...}, and speech-24k.wav
+        load_pytorch_weights + fixture_mimi_config.json (fixture-only Mimi config), and speech-24k.wav
         (espeak-ng + sox, 24 kHz mono 16-bit) when those tools are installed.
 
 LM values follow the fixture rules (fixture_weights.py), but for speed every
@@ -127,7 +127,7 @@ def write_lm(out: Path, cfg, fname: str, seed: int, bits=None, group_size=None) 
     n = sum(v.nbytes for v in tensors.values())
     print(f"{fname}: {len(tensors)} tensors, {n / 1e9:.2f} GB, {time.time() - t0:.0f} s")
     del tensors
-    (out / "config.json").write_text(json.dumps({"lm": fc.lm_config_json(cfg)}, indent=1))
+    (out / "config.json").write_text(json.dumps(fc.kyutai_config(cfg, moshi_name=fname), indent=1))
 
 
 SPEECH = ("Hello, this is a test of the Mimi codec. It turns speech into tokens, "
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     else:
         cfg = fc.full_mimi(32)
         write_mimi_checkpoint(args.out / "tokenizer-e351c8d8-checkpoint125.safetensors", cfg, args.seed)
-        (args.out / "config.json").write_text(json.dumps({"mimi": fc.mimi_config_json(cfg)}, indent=1))
+        (args.out / fc.FIXTURE_MIMI_CONFIG).write_text(json.dumps(fc.mimi_config_json(cfg), indent=1))
         print("tokenizer-e351c8d8-checkpoint125.safetensors written (strict load verified)")
         if write_speech_wav(args.out / "speech-24k.wav"):
             print("speech-24k.wav written")

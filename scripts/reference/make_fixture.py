@@ -9,7 +9,9 @@ on the MLX CPU backend:
     make_fixture.py --seed 2 --size small --out .cache/fixtures/moshi-small-seed2
     make_fixture.py --seed 0 --out /tmp/x --what mimi
 
-Files: lm.safetensors + lm_reference.json (what=lm), lm_q8/lm_q4.safetensors +
+Files: lm.safetensors + lm_reference.json + config.json (what=lm; config.json is the LM's
+config in Kyutai's repo format, checked to give back the same LmConfig through moshi_mlx's
+`from_config_dict`), lm_q8/lm_q4.safetensors +
 lm_q_reference.json (what=lmq), mimi.safetensors + mimi_reference.json +
 mimi_io.safetensors (what=mimi), manifest.json and README.md (always).
 No network access.
@@ -87,6 +89,8 @@ def write_lm(out: Path, cfg, seed: int, other: list[list[int]]) -> dict:
         "runs": runs,
     }
     write_json(out / "lm_reference.json", ref)
+    write_json(out / "config.json", fc.kyutai_config(cfg, moshi_name="lm.safetensors",
+                                                     mimi_name="mimi.safetensors"))
     return ref
 
 

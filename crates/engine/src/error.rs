@@ -26,6 +26,15 @@ pub enum EngineError {
         /// What is wrong with it.
         message: String,
     },
+    /// A repo's `config.json` (Kyutai's format) is malformed; the source names the key.
+    #[error("{}: {source}", path.display())]
+    RepoConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        #[source]
+        source: moshi_repo::ConfigError,
+    },
     /// A configuration is invalid or unreadable.
     #[error("config: {0}")]
     Config(String),

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// Samples per Mimi frame (80 ms at 24 kHz).
 pub const FRAME_SAMPLES: usize = 1920;
 
-pub use moshi_repo::{Quality, MIMI_FILE, TOKENIZER_FILE};
+pub use moshi_repo::{Quality, RepoConfig, CONFIG_FILE, MIMI_FILE, TOKENIZER_FILE};
 
 /// The quantization the engine applies for `quality` (`None` for bf16).
 fn quant_spec(quality: Quality) -> Option<QuantSpec> {
@@ -30,7 +30,7 @@ fn quant_spec(quality: Quality) -> Option<QuantSpec> {
     }
 }
 
-/// Where the model files are.
+/// Where the model files are, and the configuration that goes with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoshiPaths {
     /// LM checkpoint (bf16, q8 or q4).
@@ -39,40 +39,67 @@ pub struct MoshiPaths {
     pub mimi: PathBuf,
     /// SentencePiece model; without it no text is produced.
     pub tokenizer: Option<PathBuf>,
-    /// `config.json` = `{"lm": …, "mimi": …}`; `None` = built-in 7B `config_v0_1` + `mimi_202407`.
+    /// The repo's `config.json` in Kyutai's format; `None` = the built-in 7B
+    /// ([`RepoConfig::default`]).
     pub config: Option<PathBuf>,
+    /// Fixture-only Mimi hyper-parameters ([`FIXTURE_MIMI_CONFIG`]); `None` = the real
+    /// `mimi_202407`, as in every Kyutai repo.
+    pub mimi_config: Option<PathBuf>,
+}
+
+/// A fixture-only file with the tiny Mimi's hyper-parameters (moshi_mlx's `MimiConfig`
+/// shape). Kyutai's `config.json` describes only the LM (moshi_mlx always builds
+/// `mimi_202407`), so the tiny test repos carry their Mimi here; real repos have no such file.
+pub const FIXTURE_MIMI_CONFIG: &str = "fixture_mimi_config.json";
+
+/// Reads a repo's Kyutai-format `config.json`.
+pub fn read_repo_config(path: &Path) -> Result<RepoConfig, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+    RepoConfig::from_json_str(&text).map_err(|e| EngineError::RepoConfig {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+fn not_found(path: PathBuf, what: &str) -> EngineError {
+    EngineError::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()),
+    )
 }
 
 impl MoshiPaths {
-    /// The files of a repo snapshot directory (`kyutai/moshiko-mlx-*` layout). For q8/q4, when
-    /// the quantized file is absent but `model.safetensors` is present, `lm` is the bf16 file
-    /// (to be quantized at load time with [`LoadOptions::quantize_from_bf16`]).
+    /// The files of a repo snapshot directory laid out as Kyutai's `kyutai/moshiko-mlx-*`:
+    /// the names come from its `config.json` (`moshi_name`, `mimi_name`, `tokenizer_name`)
+    /// when it has one, else the standard names. Without `moshi_name`, for q8/q4, when the
+    /// quantized file is absent but `model.safetensors` is present, `lm` is the bf16 file (to
+    /// be quantized at load time with [`LoadOptions::quantize_from_bf16`]).
     pub fn from_dir(dir: &Path, quality: Quality) -> Result<Self, EngineError> {
-        let want = dir.join(quality.lm_file());
+        let config = Some(dir.join(CONFIG_FILE)).filter(|p| p.exists());
+        let repo = match &config {
+            Some(p) => read_repo_config(p)?,
+            None => RepoConfig::default(),
+        };
+        let want = dir.join(repo.moshi_file(quality));
         let bf16 = dir.join(Quality::Bf16.lm_file());
         let lm = if want.exists() {
             want
-        } else if bf16.exists() {
+        } else if repo.moshi_name.is_none() && bf16.exists() {
             bf16
         } else {
-            return Err(EngineError::io(
-                &want,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "LM checkpoint not found"),
-            ));
+            return Err(not_found(want, "LM checkpoint not found"));
         };
-        let mimi = dir.join(MIMI_FILE);
+        let mimi = dir.join(&repo.mimi_name);
         if !mimi.exists() {
-            return Err(EngineError::io(
-                &mimi,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "Mimi checkpoint not found"),
-            ));
+            return Err(not_found(mimi, "Mimi checkpoint not found"));
         }
         let opt = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
         Ok(MoshiPaths {
             lm,
             mimi,
-            tokenizer: opt(TOKENIZER_FILE),
-            config: opt("config.json"),
+            tokenizer: opt(&repo.tokenizer_name),
+            config,
+            mimi_config: opt(FIXTURE_MIMI_CONFIG),
         })
     }
 }
@@ -126,20 +153,19 @@ pub struct Moshi {
 }
 
 fn read_configs(paths: &MoshiPaths) -> Result<(LmConfig, MimiConfig), EngineError> {
-    match &paths.config {
-        None => Ok((LmConfig::v0_1(), MimiConfig::v0_1())),
+    let lm = match &paths.config {
+        None => RepoConfig::default().lm,
+        Some(p) => read_repo_config(p)?.lm,
+    };
+    crate::config::validate(&lm)?;
+    let mimi = match &paths.mimi_config {
+        None => MimiConfig::v0_1(),
         Some(p) => {
             let s = std::fs::read_to_string(p).map_err(|e| EngineError::io(p, e))?;
-            let v: serde_json::Value = serde_json::from_str(&s)?;
-            let lm = v
-                .get("lm")
-                .ok_or_else(|| EngineError::Config(format!("{}: no `lm`", p.display())))?;
-            let mimi = v
-                .get("mimi")
-                .ok_or_else(|| EngineError::Config(format!("{}: no `mimi`", p.display())))?;
-            Ok((LmConfig::from_json(lm)?, MimiConfig::from_json(mimi)?))
+            MimiConfig::from_json(&serde_json::from_str(&s)?)?
         }
-    }
+    };
+    Ok((lm, mimi))
 }
 
 /// Whether a safetensors file holds quantized weights (has `*.scales`), read from its header.

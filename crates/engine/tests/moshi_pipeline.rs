@@ -1,7 +1,7 @@
 //! `Moshi` end to end against `moshi_mlx` on the matched tiny repo
 //! (`.cache/fixtures/pipeline-tiny`, from `scripts/make-fixtures.sh`): PCM → Mimi encode →
-//! LM (fp32, argmax) → Mimi decode, frame by frame, with text pieces. Skipped with a message
-//! when the fixture has not been generated.
+//! LM (fp32, argmax) → Mimi decode, frame by frame, with text pieces. The repo is laid out as
+//! Kyutai's (their `config.json`, file names from it). A missing fixture fails the tests.
 
 use engine::moshi::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
 use engine::nn::WeightFormat;
@@ -15,15 +15,12 @@ fn pipeline_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/fixtures"));
     let d = root.join("pipeline-tiny");
-    if d.join("reference.json").exists() {
-        Some(d)
-    } else {
-        eprintln!(
-            "skipping: {} missing (run scripts/make-fixtures.sh)",
-            d.display()
-        );
-        None
-    }
+    assert!(
+        d.join("reference.json").exists() && d.join("config.json").exists(),
+        "{} missing: run scripts/make-fixtures.sh",
+        d.display()
+    );
+    Some(d)
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -117,4 +114,80 @@ fn quantized_loads_step() {
         assert_eq!(m.frames(), 0);
         assert!(m.step_frame(&silence[..100]).is_err());
     }
+}
+
+/// The file names come from Kyutai's `config.json`: a repo whose config names other files
+/// loads them, and a name that is not there is an error naming the file.
+#[test]
+fn file_names_come_from_the_repos_config() {
+    let Some(src) = pipeline_dir() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = |from: &str, to: &str| {
+        std::fs::copy(src.join(from), dir.path().join(to)).expect("copy");
+    };
+    link("model.q8.safetensors", "weights-q8.safetensors");
+    link(
+        "tokenizer-e351c8d8-checkpoint125.safetensors",
+        "codec.safetensors",
+    );
+    link("tokenizer_spm_32k_3.model", "spm.model");
+    link("fixture_mimi_config.json", "fixture_mimi_config.json");
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("read"))
+            .expect("json");
+    cfg["moshi_name"] = "weights-q8.safetensors".into();
+    cfg["mimi_name"] = "codec.safetensors".into();
+    cfg["tokenizer_name"] = "spm.model".into();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).expect("write");
+
+    let paths = MoshiPaths::from_dir(dir.path(), Quality::Q8).expect("paths");
+    assert_eq!(paths.lm, dir.path().join("weights-q8.safetensors"));
+    assert_eq!(paths.mimi, dir.path().join("codec.safetensors"));
+    assert_eq!(paths.tokenizer, Some(dir.path().join("spm.model")));
+    let opts = LoadOptions {
+        quality: Quality::Q8,
+        quantize_from_bf16: false,
+        sampling: SamplingConfig::argmax(),
+    };
+    let mut m = Moshi::load(&paths, &opts).expect("loads with the names from config.json");
+    m.step_frame(&[0.0; FRAME_SAMPLES]).expect("step");
+
+    // A named file that is absent: the error names it (no silent fallback to the bf16 file).
+    link("model.safetensors", "model.safetensors");
+    cfg["moshi_name"] = "model.q4.safetensors".into();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).expect("write");
+    let err = MoshiPaths::from_dir(dir.path(), Quality::Q4).expect_err("must fail");
+    assert!(err.to_string().contains("model.q4.safetensors"), "{err}");
+
+    // A malformed config names the key.
+    cfg.as_object_mut().expect("object").remove("num_heads");
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).expect("write");
+    let err = MoshiPaths::from_dir(dir.path(), Quality::Q8).expect_err("must fail");
+    assert!(err.to_string().contains("missing key `num_heads`"), "{err}");
+}
+
+/// Without `config.json` a repo is Kyutai's 7B with the standard names: the tiny weights
+/// then do not fit, and the error names the first tensor that does not.
+#[test]
+fn a_repo_without_config_is_the_7b() {
+    let Some(src) = pipeline_dir() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in [
+        "model.safetensors",
+        "tokenizer-e351c8d8-checkpoint125.safetensors",
+        "tokenizer_spm_32k_3.model",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).expect("copy");
+    }
+    let paths = MoshiPaths::from_dir(dir.path(), Quality::Q4).expect("paths");
+    assert_eq!(paths.config, None);
+    assert_eq!(
+        paths.lm,
+        dir.path().join("model.safetensors"),
+        "bf16 fallback"
+    );
+    let err = Moshi::load(&paths, &LoadOptions::default())
+        .err()
+        .expect("tiny weights are not the 7B");
+    assert!(matches!(err, engine::EngineError::Weights { .. }), "{err}");
 }

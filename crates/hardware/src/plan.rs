@@ -3,6 +3,7 @@
 
 use crate::host::Hardware;
 use crate::needs::{Quality, QualityNeeds, GB};
+use moshi_repo::RepoConfig;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -103,6 +104,47 @@ pub struct Plan {
     pub warning: Option<String>,
     /// The other qualities and why they were not chosen.
     pub alternatives: Vec<Alternative>,
+}
+
+/// The three files the engine loads from a repo of `repo_quality`, named as `config` says
+/// (Kyutai's `config.json`; [`RepoConfig::default`] gives the standard names).
+fn plan_files(repo_quality: Quality, config: &RepoConfig) -> Vec<PlanFile> {
+    let [lm, mimi, tokenizer] = config.files(repo_quality);
+    vec![
+        PlanFile {
+            path: lm.to_string(),
+            size: repo_quality.needs().weights_bytes,
+        },
+        PlanFile {
+            path: mimi.to_string(),
+            size: MIMI_BYTES,
+        },
+        PlanFile {
+            path: tokenizer.to_string(),
+            size: TOKENIZER_BYTES,
+        },
+    ]
+}
+
+impl Plan {
+    /// The quality of the repo the files come from (bf16 when quantizing from bf16).
+    pub fn repo_quality(&self) -> Quality {
+        match self.source {
+            Source::QuantizeFromBf16 => Quality::Bf16,
+            Source::Download | Source::Cache => self.quality,
+        }
+    }
+
+    /// This plan with its file list taken from the repo's `config.json` (Kyutai's format:
+    /// `moshi_name`, `mimi_name`, `tokenizer_name`), for when the caller has it. Sizes stay
+    /// the planner's estimates; the downloader uses the Hub's exact sizes.
+    pub fn with_repo_config(mut self, config: &RepoConfig) -> Plan {
+        self.files = plan_files(self.repo_quality(), config);
+        if self.source == Source::Download {
+            self.download_bytes = self.files.iter().map(|f| f.size).sum();
+        }
+        self
+    }
 }
 
 struct Verdict {
@@ -262,20 +304,7 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
         reason.push_str(" Already downloaded.");
     }
 
-    let files = vec![
-        PlanFile {
-            path: repo_quality.model_file().to_string(),
-            size: repo_quality.needs().weights_bytes,
-        },
-        PlanFile {
-            path: MIMI_FILE.to_string(),
-            size: MIMI_BYTES,
-        },
-        PlanFile {
-            path: TOKENIZER_FILE.to_string(),
-            size: TOKENIZER_BYTES,
-        },
-    ];
+    let files = plan_files(repo_quality, &RepoConfig::default());
     let download_bytes = match source {
         Source::Download => files.iter().map(|f| f.size).sum(),
         Source::Cache | Source::QuantizeFromBf16 => 0,

@@ -267,3 +267,49 @@ fn the_plan_serializes_in_the_ipc_shape() {
     assert_eq!(h["bandwidthGbps"], 546.0);
     assert_eq!(h["gpuBudgetSource"], "estimate");
 }
+
+/// Without a repo config the plan names Kyutai's standard files; with one, the names come
+/// from its `config.json` (`moshi_name`, `mimi_name`, `tokenizer_name`).
+#[test]
+fn the_file_list_comes_from_the_repos_config() {
+    let hw = profile::parse("m2-pro-16").expect("valid");
+    let p = plan(&hw, &PlanOptions::default());
+    assert_eq!(p.quality, Quality::Q4);
+    let names: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "model.q4.safetensors",
+            hardware::MIMI_FILE,
+            hardware::TOKENIZER_FILE
+        ]
+    );
+    let text = r#"{"dim": 64, "num_heads": 4, "num_layers": 2, "causal": true,
+        "layer_scale": null, "context": 8, "max_period": 10000,
+        "positional_embedding": "rope", "depformer_dim": 64, "depformer_num_heads": 4,
+        "depformer_num_layers": 2, "depformer_dim_feedforward": 96, "dep_q": 2,
+        "depformer_pos_emb": "none", "text_card": 64, "card": 32, "n_q": 4,
+        "delays": [0, 0, 1, 0, 1], "moshi_name": "lm-4bit.safetensors",
+        "mimi_name": "codec.safetensors", "tokenizer_name": "spm.model"}"#;
+    let cfg = hardware::moshi_repo::RepoConfig::from_json_str(text).expect("valid config");
+    let before = p.download_bytes;
+    let p = p.with_repo_config(&cfg);
+    let names: Vec<&str> = p.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        names,
+        ["lm-4bit.safetensors", "codec.safetensors", "spm.model"]
+    );
+    assert_eq!(p.download_bytes, before);
+}
+
+/// Quantizing from cached bf16 weights: the files are the bf16 repo's.
+#[test]
+fn quantizing_from_bf16_lists_the_bf16_files() {
+    let hw = profile::parse("m2-pro-16").expect("valid");
+    let mut opts = PlanOptions::default();
+    opts.cache.complete.insert(Quality::Bf16);
+    let p = plan(&hw, &opts).with_repo_config(&Default::default());
+    assert_eq!(p.repo_quality(), Quality::Bf16);
+    assert_eq!(p.files[0].path, "model.safetensors");
+    assert_eq!(p.download_bytes, 0);
+}

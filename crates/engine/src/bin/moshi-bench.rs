@@ -26,7 +26,7 @@ struct Args {
     /// LM checkpoint (bf16, or q8/q4 detected from its tensors).
     #[arg(long)]
     weights: PathBuf,
-    /// JSON LM config (bare or under "lm"); default: the 7B config_v0_1.
+    /// The repo's config.json in Kyutai's format; default: the built-in 7B.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Timed steps.
@@ -100,14 +100,9 @@ fn main() -> anyhow::Result<()> {
     if args.steps == 0 {
         bail!("--steps must be > 0");
     }
-    let cfg = match &args.config {
-        None => LmConfig::v0_1(),
-        Some(p) => {
-            let v: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(p).with_context(|| p.display().to_string())?,
-            )?;
-            LmConfig::from_json(v.get("lm").unwrap_or(&v))?
-        }
+    let cfg: LmConfig = match &args.config {
+        None => engine::config::moshi_7b(),
+        Some(p) => engine::moshi::read_repo_config(p)?.lm,
     };
     let file_spec = file_quant(&args.weights)?;
     let t0 = Instant::now();

@@ -52,7 +52,7 @@ impl Lm {
     /// Builds the model from a checkpoint's tensors (strict: missing, misshaped and unused
     /// tensors are errors naming the tensor).
     pub fn load(mut ws: WeightStore, cfg: &LmConfig, fmt: WeightFormat) -> Result<Lm, EngineError> {
-        cfg.validate()?;
+        crate::config::validate(cfg)?;
         let d = cfg.transformer.d_model;
         let dd = cfg.depformer.transformer.d_model;
         let transformer = Transformer::load(&mut ws, "transformer", &cfg.transformer, fmt)?;

@@ -3,7 +3,7 @@
 //! fixture; only the tolerances live here.
 
 use super::Check;
-use crate::config::LmConfig;
+use crate::config::{self, LmConfig};
 use crate::error::EngineError;
 use crate::lm::{Lm, LmGen};
 use crate::nn::WeightFormat;
@@ -131,18 +131,61 @@ fn max_rel(a: &[f32], b: &[f32]) -> Result<f32, String> {
     Ok(max_abs(a, b)? / scale)
 }
 
+/// The LM config of a fixture directory, read from its Kyutai-format `config.json` (the
+/// format of every real repo) and checked against the moshi_mlx `LmConfig` recorded in the
+/// reference JSON: the parse must give back exactly what moshi_mlx ran (up to `max_seq_len`,
+/// which `from_config_dict` fixes to 4096 and which only sizes moshi_mlx's rotating cache).
+/// Also returns the weight file `moshi_name` names.
+fn kyutai_config(dir: &Path, r: &Value) -> Result<(LmConfig, std::path::PathBuf), EngineError> {
+    let path = dir.join(moshi_repo::CONFIG_FILE);
+    if !path.exists() {
+        return Err(bad(format!(
+            "{} missing: every LM fixture carries Kyutai's config.json (scripts/make-fixtures.sh)",
+            path.display()
+        )));
+    }
+    let repo = crate::moshi::read_repo_config(&path)?;
+    let recorded = config::from_mlx_json(field(r, "config")?)?;
+    let norm = |c: &LmConfig| {
+        let mut c = c.clone();
+        c.transformer.max_seq_len = 0;
+        c.depformer.transformer.max_seq_len = 0;
+        c
+    };
+    if norm(&repo.lm) != norm(&recorded) {
+        return Err(bad(format!(
+            "{} describes another model than the reference's moshi_mlx config: {:?} vs {:?}",
+            path.display(),
+            repo.lm,
+            recorded
+        )));
+    }
+    config::validate(&repo.lm)?;
+    let file = field(r, "weights_file")?
+        .as_str()
+        .ok_or_else(|| bad("weights_file"))?;
+    let named = repo.moshi_file(moshi_repo::Quality::Bf16);
+    if named != file {
+        return Err(bad(format!(
+            "config.json names {named:?}, the reference ran {file:?}"
+        )));
+    }
+    Ok((repo.lm, dir.join(file)))
+}
+
 fn dense_checks(dir: &Path, r: &Value, out: &mut Vec<Check>) {
     let setup = || -> Result<(LmConfig, Vec<Vec<u32>>, std::path::PathBuf), EngineError> {
-        let cfg = LmConfig::from_json(field(r, "config")?)?;
-        let file = field(r, "weights_file")?
-            .as_str()
-            .ok_or_else(|| bad("weights_file"))?;
-        Ok((cfg, inputs(r)?, dir.join(file)))
+        let (cfg, file) = kyutai_config(dir, r)?;
+        Ok((cfg, inputs(r)?, file))
     };
     let (cfg, rows, file) = match setup() {
         Ok(x) => x,
-        Err(e) => return out.push(fail("lm/load", e.to_string())),
+        Err(e) => return out.push(fail("lm/config.json", e.to_string())),
     };
+    out.push(ok(
+        "lm/config.json",
+        "Kyutai-format config.json parses to the LmConfig moshi_mlx ran".into(),
+    ));
     let runs = r.get("runs");
     if let Some(run) = runs.and_then(|x| x.get("fp32_argmax")) {
         out.extend(free_running(
@@ -351,8 +394,12 @@ fn teacher_forced(mut lm: Lm, run: &Value) -> Result<Result<String, String>, Eng
     })
 }
 
+/// The quantizable fixture LMs have a main feed-forward other than 4 × dim, which Kyutai's
+/// `config.json` cannot express (`from_config_dict` always sets 4 × dim), so these runs use
+/// the moshi_mlx `LmConfig` recorded in `lm_q_reference.json`. The quantized repo path in
+/// Kyutai's format is covered by `pipeline-tiny` (`tests/moshi_pipeline.rs`).
 fn quant_checks(dir: &Path, r: &Value, out: &mut Vec<Check>) {
-    let cfg = match field(r, "config").and_then(LmConfig::from_json) {
+    let cfg = match field(r, "config").and_then(config::from_mlx_json) {
         Ok(c) => c,
         Err(e) => return out.push(fail("lm_q/load", e.to_string())),
     };
