@@ -20,6 +20,9 @@ const COMMANDS: &[&str] = &[
     "set_talking",
     "quit_app",
     "open_microphone_settings",
+    "delete_model",
+    "reveal_model",
+    "pick_cache_dir",
 ];
 
 fn main() {

@@ -18,7 +18,7 @@ export default defineConfig({
     baseURL: `http://127.0.0.1:${PORT}`,
     browserName: 'chromium',
     headless: true,
-    viewport: { width: 360, height: 520 },
+    viewport: { width: 380, height: 560 }, // the popover's size (src-tauri/tauri.conf.json)
     deviceScaleFactor: 2,
     colorScheme: 'light',
     serviceWorkers: 'block',

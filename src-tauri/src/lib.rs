@@ -17,6 +17,7 @@ pub mod hotkey;
 pub mod keychain;
 pub mod logs;
 pub mod metallib;
+pub mod model_files;
 pub mod notify;
 pub mod permissions;
 pub mod session;
@@ -45,6 +46,7 @@ pub fn run() {
     let builder = builder
         .plugin(tauri_plugin_positioner::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
@@ -69,6 +71,9 @@ pub fn run() {
             commands::set_talking,
             commands::quit_app,
             permissions::open_microphone_settings,
+            model_files::delete_model,
+            model_files::reveal_model,
+            model_files::pick_cache_dir,
         ])
         .setup(|app| {
             #[cfg(target_os = "macos")]

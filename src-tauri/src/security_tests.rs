@@ -16,6 +16,9 @@ const COMMANDS: &[&str] = &[
     "set_talking",
     "quit_app",
     "open_microphone_settings",
+    "delete_model",
+    "reveal_model",
+    "pick_cache_dir",
 ];
 
 fn json(text: &str) -> serde_json::Value {

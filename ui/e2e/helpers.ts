@@ -1,6 +1,6 @@
 import { test as base, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
-import type { AppState, AudioDevices, Progress, Settings } from '../src/types';
+import type { AppState, AudioDevices, FolderCheck, Progress, Settings } from '../src/types';
 import { HARNESS_JS, SCREENSHOTS } from './paths';
 
 export interface MockInit {
@@ -9,6 +9,7 @@ export interface MockInit {
   settings?: Settings;
   devices?: AudioDevices;
   delays?: Record<string, number>;
+  folder?: FolderCheck | null;
 }
 
 /** Opens the built popover with Tauri's IPC mocked (mockIPC + mockWindows, events emulated). */

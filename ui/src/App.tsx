@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useReducer } from 'preact/hooks';
 import { Callout, GearIcon, Spinner } from './components/common';
 import { DownloadPanel, VerifyPanel } from './components/Download';
+import { ErrorBanner } from './components/ErrorBanner';
 import { ErrorView } from './components/ErrorView';
 import { HardwareCard, PlanCard } from './components/Plan';
 import { ReadyPanel, SessionPanel } from './components/Session';
@@ -8,7 +9,7 @@ import { SettingsView } from './components/SettingsView';
 import { AppCtx, type Ctx } from './ctx';
 import { formatMemory } from './format';
 import { api, errorText, inTauri, subscribe } from './ipc';
-import { initialState, reduce, screenOf, type Screen } from './store';
+import { bannerError, initialState, reduce, screenOf, type Screen } from './store';
 
 const STAGE_LABEL: Record<Screen, string> = {
   'boot-error': 'Unavailable',
@@ -91,6 +92,7 @@ export function App() {
   }, [screen]);
 
   const app = state.app;
+  const banner = bannerError(state);
   // The pill always tells the app's stage, also while Settings are open.
   const stageScreen = screen === 'settings' ? screenOf({ ...state, view: 'main' }) : screen;
   return (
@@ -117,6 +119,7 @@ export function App() {
               </button>
             </div>
           )}
+          {banner && screen !== 'settings' && <ErrorBanner error={banner} />}
           {body(screen)}
         </main>
         {screen !== 'settings' && (

@@ -1,7 +1,7 @@
 // Thin typed wrappers over the commands and events of docs/ipc.md.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { EVENTS, type AppState, type AudioDevices, type Metrics, type Progress, type Settings, type TranscriptPiece } from './types';
+import { EVENTS, type AppState, type AudioDevices, type FolderCheck, type Metrics, type Progress, type Settings, type TranscriptPiece } from './types';
 
 export const api = {
   getState: () => invoke<AppState>('get_state'),
@@ -17,6 +17,14 @@ export const api = {
   stopSession: () => invoke<void>('stop_session'),
   setTalking: (talking: boolean) => invoke<void>('set_talking', { talking }),
   quitApp: () => invoke<void>('quit_app'),
+  /** System Settings → Privacy & Security → Microphone. */
+  openMicrophoneSettings: () => invoke<void>('open_microphone_settings'),
+  /** Deletes one of the app's repos from the cache; resolves to the bytes freed. */
+  deleteModel: (repo: string) => invoke<number>('delete_model', { repo }),
+  /** Shows the repo's folder (or the cache folder) in Finder. */
+  revealModel: (repo: string) => invoke<void>('reveal_model', { repo }),
+  /** The system folder picker, then the folder checked; null when cancelled. */
+  pickCacheDir: (neededBytes: number) => invoke<FolderCheck | null>('pick_cache_dir', { neededBytes }),
   /** Opens a web page in the default browser (tauri-plugin-opener). */
   openUrl: (url: string) => invoke<void>('plugin:opener|open_url', { url }),
 };

@@ -1,4 +1,5 @@
 // The popover's whole state, changed only by `reduce` from IPC events and UI actions.
+import { errorKey } from './restart';
 import type { AppState, AudioDevices, Metrics, Progress, Settings, TranscriptPiece } from './types';
 
 export type View = 'main' | 'settings';
@@ -21,6 +22,8 @@ export interface UiState {
   notice: Notice | null;
   /** Set when the UI cannot talk to the app at all (e.g. opened outside Tauri). */
   bootError: string | null;
+  /** errorKey() of the app error the person closed; a different error shows again. */
+  dismissedError: string | null;
 }
 
 export type Action =
@@ -32,7 +35,8 @@ export type Action =
   | { type: 'devices'; devices: AudioDevices }
   | { type: 'view'; view: View }
   | { type: 'notice'; notice: Notice | null }
-  | { type: 'boot-error'; message: string };
+  | { type: 'boot-error'; message: string }
+  | { type: 'dismiss-error'; key: string };
 
 export const TRANSCRIPT_MAX = 4000;
 
@@ -47,6 +51,7 @@ export const initialState: UiState = {
   view: 'main',
   notice: null,
   bootError: null,
+  dismissedError: null,
 };
 
 export function reduce(s: UiState, a: Action): UiState {
@@ -87,6 +92,8 @@ export function reduce(s: UiState, a: Action): UiState {
       return { ...s, notice: a.notice };
     case 'boot-error':
       return { ...s, bootError: a.message };
+    case 'dismiss-error':
+      return { ...s, dismissedError: a.key };
   }
 }
 
@@ -112,4 +119,14 @@ export function screenOf(s: UiState): Screen {
   if (st === 'error') return 'error';
   if (st === 'ready') return s.app.session.active ? 'session' : 'ready';
   return st;
+}
+
+/** The app error to show as a banner above the current screen: any stage but Error (which is
+ * the full-page error view), unless the person closed this very error. */
+export function bannerError(s: UiState) {
+  const e = s.app?.error;
+  if (!e || s.bootError) return null;
+  if (s.app?.stage === 'error') return null;
+  if (s.dismissedError === errorKey(e)) return null;
+  return e;
 }

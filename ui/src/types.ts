@@ -142,6 +142,16 @@ export interface Settings {
   hasToken: boolean;
 }
 
+/** `pick_cache_dir`'s answer: the chosen folder, checked for writability and space. */
+export interface FolderCheck {
+  path: string;
+  writable: boolean;
+  freeBytes: number | null;
+  neededBytes: number;
+  /** Why it cannot be used; null when it can. */
+  error: string | null;
+}
+
 export interface AudioDevices {
   inputs: string[];
   outputs: string[];

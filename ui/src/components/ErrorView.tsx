@@ -2,11 +2,14 @@ import { useApp } from '../ctx';
 import { api } from '../ipc';
 import type { AppError } from '../types';
 
-/** Parses AppError.action: "retry" | "openSettings" | "openUrl:https://…". */
-export function parseAction(action: string | null): { kind: 'retry' } | { kind: 'openSettings' } | { kind: 'openUrl'; url: string } | null {
+export type ErrorAction = { kind: 'retry' } | { kind: 'openSettings' } | { kind: 'openMicrophoneSettings' } | { kind: 'openUrl'; url: string };
+
+/** Parses AppError.action: "retry" | "openSettings" | "openMicrophoneSettings" | "openUrl:https://…". */
+export function parseAction(action: string | null): ErrorAction | null {
   if (!action) return null;
   if (action === 'retry') return { kind: 'retry' };
   if (action === 'openSettings') return { kind: 'openSettings' };
+  if (action === 'openMicrophoneSettings') return { kind: 'openMicrophoneSettings' };
   if (action.startsWith('openUrl:')) {
     const url = action.slice('openUrl:'.length);
     if (/^https:\/\//.test(url)) return { kind: 'openUrl', url };
@@ -30,6 +33,11 @@ export function ErrorView({ error }: { error: AppError }) {
         {action?.kind === 'retry' && (
           <button class="btn primary wide" onClick={() => run('retry', api.retryDownload)}>
             Try again
+          </button>
+        )}
+        {action?.kind === 'openMicrophoneSettings' && (
+          <button class="btn primary wide" onClick={() => run('open System Settings', api.openMicrophoneSettings)}>
+            Open Privacy Settings
           </button>
         )}
         {action?.kind === 'openUrl' && (

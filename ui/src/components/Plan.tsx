@@ -1,6 +1,6 @@
 import { useApp } from '../ctx';
 import { formatBytes, formatMemory, qualityLabel } from '../format';
-import { api } from '../ipc';
+import { useGuardedSave } from './ConfirmRestart';
 import type { Hardware, Plan, QualityOverride } from '../types';
 
 export function HardwareCard({ hw }: { hw: Hardware }) {
@@ -52,13 +52,13 @@ export function optionWarning(plan: Plan, q: QualityOverride): string | null {
 }
 
 export function QualityPicker({ plan }: { plan: Plan | null }) {
-  const { state, dispatch, run } = useApp();
+  const { state } = useApp();
   const settings = state.settings;
   const current: QualityOverride = settings?.qualityOverride ?? 'auto';
+  const { save, dialog } = useGuardedSave();
   const choose = async (q: QualityOverride) => {
     if (!settings || q === current) return;
-    const saved = await run('change the quality', () => api.saveSettings({ ...settings, qualityOverride: q }));
-    if (saved) dispatch({ type: 'settings', settings: saved });
+    await save({ ...settings, qualityOverride: q });
   };
   const warn = plan ? optionWarning(plan, current) : null;
   return (
@@ -81,6 +81,7 @@ export function QualityPicker({ plan }: { plan: Plan | null }) {
           ⚠ {current} {warn} on this Mac. Expect gaps or choose Auto.
         </p>
       )}
+      {dialog}
     </fieldset>
   );
 }

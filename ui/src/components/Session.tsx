@@ -7,6 +7,7 @@ import { Hotkey, Meter, MicIcon } from './common';
 export function ReadyPanel() {
   const { state, run } = useApp();
   const app = state.app!;
+  const handsFree = state.settings?.handsFree ?? app.session.handsFree;
   return (
     <section class="card ready" aria-label="Ready">
       <div class="ready-icon" aria-hidden="true">
@@ -16,9 +17,13 @@ export function ReadyPanel() {
       <p class="hint" data-testid="hotkey-hint">
         Hold <Hotkey accel={app.hotkey} /> to talk
       </p>
-      <p class="small muted">The shortcut works even when this window is closed.</p>
+      <p class="small muted" data-testid="ready-help">
+        {handsFree
+          ? 'Hands-free is on: start a conversation and Moshi listens until you end it.'
+          : 'Anywhere, even with this window closed: hold the keys, speak, let go, and Moshi answers out loud.'}
+      </p>
       <button class="btn primary wide" onClick={() => run('start the session', api.startSession)}>
-        Start conversation
+        {handsFree ? 'Start hands-free conversation' : 'Start conversation'}
       </button>
     </section>
   );

@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import { qualityLabel } from '../format';
+import { formatBytes, qualityLabel } from '../format';
 import { api } from '../ipc';
-import type { QualityOverride, Settings } from '../types';
+import type { FolderCheck, QualityOverride, Settings } from '../types';
+import { useGuardedSave } from './ConfirmRestart';
 import { acceleratorFromEvent, normalizeSettings, validateSettings, validateToken, type SettingsErrors } from '../validate';
 import { Hotkey, Spinner } from './common';
 import { optionWarning } from './Plan';
@@ -175,11 +176,107 @@ function TokenSection({ hasToken, onChanged }: { hasToken: boolean; onChanged: (
   );
 }
 
+/** The cache folder: chosen with the system folder picker, checked for writability and space. */
+function CacheFolder({ value, neededBytes, error, onChange }: { value: string | null; neededBytes: number; error?: string; onChange: (v: string | null) => void }) {
+  const { run } = useApp();
+  const [check, setCheck] = useState<FolderCheck | null>(null);
+  const choose = async () => {
+    const picked = await run('choose a folder', () => api.pickCacheDir(neededBytes));
+    if (!picked) return; // cancelled (or failed: the notice says why)
+    setCheck(picked);
+    if (!picked.error) onChange(picked.path);
+  };
+  const problem = check?.error ?? error;
+  return (
+    <div class="field">
+      <span class="label" id="cache-dir-label">
+        Model cache location
+      </span>
+      <span class="folder-path" id="cache-dir" data-testid="cache-dir">
+        {value ?? 'Default (the Hugging Face cache, shared with Python)'}
+      </span>
+      <div class="row">
+        <button type="button" class="btn" aria-describedby="cache-dir-label cache-dir" onClick={choose}>
+          Choose…
+        </button>
+        {value && (
+          <button
+            type="button"
+            class="btn link"
+            onClick={() => {
+              setCheck(null);
+              onChange(null);
+            }}
+          >
+            Use the default
+          </button>
+        )}
+      </div>
+      {problem ? (
+        <span class="field-error" id="cache-dir-error" role="alert">
+          {check?.error ? `${check.path}: ${check.error}` : problem}
+        </span>
+      ) : (
+        check &&
+        check.freeBytes != null && (
+          <span class="help" role="status">
+            {formatBytes(check.freeBytes)} free there; the model needs {formatBytes(check.neededBytes)}.
+          </span>
+        )
+      )}
+    </div>
+  );
+}
+
+/** Reveal in Finder and Delete model (with a confirmation) for the planned repo. */
+function ModelFiles({ repo }: { repo: string }) {
+  const { dispatch, run } = useApp();
+  const [confirming, setConfirming] = useState(false);
+  const del = async () => {
+    setConfirming(false);
+    const freed = await run('delete the model', () => api.deleteModel(repo));
+    if (freed !== undefined) {
+      dispatch({ type: 'notice', notice: { kind: 'info', text: `Deleted ${repo} (${formatBytes(freed)} freed).` } });
+    }
+  };
+  return (
+    <div class="field" data-testid="model-files">
+      <span class="label">Model files</span>
+      <span class="folder-path">{repo}</span>
+      <div class="row">
+        <button type="button" class="btn" onClick={() => run('show the model in Finder', () => api.revealModel(repo))}>
+          Reveal in Finder
+        </button>
+        <button type="button" class="btn danger" onClick={() => setConfirming(true)}>
+          Delete model…
+        </button>
+      </div>
+      {confirming && (
+        <section class="card confirm" role="alertdialog" aria-labelledby="del-title" aria-describedby="del-text">
+          <strong id="del-title">Delete {repo}?</strong>
+          <p class="small" id="del-text">
+            Its files (and any partial download) are removed from the cache. Moshibar downloads them again when it needs them.
+          </p>
+          <div class="actions">
+            <button type="button" class="btn danger" onClick={del}>
+              Delete
+            </button>
+            <button type="button" class="btn" onClick={() => setConfirming(false)} autoFocus>
+              Cancel
+            </button>
+          </div>
+        </section>
+      )}
+    </div>
+  );
+}
+
 export function SettingsView() {
   const { state, dispatch, run } = useApp();
   const [draft, setDraft] = useState<Settings | null>(state.settings);
   const [errors, setErrors] = useState<SettingsErrors>({});
   const [saving, setSaving] = useState(false);
+  const { save: guardedSave, dialog } = useGuardedSave();
   const headingRef = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
@@ -214,12 +311,9 @@ export function SettingsView() {
       return;
     }
     setSaving(true);
-    const saved = await run('save settings', () => api.saveSettings(s));
+    const saved = await guardedSave(s);
     setSaving(false);
-    if (saved) {
-      dispatch({ type: 'settings', settings: saved });
-      close();
-    }
+    if (saved) close();
   };
   return (
     <form class="settings" aria-labelledby="settings-title" onSubmit={save} noValidate onKeyDown={(e) => e.key === 'Escape' && close()}>
@@ -256,26 +350,8 @@ export function SettingsView() {
               </span>
             )}
           </div>
-          <div class="field">
-            <label class="label" for="cache-dir">
-              Model cache location
-            </label>
-            <input
-              id="cache-dir"
-              type="text"
-              spellcheck={false}
-              placeholder="Default location"
-              value={draft.cacheDir ?? ''}
-              aria-invalid={!!errors.cacheDir}
-              aria-describedby={errors.cacheDir ? 'cache-dir-error' : undefined}
-              onInput={(e) => set('cacheDir', (e.currentTarget as HTMLInputElement).value)}
-            />
-            {errors.cacheDir && (
-              <span class="field-error" id="cache-dir-error" role="alert">
-                {errors.cacheDir}
-              </span>
-            )}
-          </div>
+          <CacheFolder value={draft.cacheDir} neededBytes={plan?.downloadBytes ?? 0} error={errors.cacheDir} onChange={(v) => set('cacheDir', v)} />
+          {plan && <ModelFiles repo={plan.repo} />}
         </fieldset>
         <fieldset class="group">
           <legend>Talking</legend>
@@ -321,6 +397,7 @@ export function SettingsView() {
           }}
         />
       </div>
+      {dialog}
       <div class="settings-foot">
         <button type="button" class="btn" onClick={close}>
           Cancel

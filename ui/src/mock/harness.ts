@@ -3,7 +3,7 @@
 // Used by the ?mock dev mode and bundled into the Playwright init script (e2e/harness-entry.ts).
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
-import type { AppState, AudioDevices, Progress, Settings } from '../types';
+import type { AppState, AudioDevices, FolderCheck, Progress, Settings } from '../types';
 import * as fx from './fixtures';
 
 export interface MockBackend {
@@ -11,6 +11,8 @@ export interface MockBackend {
   progress: Progress | null;
   settings: Settings;
   devices: AudioDevices;
+  /** What the folder picker "chooses" (null: the person cancels). */
+  folder: FolderCheck | null;
   /** command name → error message: the command rejects with it. */
   fail: Record<string, string>;
   /** command name → milliseconds before it answers (answers with the state as it was when called). */
@@ -25,13 +27,14 @@ export interface MockBackend {
   setProgress: (p: Progress) => Promise<void>;
 }
 
-export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'progress' | 'settings' | 'devices' | 'delays'>> = {}): MockBackend {
+export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'progress' | 'settings' | 'devices' | 'delays' | 'folder'>> = {}): MockBackend {
   mockWindows('main');
   const b: MockBackend = {
     app: init.app ?? fx.appState(),
     progress: init.progress ?? null,
     settings: init.settings ?? { ...fx.settings },
     devices: init.devices ?? fx.devices,
+    folder: init.folder ?? null,
     fail: {},
     delays: init.delays ?? {},
     calls: [],
@@ -72,6 +75,10 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
         return null;
       case 'list_audio_devices':
         return b.devices;
+      case 'pick_cache_dir':
+        return b.folder;
+      case 'delete_model':
+        return 1_950_000_000;
       default:
         return null;
     }

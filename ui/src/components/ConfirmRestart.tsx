@@ -1,0 +1,78 @@
+import { useState } from 'preact/hooks';
+import { useApp } from '../ctx';
+import { formatBytes } from '../format';
+import { api } from '../ipc';
+import { restartImpact, type RestartImpact } from '../restart';
+import type { Settings } from '../types';
+
+interface Pending {
+  next: Settings;
+  impact: RestartImpact;
+  resolve: (s: Settings | undefined) => void;
+}
+
+/**
+ * Saves settings, but first asks when the change restarts the model download (another quality
+ * or voice while downloading or paused), offering to delete the partial files it leaves.
+ * Returns `save` and the dialog to render (null when nothing is asked).
+ */
+export function useGuardedSave() {
+  const { state, dispatch, run } = useApp();
+  const [pending, setPending] = useState<Pending | null>(null);
+
+  const doSave = async (next: Settings, deleteRepo: string | null) => {
+    const saved = await run('save settings', () => api.saveSettings(next));
+    if (saved) {
+      dispatch({ type: 'settings', settings: saved });
+      if (deleteRepo) {
+        const freed = await run('delete the partial download', () => api.deleteModel(deleteRepo));
+        if (freed !== undefined) dispatch({ type: 'notice', notice: { kind: 'info', text: `Deleted the partial download of ${deleteRepo} (${formatBytes(freed)} freed).` } });
+      }
+    }
+    return saved;
+  };
+
+  const save = (next: Settings): Promise<Settings | undefined> => {
+    const before = state.settings;
+    const impact = before ? restartImpact(state.app, state.progress, before, next) : null;
+    if (!impact) return doSave(next, null);
+    return new Promise((resolve) => setPending({ next, impact, resolve }));
+  };
+
+  const finish = async (choice: 'keep' | 'delete' | 'cancel') => {
+    const p = pending;
+    if (!p) return;
+    setPending(null);
+    if (choice === 'cancel') return p.resolve(undefined);
+    p.resolve(await doSave(p.next, choice === 'delete' ? p.impact.repo : null));
+  };
+
+  const dialog = pending ? <ConfirmRestart impact={pending.impact} onChoose={finish} /> : null;
+  return { save, dialog };
+}
+
+function ConfirmRestart({ impact, onChoose }: { impact: RestartImpact; onChoose: (c: 'keep' | 'delete' | 'cancel') => void }) {
+  const done = impact.bytesDone > 0 ? `${formatBytes(impact.bytesDone)} of ${formatBytes(impact.bytesTotal)}` : 'the download';
+  return (
+    <section class="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text" data-testid="confirm-restart">
+      <h2 class="h2" id="confirm-title">
+        Switch to {impact.to === 'auto' ? 'Automatic' : impact.to} and restart the download?
+      </h2>
+      <p class="small" id="confirm-text">
+        Changing the {impact.what} stops the download of <strong>{impact.repo}</strong> ({done}) and starts another model from the beginning.
+        The partial files stay on disk unless you delete them; switching back later resumes from them.
+      </p>
+      <div class="actions col">
+        <button class="btn primary wide" onClick={() => onChoose('keep')}>
+          Switch, keep the partial download
+        </button>
+        <button class="btn wide danger" onClick={() => onChoose('delete')}>
+          Switch and delete it
+        </button>
+        <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
+          Cancel
+        </button>
+      </div>
+    </section>
+  );
+}
