@@ -229,9 +229,13 @@ pub fn open_input(
     let capture = make_capture(config.sample_rate, config.channels);
     let c2 = counters.clone();
     let on_error = move |e: cpal::Error| {
-        // Xruns and reroutes are survivable; anything else means the stream is gone.
+        // Xruns and reroutes are survivable (counted); the rest means the stream is gone.
         if stream_is_gone(e.kind()) {
             c2.input_failed.store(true, Ordering::SeqCst);
+        } else if e.kind() == cpal::ErrorKind::Xrun {
+            c2.input_xruns.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c2.input_errors.fetch_add(1, Ordering::Relaxed);
         }
     };
     fn build<T>(
@@ -300,6 +304,10 @@ pub fn open_output(
     let on_error = move |e: cpal::Error| {
         if stream_is_gone(e.kind()) {
             c2.output_failed.store(true, Ordering::SeqCst);
+        } else if e.kind() == cpal::ErrorKind::Xrun {
+            c2.output_xruns.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c2.output_errors.fetch_add(1, Ordering::Relaxed);
         }
     };
     fn build<T>(

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
+use crate::aec::{AecFigures, CancellerKind};
 use crate::gate::Gate;
-use crate::metrics::{rms, FrameFigures, MetricsAccumulator, TranscriptPiece};
+use crate::metrics::{rms, AudioHealth, FrameFigures, MetricsAccumulator, TranscriptPiece};
 use crate::model::{FrameModel, ModelError, ModelFrame};
 use crate::session::SessionEvent;
 
@@ -46,6 +47,17 @@ impl Totals {
     }
 }
 
+/// What the live loop knows beyond the model's step, copied into every metrics event.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiveFigures {
+    /// The echo canceller in use.
+    pub echo_canceller: CancellerKind,
+    /// Its figures.
+    pub aec: AecFigures,
+    /// Device accounting.
+    pub audio: AudioHealth,
+}
+
 /// The model plus everything one step needs around it.
 pub struct FrameLoop<M: FrameModel> {
     /// The model (returned to the caller when the session ends).
@@ -55,6 +67,7 @@ pub struct FrameLoop<M: FrameModel> {
     acc: MetricsAccumulator,
     totals: Totals,
     last_open: bool,
+    live: LiveFigures,
 }
 
 impl<M: FrameModel> FrameLoop<M> {
@@ -67,7 +80,13 @@ impl<M: FrameModel> FrameLoop<M> {
             acc: MetricsAccumulator::default(),
             totals: Totals::default(),
             last_open: false,
+            live: LiveFigures::default(),
         }
+    }
+
+    /// Updates the live figures the next metrics events carry.
+    pub fn set_live(&mut self, live: LiveFigures) {
+        self.live = live;
     }
 
     /// Totals so far.
@@ -120,7 +139,11 @@ impl<M: FrameModel> FrameLoop<M> {
             latency_ms,
         });
         if self.acc.frames() >= METRICS_EVERY {
-            let m = self.acc.take(open, dropped, underruns);
+            let mut m = self.acc.take(open, dropped, underruns);
+            m.echo_canceller = self.live.echo_canceller;
+            m.erle_db = self.live.aec.erle_db;
+            m.echo_delay_ms = self.live.aec.delay_ms;
+            m.audio = self.live.audio;
             self.send(SessionEvent::Metrics(m));
         }
         Ok(out)

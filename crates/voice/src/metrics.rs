@@ -15,7 +15,7 @@ pub struct TranscriptPiece {
 
 /// The `session-metrics` event: levels, per-stage times and health of the real-time loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Metrics {
     /// Whether mic frames reach the model (push-to-talk held or hands-free).
     pub talking: bool,
@@ -39,6 +39,37 @@ pub struct Metrics {
     pub underruns: u64,
     /// Estimated mic-sample-to-speaker-sample latency in ms, when known.
     pub latency_ms: Option<f32>,
+    /// Which echo canceller runs.
+    pub echo_canceller: crate::aec::CancellerKind,
+    /// Echo return loss enhancement reported by the canceller, dB.
+    pub erle_db: Option<f32>,
+    /// Estimated delay from what the speaker played to its echo in the microphone, ms.
+    pub echo_delay_ms: Option<f32>,
+    /// How the devices keep time (played/captured vs wall clock, xruns, drops).
+    pub audio: AudioHealth,
+}
+
+/// Honest accounting of the live devices since the session's devices opened: what the
+/// speaker and the microphone really moved against the wall clock, and everything lost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AudioHealth {
+    /// Wall time since the devices opened, s.
+    pub wall_s: f64,
+    /// Audio the output callback handed to the device (its queue and the silence it inserted),
+    /// s at the device's rate. Falling behind `wall_s` = the device consumes slower than real
+    /// time (a starved audio server, clock drift).
+    pub played_s: f64,
+    /// Audio the input callback delivered, s. Behind `wall_s` = capture is losing time.
+    pub captured_s: f64,
+    /// Non-fatal xruns reported by the streams (input + output).
+    pub xruns: u64,
+    /// Other non-fatal stream errors (the streams kept running).
+    pub stream_errors: u64,
+    /// Model output dropped because the speaker's queue was full, ms.
+    pub output_dropped_ms: f64,
+    /// Microphone audio dropped because the model thread did not empty the ring in time, ms.
+    pub capture_dropped_ms: f64,
 }
 
 /// Output RMS above which Moshi counts as speaking (about -46 dBFS).
@@ -122,6 +153,7 @@ impl MetricsAccumulator {
             frames_dropped,
             underruns,
             latency_ms: self.latency_ms,
+            ..Default::default()
         };
         *self = Self::default();
         m
@@ -156,10 +188,28 @@ mod tests {
             "framesDropped",
             "underruns",
             "latencyMs",
+            "echoCanceller",
+            "erleDb",
+            "echoDelayMs",
+            "audio",
         ] {
             assert!(keys.contains(&k), "missing {k} in {v}");
         }
-        assert_eq!(keys.len(), 11);
+        assert_eq!(keys.len(), 15);
+        for k in [
+            "wallS",
+            "playedS",
+            "capturedS",
+            "xruns",
+            "streamErrors",
+            "outputDroppedMs",
+            "captureDroppedMs",
+        ] {
+            assert!(v["audio"].get(k).is_some(), "missing audio.{k} in {v}");
+        }
+        // Older payloads (without the new fields) still parse.
+        let old: Metrics = serde_json::from_str(r#"{"talking":true,"rtf":0.5}"#)?;
+        assert!(old.talking && old.audio == AudioHealth::default());
         let t = serde_json::to_string(&TranscriptPiece {
             piece: " hello".into(),
             frame: 42,

@@ -27,6 +27,17 @@ pub struct AudioCounters {
     pub input_device_latency_us: AtomicU64,
     /// Latest output device latency (callback → playback), microseconds.
     pub output_device_latency_us: AtomicU64,
+    /// Non-fatal xruns the input stream reported (the device overran; samples were lost).
+    pub input_xruns: AtomicU64,
+    /// Non-fatal xruns the output stream reported (the device underran or the server starved).
+    pub output_xruns: AtomicU64,
+    /// Other non-fatal errors the input stream reported (it kept running).
+    pub input_errors: AtomicU64,
+    /// Other non-fatal errors the output stream reported.
+    pub output_errors: AtomicU64,
+    /// Played samples the far-end tap could not keep (its ring was full): the echo canceller
+    /// saw silence instead of them.
+    pub tap_overflow: AtomicU64,
     /// Set by a stream's error callback: the device needs reopening.
     pub input_failed: AtomicBool,
     /// Set by a stream's error callback: the device needs reopening.
@@ -100,6 +111,7 @@ impl Capture {
 /// channel in the device's format; silence (and an underrun count) when the ring runs dry.
 pub struct Playback {
     consumer: rtrb::Consumer<f32>,
+    tap: Option<rtrb::Producer<f32>>,
     channels: usize,
     prebuffer: usize,
     playing: bool,
@@ -117,10 +129,33 @@ impl Playback {
     ) -> Self {
         Self {
             consumer,
+            tap: None,
             channels: usize::from(channels.max(1)),
             prebuffer: prebuffer.max(1),
             playing: false,
             counters,
+        }
+    }
+
+    /// Also copies every mono sample this side plays (the silence it inserts included) into
+    /// `tap`: the echo canceller's far end is exactly what went to the speaker.
+    pub fn with_tap(mut self, tap: rtrb::Producer<f32>) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
+    fn tap_out(&mut self, samples: impl Iterator<Item = f32>, n: usize) {
+        let Some(tap) = self.tap.as_mut() else {
+            return;
+        };
+        let fit = n.min(tap.slots());
+        if let Ok(chunk) = tap.write_chunk_uninit(fit) {
+            chunk.fill_from_iter(samples.take(fit));
+        }
+        if fit < n {
+            self.counters
+                .tap_overflow
+                .fetch_add((n - fit) as u64, Ordering::Relaxed);
         }
     }
 
@@ -146,6 +181,7 @@ impl Playback {
                 self.playing = true;
             } else {
                 data.fill(T::EQUILIBRIUM);
+                self.tap_out(std::iter::repeat(0.0), frames);
                 return;
             }
         }
@@ -157,6 +193,17 @@ impl Playback {
                 frame.fill(T::from_sample(*s));
                 done += 1;
             }
+            if let Some(tap) = self.tap.as_mut() {
+                let fit = done.min(tap.slots());
+                if let Ok(c) = tap.write_chunk_uninit(fit) {
+                    c.fill_from_iter(a.iter().chain(b.iter()).copied());
+                }
+                if fit < done {
+                    self.counters
+                        .tap_overflow
+                        .fetch_add((done - fit) as u64, Ordering::Relaxed);
+                }
+            }
             chunk.commit_all();
         }
         self.counters
@@ -164,6 +211,7 @@ impl Playback {
             .fetch_add(done as u64, Ordering::Relaxed);
         if done < frames {
             data[done * ch..].fill(T::EQUILIBRIUM);
+            self.tap_out(std::iter::repeat(0.0), frames - done);
             self.counters.underruns.fetch_add(1, Ordering::Relaxed);
             self.playing = false;
         }
@@ -207,5 +255,26 @@ mod tests {
         assert_eq!(out16, [-16384, -16384, 0, 0]);
         assert_eq!(c.underruns.load(Ordering::Relaxed), 1);
         assert_eq!(c.played.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_tap_gets_exactly_what_was_played() {
+        let c = Arc::new(AudioCounters::default());
+        let (mut p, cons) = ring(16);
+        let (tap_p, mut tap_c) = ring(6);
+        let mut play = Playback::new(cons, 2, 2, c.clone()).with_tap(tap_p);
+        let mut out = [1.0f32; 4];
+        p.push(0.5).ok();
+        play.process(&mut out); // prebuffering: silence played, silence tapped
+        p.push(0.25).ok();
+        p.push(-0.5).ok();
+        play.process(&mut out); // 0.5, 0.25
+        play.process(&mut out); // -0.5, then an underrun's silence
+        let tapped: Vec<f32> = std::iter::from_fn(|| tap_c.pop().ok()).collect();
+        assert_eq!(tapped, [0.0, 0.0, 0.5, 0.25, -0.5, 0.0]);
+        play.process(&mut out); // the tap is full now: counted, not blocking
+        assert_eq!(c.tap_overflow.load(Ordering::Relaxed), 0);
+        play.process(&mut [0.0f32; 16]);
+        assert!(c.tap_overflow.load(Ordering::Relaxed) > 0);
     }
 }

@@ -13,15 +13,21 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 
+use crate::aec::{CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
 use crate::devices::{self, Direction, OpenStream};
 use crate::error::VoiceError;
-use crate::frame_loop::FrameLoop;
+use crate::frame_loop::{FrameLoop, LiveFigures};
 use crate::gate::Gate;
+use crate::metrics::AudioHealth;
 use crate::metrics::{Metrics, TranscriptPiece};
 use crate::model::{FrameModel, ModelError};
 use crate::resample::StreamResampler;
 use crate::ring::{self, AudioCounters, Capture, Playback};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
+
+/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled: 40 ms, about two
+/// device periods of jitter. More would let the far end lag its echo.
+const FAR_BACKLOG: usize = SAMPLE_RATE as usize / 25;
 
 /// What the app chooses when it starts a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +50,9 @@ pub struct SessionConfig {
     pub device_buffer_ms: Option<u32>,
     /// Capacity of the event channel (events are dropped, never waited for, when it is full).
     pub event_capacity: usize,
+    /// Remove the speaker's echo from the microphone (WebRTC AEC3 where it is built in). Off
+    /// for headphones, or to hear the raw microphone.
+    pub echo_cancellation: bool,
 }
 
 impl Default for SessionConfig {
@@ -57,6 +66,7 @@ impl Default for SessionConfig {
             reopen_timeout: Duration::from_secs(10),
             device_buffer_ms: Some(20),
             event_capacity: 512,
+            echo_cancellation: true,
         }
     }
 }
@@ -128,6 +138,26 @@ pub struct SessionStats {
     pub latency_us: AtomicU64,
     /// Events dropped because the receiver did not keep up.
     pub events_dropped: AtomicU64,
+    /// Non-fatal stream xruns (input + output, summed over reopened devices).
+    pub xruns: AtomicU64,
+    /// Other non-fatal stream errors.
+    pub stream_errors: AtomicU64,
+    /// Far-end samples (24 kHz) the canceller got as silence because the speaker had not
+    /// played them yet, and far-end samples trimmed because they piled up (delay jumps).
+    pub far_padded: AtomicU64,
+    /// See `far_padded`.
+    pub far_trimmed: AtomicU64,
+    /// Time spent in the echo canceller (and delay estimator), nanoseconds, over `frames`.
+    pub aec_ns: AtomicU64,
+    /// The latest figures sent with the metrics events (canceller, delay, device accounting).
+    pub live: std::sync::Mutex<LiveFigures>,
+}
+
+impl SessionStats {
+    /// The latest live figures (canceller, delay estimate, device accounting).
+    pub fn live(&self) -> LiveFigures {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A running voice session. Dropping it stops it.
@@ -274,6 +304,10 @@ struct Io {
     out_prod: rtrb::Producer<f32>,
     in_rs: StreamResampler,
     out_rs: StreamResampler,
+    /// What the output callback played, for the canceller's far end.
+    tap_cons: rtrb::Consumer<f32>,
+    tap_rs: StreamResampler,
+    opened: Instant,
     counters: Arc<AudioCounters>,
     watch_stop: Arc<AtomicBool>,
     watch_lost: Arc<AtomicBool>,
@@ -326,6 +360,7 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         },
     )?;
     let mut out_prod_slot = None;
+    let mut tap_slot = None;
     let prebuffer_ms = config.prebuffer_ms;
     let output = devices::open_output(
         &out_dev,
@@ -338,12 +373,16 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
             // jitter margin: then the queue never runs dry while the next frame is computed.
             let frame_out = FRAME_SAMPLES * rate as usize / SAMPLE_RATE as usize;
             let prebuffer = frame_out + rate as usize * prebuffer_ms as usize / 1000;
-            Playback::new(c, channels, prebuffer, counters.clone())
+            let (tap_p, tap_c) = ring::ring(rate as usize);
+            tap_slot = Some(tap_c);
+            Playback::new(c, channels, prebuffer, counters.clone()).with_tap(tap_p)
         },
     )?;
-    let (Some(in_cons), Some(out_prod)) = (in_cons_slot, out_prod_slot) else {
+    let (Some(in_cons), Some(out_prod), Some(tap_cons)) = (in_cons_slot, out_prod_slot, tap_slot)
+    else {
         return Err(VoiceError::Thread("stream built without its ring".into()));
     };
+    let tap_rs = StreamResampler::new(output.rate, SAMPLE_RATE)?;
     let in_rs = StreamResampler::new(input.rate, SAMPLE_RATE)?;
     let out_rs = StreamResampler::new(SAMPLE_RATE, output.rate)?;
 
@@ -384,6 +423,9 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         out_prod,
         in_rs,
         out_rs,
+        tap_cons,
+        tap_rs,
+        opened: Instant::now(),
         counters,
         watch_stop,
         watch_lost,
@@ -449,6 +491,13 @@ impl Worker {
         let mut acc: Vec<f32> = Vec::with_capacity(SAMPLE_RATE as usize * 4);
         let mut out_buf: Vec<f32> = Vec::with_capacity(io.output.rate as usize);
         let mut underruns_before = 0u64;
+        let (mut xruns_before, mut errors_before) = (0u64, 0u64);
+        let (mut aec, kind) = self.canceller();
+        let mut far_end = FarEnd::new(FAR_BACKLOG);
+        let mut far_frame = [0.0f32; FRAME_SAMPLES];
+        let mut tap_buf: Vec<f32> = Vec::with_capacity(io.output.rate as usize * 2);
+        let mut tap_24k: Vec<f32> = Vec::with_capacity(SAMPLE_RATE as usize * 2);
+        let mut delay = DelayEstimator::new();
         let mut last_in_callbacks = 0u64;
         let mut last_out_callbacks = 0u64;
         let mut last_progress = Instant::now();
@@ -499,6 +548,10 @@ impl Worker {
                     message: format!("{} device \"{name}\": {why}", dir.as_str()),
                 });
                 underruns_before += io.counters.underruns.load(Ordering::Relaxed);
+                xruns_before += io.counters.input_xruns.load(Ordering::Relaxed)
+                    + io.counters.output_xruns.load(Ordering::Relaxed);
+                errors_before += io.counters.input_errors.load(Ordering::Relaxed)
+                    + io.counters.output_errors.load(Ordering::Relaxed);
                 self.stats.capture_overflow.fetch_add(
                     io.counters.capture_overflow.load(Ordering::Relaxed),
                     Ordering::Relaxed,
@@ -509,6 +562,7 @@ impl Worker {
                     None => return Ok(()),
                 }
                 acc.clear();
+                far_end = FarEnd::new(FAR_BACKLOG);
                 last_progress = Instant::now();
                 continue;
             }
@@ -525,6 +579,22 @@ impl Worker {
                     io.in_rs
                         .process(&scratch, &mut acc)
                         .map_err(|e| e.to_string())?;
+                }
+            }
+            // And what the speaker played meanwhile: the canceller's far end.
+            let n = io.tap_cons.slots();
+            if n > 0 {
+                if let Ok(chunk) = io.tap_cons.read_chunk(n) {
+                    let (a, b) = chunk.as_slices();
+                    tap_buf.clear();
+                    tap_buf.extend_from_slice(a);
+                    tap_buf.extend_from_slice(b);
+                    chunk.commit_all();
+                    tap_24k.clear();
+                    io.tap_rs
+                        .process(&tap_buf, &mut tap_24k)
+                        .map_err(|e| e.to_string())?;
+                    far_end.push(&tap_24k);
                 }
             }
 
@@ -554,6 +624,29 @@ impl Worker {
             let mut frame = [0.0f32; FRAME_SAMPLES];
             frame.copy_from_slice(&acc[..FRAME_SAMPLES]);
             acc.drain(..FRAME_SAMPLES);
+
+            // Echo: line the far end up with this frame, track the delay, cancel.
+            let t_aec = Instant::now();
+            far_end.take(&mut far_frame);
+            delay.push(&far_frame, &frame);
+            if let Some(a) = aec.as_mut() {
+                a.process(&far_frame, &mut frame)
+                    .map_err(|e| format!("the echo canceller failed: {e}"))?;
+            }
+            self.stats
+                .aec_ns
+                .fetch_add(t_aec.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let live = self.live_figures(
+                &io,
+                kind,
+                aec.as_ref(),
+                &delay,
+                &far_end,
+                xruns_before,
+                errors_before,
+            );
+            fl.set_live(live);
+            *self.stats.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
 
             let underruns = underruns_before + io.counters.underruns.load(Ordering::Relaxed);
             self.stats.underruns.store(underruns, Ordering::Relaxed);
@@ -611,6 +704,69 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The software echo canceller for this session, if it is wanted and built in.
+    fn canceller(&self) -> (Option<EchoCanceller>, CancellerKind) {
+        if !self.config.echo_cancellation {
+            return (None, CancellerKind::Off);
+        }
+        match EchoCanceller::new() {
+            Ok(a) => (Some(a), EchoCanceller::KIND),
+            Err(e) => {
+                tracing::warn!(error = %e, "no echo canceller; use headphones");
+                (None, CancellerKind::Off)
+            }
+        }
+    }
+
+    /// Canceller figures and device accounting for the metrics events.
+    #[allow(clippy::too_many_arguments)]
+    fn live_figures(
+        &self,
+        io: &Io,
+        kind: CancellerKind,
+        aec: Option<&EchoCanceller>,
+        delay: &DelayEstimator,
+        far_end: &FarEnd,
+        xruns_before: u64,
+        errors_before: u64,
+    ) -> LiveFigures {
+        let c = &io.counters;
+        let (in_rate, out_rate) = (f64::from(io.input.rate), f64::from(io.output.rate));
+        let xruns = xruns_before
+            + c.input_xruns.load(Ordering::Relaxed)
+            + c.output_xruns.load(Ordering::Relaxed);
+        let errors = errors_before
+            + c.input_errors.load(Ordering::Relaxed)
+            + c.output_errors.load(Ordering::Relaxed);
+        self.stats.xruns.store(xruns, Ordering::Relaxed);
+        self.stats.stream_errors.store(errors, Ordering::Relaxed);
+        self.stats
+            .far_padded
+            .store(far_end.padded, Ordering::Relaxed);
+        self.stats
+            .far_trimmed
+            .store(far_end.trimmed, Ordering::Relaxed);
+        let capture_dropped = self.stats.capture_overflow.load(Ordering::Relaxed)
+            + c.capture_overflow.load(Ordering::Relaxed);
+        let mut aec_figures = aec.map(|a| a.figures()).unwrap_or_default();
+        aec_figures.delay_ms = delay.delay_ms();
+        LiveFigures {
+            echo_canceller: kind,
+            aec: aec_figures,
+            audio: AudioHealth {
+                wall_s: io.opened.elapsed().as_secs_f64(),
+                played_s: c.played.load(Ordering::Relaxed) as f64 / out_rate,
+                captured_s: c.captured.load(Ordering::Relaxed) as f64 / in_rate,
+                xruns,
+                stream_errors: errors,
+                output_dropped_ms: self.stats.output_overflow.load(Ordering::Relaxed) as f64
+                    / out_rate
+                    * 1000.0,
+                capture_dropped_ms: capture_dropped as f64 / in_rate * 1000.0,
+            },
+        }
     }
 
     /// Reopens devices after a loss: the configured ones if present, else the defaults, retrying
