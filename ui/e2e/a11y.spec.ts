@@ -55,3 +55,21 @@ test('ready, session, error and settings have no accessibility violations', asyn
   await expect(page.getByLabel('Microphone').locator('option')).toHaveCount(4);
   await audit(page, 'settings');
 });
+
+test('the error banner over Ready, the restart confirmation and model files have no violations', async ({ page }) => {
+  const error = { title: 'Microphone access is off', message: 'Moshi cannot hear you.', action: 'openMicrophoneSettings' };
+  await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan, error }) });
+  await expect(page.getByTestId('error-banner')).toBeVisible();
+  await audit(page, 'ready with error banner');
+  await setApp(page, { stage: 'downloading', error: null });
+  await emit(page, 'download-progress', fx.progress(0.3));
+  await page.getByText('Why?').click();
+  await page.getByRole('radio', { name: /q8/ }).click();
+  await expect(page.getByRole('alertdialog')).toBeVisible();
+  await audit(page, 'restart confirmation');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByTestId('model-files').getByRole('button', { name: 'Delete model…' }).click();
+  await expect(page.getByRole('alertdialog')).toBeVisible();
+  await audit(page, 'settings with delete confirmation');
+});
