@@ -15,10 +15,13 @@ use mlx_rs::{Array, Dtype};
 use serde_json::Value;
 use std::path::Path;
 
-/// fp32 logits: absolute tolerance (kernel-order differences are ~1e-6).
-pub const FP32_ABS_TOL: f32 = 1e-4;
+/// fp32 logits: absolute tolerance. Observed on every fixture: at most 9.5e-6 (kernel-order
+/// differences between the port's and moshi_mlx's graphs), so 5e-5 leaves 5× headroom.
+pub const FP32_ABS_TOL: f32 = 5e-5;
 /// bf16 / q8 / q4 teacher-forced logits: tolerance relative to the largest |logit| of the row.
-pub const BF16_REL_TOL: f32 = 2e-2;
+/// Observed on every fixture: exactly 0 (same MLX kernels, same order). 4e-3 is one bf16 ulp
+/// (2^-8) of the largest logit: any real difference in the computation exceeds it.
+pub const BF16_REL_TOL: f32 = 4e-3;
 
 /// Runs every LM check whose files exist in `dir`.
 pub fn checks(dir: &Path) -> Vec<Check> {
@@ -195,7 +198,6 @@ fn dense_checks(dir: &Path, r: &Value, out: &mut Vec<Check>) {
             &rows,
             run,
             SamplingConfig::argmax(),
-            true,
         ));
     }
     if let Some(run) = runs.and_then(|x| x.get("bf16_argmax")) {
@@ -207,16 +209,18 @@ fn dense_checks(dir: &Path, r: &Value, out: &mut Vec<Check>) {
             Err(e) => fail("lm/bf16/teacher_forced_logits", e.to_string()),
         });
     }
+    // Seeded sampling (moshi_mlx/local.py's samplers and seed): same threefry key sequence and
+    // near-identical fp32 logits give identical tokens (observed on every fixture), so any
+    // sampler bug — temperature, top-p threshold, draw order, seed — fails this check.
     if let Some(run) = runs.and_then(|x| x.get("fp32_sampled_local_defaults")) {
         let sampling = sampled_config(run);
         out.extend(free_running(
-            "lm/fp32_sampled (informational)",
+            "lm/fp32_sampled",
             &file,
             &cfg,
             &rows,
             run,
             sampling,
-            false,
         ));
     }
 }
@@ -241,9 +245,8 @@ fn sampled_config(run: &Value) -> SamplingConfig {
     }
 }
 
-/// Runs `LmGen` free-running over the recorded inputs. Strict (`exact`): tokens must be
-/// identical and logits within [`FP32_ABS_TOL`]; otherwise one informational line that
-/// always passes and says how many tokens agreed.
+/// Runs `LmGen` free-running over the recorded inputs: tokens must be identical and logits
+/// within [`FP32_ABS_TOL`].
 fn free_running(
     name: &str,
     file: &Path,
@@ -251,7 +254,6 @@ fn free_running(
     rows: &[Vec<u32>],
     run: &Value,
     sampling: SamplingConfig,
-    exact: bool,
 ) -> Vec<Check> {
     let res = (|| -> Result<(Vec<crate::lm::StepOutput>, &Vec<Value>), EngineError> {
         let lm = Lm::load_file(file, cfg, WeightFormat::Dense(Dtype::Float32))?;
@@ -270,6 +272,13 @@ fn free_running(
     let compare = || -> Result<(usize, usize, Vec<String>, f32, f32), EngineError> {
         let (mut agree, mut total, mut diffs) = (0, 0, Vec::new());
         let (mut logit_err, mut tout_err) = (0.0f32, 0.0f32);
+        if outs.len() != refs.len() {
+            return Err(bad(format!(
+                "{} steps run, {} recorded",
+                outs.len(),
+                refs.len()
+            )));
+        }
         for (i, (o, s)) in outs.iter().zip(refs).enumerate() {
             let want_text = u32s(field(s, "text_token")?)?;
             let want_dep = u32s(field(s, "depformer_tokens")?)?;
@@ -284,7 +293,9 @@ fn free_running(
             let mut want = want_text.clone();
             want.extend(&want_dep);
             total += want.len();
-            agree += got.iter().zip(&want).filter(|(a, b)| a == b).count();
+            if got.len() == want.len() {
+                agree += got.iter().zip(&want).filter(|(a, b)| a == b).count();
+            }
             if got != want || o.frame != want_last {
                 diffs.push(format!(
                     "step {i}: got {got:?} / {:?}, want {want:?} / {want_last:?}",
@@ -310,14 +321,6 @@ fn free_running(
         Ok(x) => x,
         Err(e) => return vec![fail(&format!("{name}/compare"), e.to_string())],
     };
-    if !exact {
-        return vec![ok(
-            name,
-            format!(
-                "{agree}/{total} tokens equal to moshi_mlx's seeded run (needs bit-identical logits; not required)"
-            ),
-        )];
-    }
     let steps = outs.len();
     let tokens = if diffs.is_empty() {
         ok(
@@ -328,7 +331,7 @@ fn free_running(
         fail(
             &format!("{name}/tokens"),
             format!(
-                "{} of {steps} steps differ; first: {}",
+                "{} of {steps} steps differ ({agree}/{total} tokens equal); first: {}",
                 diffs.len(),
                 diffs[0]
             ),
@@ -374,6 +377,13 @@ fn teacher_forced(mut lm: Lm, run: &Value) -> Result<Result<String, String>, Eng
         let want_audio = field(s, "audio_logits")?
             .as_array()
             .ok_or_else(|| bad("audio_logits"))?;
+        if d.logits.len() != want_audio.len() {
+            return Ok(Err(format!(
+                "{} depformer slices, {} recorded",
+                d.logits.len(),
+                want_audio.len()
+            )));
+        }
         for (l, w) in d.logits.iter().zip(want_audio) {
             let got = crate::lm::model::to_f32_vec(l)?;
             audio_err = audio_err.max(max_rel(&got, &f32s(w)?).map_err(bad)?);
