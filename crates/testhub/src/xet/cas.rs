@@ -72,7 +72,10 @@ struct Open {
 impl Cas {
     /// An empty CAS cutting xorbs at `max_xorb_bytes` of chunk data (64 MiB on the Hub).
     pub fn new(max_xorb_bytes: usize) -> Self {
-        Cas { max_xorb_bytes: max_xorb_bytes.max(1), ..Cas::default() }
+        Cas {
+            max_xorb_bytes: max_xorb_bytes.max(1),
+            ..Cas::default()
+        }
     }
 
     /// Adds a file (blocking: reads and chunks all of it); returns its record.
@@ -118,7 +121,11 @@ impl Cas {
         }
         self.seal(&mut open);
         let terms = self.terms(&places, &chunks);
-        let file = Arc::new(XetFile { hash: file_hash(&chunks), size, terms });
+        let file = Arc::new(XetFile {
+            hash: file_hash(&chunks),
+            size,
+            terms,
+        });
         self.by_sha.insert(sha256.to_string(), file.clone());
         self.by_hash.insert(file.hash, file.clone());
         Ok(file)
@@ -154,7 +161,11 @@ impl Cas {
         // Stand-in footer: the real one (hashes, boundaries) is never part of a served range.
         o.bytes.extend_from_slice(b"XETBLOB\x01testhub-footer");
         let hash = xorb_hash(&o.hashes);
-        let xorb = Xorb { hash, bytes: Bytes::from(o.bytes), chunk_offsets: o.offsets };
+        let xorb = Xorb {
+            hash,
+            bytes: Bytes::from(o.bytes),
+            chunk_offsets: o.offsets,
+        };
         self.xorb_index.insert(hash, self.xorbs.len());
         self.xorbs.push(Arc::new(xorb));
     }
@@ -168,7 +179,12 @@ impl Cas {
                     t.end += 1;
                     t.unpacked_len += len;
                 }
-                _ => terms.push(Term { xorb, start: idx, end: idx + 1, unpacked_len: len }),
+                _ => terms.push(Term {
+                    xorb,
+                    start: idx,
+                    end: idx + 1,
+                    unpacked_len: len,
+                }),
             }
         }
         terms
@@ -189,9 +205,11 @@ impl<'a> ContentReader<'a> {
             FileContent::Disk(p) => ContentReader::Disk(std::fs::File::open(p).map_err(|e| {
                 TestHubError::InvalidRepo(format!("xet: cannot read {}: {e}", p.display()))
             })?),
-            FileContent::Generated { size, seed } => {
-                ContentReader::Generated { size: *size, seed: *seed, at: 0 }
-            }
+            FileContent::Generated { size, seed } => ContentReader::Generated {
+                size: *size,
+                seed: *seed,
+                at: 0,
+            },
         })
     }
 

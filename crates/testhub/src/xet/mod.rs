@@ -175,7 +175,14 @@ pub(crate) fn enable(inner: &Inner, opts: XetOptions) -> Result<(), crate::TestH
         store
             .repos
             .values()
-            .flat_map(|r| r.head.files.values().filter(|e| e.lfs).cloned().collect::<Vec<_>>())
+            .flat_map(|r| {
+                r.head
+                    .files
+                    .values()
+                    .filter(|e| e.lfs)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .collect()
     };
     for e in entries {

@@ -25,14 +25,23 @@ use crate::{FileContent, Inner};
 
 /// Routes on the hub listener: the token endpoint.
 pub(crate) fn hub_routes() -> Router<Arc<Inner>> {
-    Router::new().route("/api/models/{org}/{name}/xet-read-token/{rev}", get(read_token))
+    Router::new().route(
+        "/api/models/{org}/{name}/xet-read-token/{rev}",
+        get(read_token),
+    )
 }
 
 /// Routes on the hub listener under `casUrl`.
 pub(crate) fn cas_routes() -> Router<Arc<Inner>> {
     Router::new()
-        .route("/_xet-cas/v1/reconstructions/{hash}", get(reconstruction_v1))
-        .route("/_xet-cas/v2/reconstructions/{hash}", get(reconstruction_v2))
+        .route(
+            "/_xet-cas/v1/reconstructions/{hash}",
+            get(reconstruction_v1),
+        )
+        .route(
+            "/_xet-cas/v2/reconstructions/{hash}",
+            get(reconstruction_v2),
+        )
 }
 
 /// Routes on the CDN listener: xorb transfers.
@@ -50,7 +59,11 @@ async fn read_token(
     headers: HeaderMap,
 ) -> Response {
     let Some(xet) = xet_of(&inner) else {
-        return hub_error(StatusCode::NOT_FOUND, None, "Xet is not enabled on this hub");
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            None,
+            "Xet is not enabled on this hub",
+        );
     };
     xet.count(|s| s.token_requests += 1);
     let repo_id = format!("{org}/{name}");
@@ -109,12 +122,20 @@ fn refuse_token(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
 /// `bytes=a-b` / `bytes=a-` of a reconstruction query, trimmed to the file: `Err` = 416.
 fn file_range(headers: &HeaderMap, size: u64) -> Result<(u64, u64), ()> {
     let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return if size == 0 { Err(()) } else { Ok((0, size - 1)) };
+        return if size == 0 {
+            Err(())
+        } else {
+            Ok((0, size - 1))
+        };
     };
     let spec = v.trim().strip_prefix("bytes=").ok_or(())?;
     let (a, b) = spec.split_once('-').ok_or(())?;
     let start: u64 = a.trim().parse().map_err(|_| ())?;
-    let end: u64 = if b.trim().is_empty() { u64::MAX } else { b.trim().parse().map_err(|_| ())? };
+    let end: u64 = if b.trim().is_empty() {
+        u64::MAX
+    } else {
+        b.trim().parse().map_err(|_| ())?
+    };
     if start >= size || end < start {
         return Err(());
     }
@@ -140,7 +161,11 @@ fn reconstruction(inner: &Arc<Inner>, hash: &str, headers: &HeaderMap, version: 
         (file, cas.xorbs.clone())
     };
     let Ok((start, end)) = file_range(headers, file.size) else {
-        let mut r = hub_error(StatusCode::RANGE_NOT_SATISFIABLE, None, "Range Not Satisfiable");
+        let mut r = hub_error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            None,
+            "Range Not Satisfiable",
+        );
         if let Ok(v) = format!("bytes */{}", file.size).parse() {
             r.headers_mut().insert(header::CONTENT_RANGE, v);
         }
@@ -204,7 +229,10 @@ fn plan(
             }
         }
         let bytes = |(a, b): (u32, u32)| {
-            (xorb.chunk_offsets[a as usize], xorb.chunk_offsets[b as usize] - 1)
+            (
+                xorb.chunk_offsets[a as usize],
+                xorb.chunk_offsets[b as usize] - 1,
+            )
         };
         let hash = xorb.hash.hex();
         let url = |spec: &str| {
@@ -329,11 +357,19 @@ async fn xorb(
 /// A `multipart/byteranges` answer (RFC 7233) for several ranges.
 fn multipart(entry: &Entry, ranges: &[(u64, u64)]) -> Response {
     let Some(data) = entry.shared.clone() else {
-        return hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, "xorb not in memory");
+        return hub_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "xorb not in memory",
+        );
     };
     let size = data.len() as u64;
     if ranges.iter().any(|&(a, b)| b >= size || a > b) {
-        let mut r = hub_error(StatusCode::RANGE_NOT_SATISFIABLE, None, "Range Not Satisfiable");
+        let mut r = hub_error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            None,
+            "Range Not Satisfiable",
+        );
         if let Ok(v) = format!("bytes */{size}").parse() {
             r.headers_mut().insert(header::CONTENT_RANGE, v);
         }
@@ -353,7 +389,10 @@ fn multipart(entry: &Entry, ranges: &[(u64, u64)]) -> Response {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Response::builder()
         .status(StatusCode::PARTIAL_CONTENT)
-        .header(header::CONTENT_TYPE, format!("multipart/byteranges; boundary={boundary}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/byteranges; boundary={boundary}"),
+        )
         .header(header::CONTENT_LENGTH, body.len().to_string())
         .body(Body::from(body))
         .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
@@ -372,7 +411,8 @@ impl XetState {
             cas.xorbs[idx].bytes.clone()
         };
         let path = format!("xorbs/{}", hash.hex());
-        let entry = Arc::new(Entry::build(&path, FileContent::Bytes(bytes.to_vec()), Some(true)).ok()?);
+        let entry =
+            Arc::new(Entry::build(&path, FileContent::Bytes(bytes.to_vec()), Some(true)).ok()?);
         cache.insert(*hash, entry.clone());
         Some(entry)
     }

@@ -11,7 +11,10 @@ fn sign(secret: &[u8], msg: &str) -> String {
 
 /// A token for `repo_id`, valid until `exp_ms`.
 pub(crate) fn mint(secret: &[u8], repo_id: &str, exp_ms: u64) -> String {
-    format!("xet_{exp_ms}_{}", sign(secret, &format!("token|{repo_id}|{exp_ms}")))
+    format!(
+        "xet_{exp_ms}_{}",
+        sign(secret, &format!("token|{repo_id}|{exp_ms}"))
+    )
 }
 
 /// Why a token or URL is refused.
@@ -26,7 +29,10 @@ pub(crate) fn check(secret: &[u8], token: &str, repos: &[String]) -> Result<(), 
     let rest = token.strip_prefix("xet_").ok_or(Refused::Invalid)?;
     let (exp, sig) = rest.split_once('_').ok_or(Refused::Invalid)?;
     let exp_ms: u64 = exp.parse().map_err(|_| Refused::Invalid)?;
-    if !repos.iter().any(|r| sign(secret, &format!("token|{r}|{exp_ms}")) == sig) {
+    if !repos
+        .iter()
+        .any(|r| sign(secret, &format!("token|{r}|{exp_ms}")) == sig)
+    {
         return Err(Refused::Invalid);
     }
     if now_ms() >= exp_ms {

@@ -120,7 +120,7 @@ impl ChunkHeader {
     }
 
     /// The 8 bytes of this header.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let c = self.compressed_len.to_le_bytes();
         let u = self.uncompressed_len.to_le_bytes();
         let s = match self.scheme {
