@@ -51,6 +51,23 @@ fn popover<R: Runtime>(app: &AppHandle<R>) -> Option<WebviewWindow<R>> {
 #[derive(Default)]
 pub struct Holds(AtomicUsize);
 
+impl Holds {
+    fn acquire(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// True when this release was the last hold.
+    fn release(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok_and(|before| before == 1)
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
+    }
+}
+
 /// While one is alive the popover stays up when it loses focus: a system prompt (microphone,
 /// notifications, keychain) takes the focus, and hiding the popover then would leave the person
 /// with no idea what asked and why. Dropping the last one gives the focus back to the popover.
@@ -62,7 +79,7 @@ impl<R: Runtime> HoldOpen<R> {
     /// Holds the popover open until dropped.
     pub fn new(app: &AppHandle<R>) -> Self {
         if let Some(h) = app.try_state::<Holds>() {
-            h.0.fetch_add(1, Ordering::SeqCst);
+            h.acquire();
         }
         Self { app: app.clone() }
     }
@@ -70,10 +87,7 @@ impl<R: Runtime> HoldOpen<R> {
 
 impl<R: Runtime> Drop for HoldOpen<R> {
     fn drop(&mut self) {
-        let last = self
-            .app
-            .try_state::<Holds>()
-            .is_some_and(|h| h.0.fetch_sub(1, Ordering::SeqCst) == 1);
+        let last = self.app.try_state::<Holds>().is_some_and(|h| h.release());
         if last {
             if let Some(w) = self.app.get_webview_window(LABEL) {
                 if w.is_visible().unwrap_or(false) {
@@ -86,8 +100,7 @@ impl<R: Runtime> Drop for HoldOpen<R> {
 
 /// True while some [`HoldOpen`] is alive.
 pub fn held<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.try_state::<Holds>()
-        .is_some_and(|h| h.0.load(Ordering::SeqCst) > 0)
+    app.try_state::<Holds>().is_some_and(|h| h.any())
 }
 
 /// Installs the hide-on-blur handler.
@@ -242,6 +255,21 @@ pub fn single_instance<R: Runtime>() -> Option<tauri::plugin::TauriPlugin<R>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_count_nested_prompts_and_report_the_last() {
+        let h = Holds::default();
+        assert!(!h.any());
+        h.acquire();
+        h.acquire();
+        assert!(h.any());
+        assert!(!h.release(), "one prompt still up");
+        assert!(h.any(), "still held: the popover must not hide");
+        assert!(h.release(), "the last one gives the focus back");
+        assert!(!h.any());
+        assert!(!h.release(), "no underflow");
+        assert!(!h.any());
+    }
 
     #[test]
     fn first_launch_is_true_once() {
