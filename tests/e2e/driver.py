@@ -1,20 +1,25 @@
 #!/usr/bin/python3
-"""End-to-end driver: the real Moshibar app, first launch to a voice session.
+"""End-to-end driver: the real Moshibar app, first launch to a voice session, and the journeys a
+person lives after it.
 
 Run by tests/e2e/run.sh inside `dbus-run-session` (a private session bus). It starts Xvfb, a
-notification server (notify_server.py), the local test hub (testhub) serving the tiny Moshi
-repo under the name the planner chooses, and the app with a fresh config dir and HF cache. Then
-it follows the app's state file (MOSHIBAR_STATE_FILE) and log, and checks:
+notification server (notify_server.py), PulseAudio null devices (scripts/start-pulse.sh), the local
+test hub (testhub) serving the tiny Moshi repo under the name the planner chooses, and the app with a
+fresh config dir and HF cache. Then it follows the app's state file (MOSHIBAR_STATE_FILE) and log:
 
-  1. first launch: detecting → planning → downloading → ready, with the plan's repo
+  1. first launch: planning → downloading → verifying → loading → ready, with the plan's repo
   2. the downloaded files are byte-identical to the fixture (verification)
   3. a "Moshi is ready" notification reached the session bus
-  4. a screenshot of the real window (artifacts/e2e/window.png)
-  5. the hold-to-talk shortcut (xdotool holds Alt+Space): talking on, then off
-  6. a session fed from a WAV file writes Moshi's answer to a WAV file of the input's length,
-     with the real engine (the tiny Moshi, loaded once in the loading stage and again on the
-     session's thread); E2E_ECHO_MODEL=1 runs voice's echo test model instead
-  7. relaunch: the same cache gives ready without downloading again
+  4. a screenshot of the real window that is not blank (artifacts/e2e/window.png)
+  5. a session fed from a WAV file: the answer is not silence and text tokens came out, with the
+     real engine (loaded once, on the engine thread); E2E_ECHO_MODEL=1 runs voice's echo model
+  6. offline relaunch (the hub is gone): ready from the cache within 30 s, nothing downloaded
+  7. hold the hotkey in Ready (no Start click): a live session opens on the PulseAudio devices,
+     talking is on and frames reach the model (session.framesHeard in the state), release stops
+     talking; key-down → first frame into the model is printed
+  8. an error while Ready is visible (a session on a missing microphone: stage stays ready,
+     state.error says why)
+  9. SIGKILL during a throttled download, then relaunch: ready, with bounded bytes re-sent
 
 Prints one line per check and closes with "N passed, N failed".
 """
@@ -118,6 +123,82 @@ def start_app(env, log):
     return spawn([os.path.join(BIN, "moshibar")], log, env=env)
 
 
+def image_stddev(path, env):
+    """Standard deviation of the image's grey levels (0 = one flat colour)."""
+    if not os.path.exists(path):
+        return 0.0
+    out = subprocess.run(["identify", "-format", "%[fx:standard_deviation]", path], env=env,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        return float(out)
+    except ValueError:
+        return 0.0
+
+
+def wav_rms(path):
+    with wave.open(path) as w:
+        raw = w.readframes(w.getnframes())
+    n = len(raw) // 2
+    if n == 0:
+        return 0.0
+    samples = struct.unpack(f"<{n}h", raw[: 2 * n])
+    return math.sqrt(sum((x / 32768.0) ** 2 for x in samples) / n)
+
+
+def pulse_env():
+    """Starts (or reuses) the PulseAudio null devices and returns the variables to reach them."""
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "start-pulse.sh")], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    line = subprocess.run(["bash", os.path.join(ROOT, "scripts", "start-pulse.sh"), "--env"],
+                          capture_output=True, text=True).stdout.strip()
+    m = re.search(r"PULSE_SERVER=(\S+)", line)
+    return {"PULSE_SERVER": m[1]} if m else {}
+
+
+def hub_stats(endpoint):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_testhub/stats", timeout=5) as r:
+            return json.load(r)
+    except OSError:
+        return {}
+
+
+def kill_journey(base_env, repo, plan):
+    """SIGKILL the app mid-download (throttled hub), relaunch, and count the bytes sent again."""
+    tmp = tempfile.mkdtemp(prefix="moshibar-e2e-kill-")
+    hub_log = os.path.join(ART, "testhub-throttled.log")
+    hub = spawn([os.path.join(BIN, "testhub"), "serve", "--dir", REPO_DIR, "--repo", repo,
+                 "--faults", "bw-total=150KB"], hub_log, env=base_env, stdin=subprocess.PIPE)
+    endpoint = wait_for(lambda: (re.search(r"HF_ENDPOINT=(\S+)", open(hub_log).read()) or [None, None])[1], 30)
+    # The fixture's sizes (the plan carries the real 7B model's sizes).
+    total = sum(os.path.getsize(os.path.join(REPO_DIR, f["path"])) for f in plan["files"])
+    state_file = os.path.join(tmp, "state.json")
+    env = dict(base_env)
+    env.update({"HF_ENDPOINT": endpoint or "", "HF_HUB_CACHE": os.path.join(tmp, "hub"),
+                "XDG_CONFIG_HOME": os.path.join(tmp, "config"), "XDG_DATA_HOME": os.path.join(tmp, "data"),
+                "MOSHIBAR_STATE_FILE": state_file})
+    app = start_app(env, os.path.join(ART, "app-kill.log"))
+    sent = lambda: hub_stats(endpoint).get("body_bytes_sent", 0)
+    reached = wait_for(lambda: sent() >= 0.4 * total, 120)
+    app.kill()
+    app.wait()
+    time.sleep(0.5)
+    before = sent()
+    app = start_app(env, os.path.join(ART, "app-kill-relaunch.log"))
+    st = wait_for(lambda: (lambda s: s if s and s["stage"] in ("ready", "error") else None)(read_json(state_file)), 180)
+    after = sent()
+    resent = after - before
+    remaining = max(total - before, 0)
+    slack = 256 * 1024
+    check("SIGKILL mid-download, relaunch: ready with bounded bytes re-sent",
+          bool(reached) and bool(st) and st["stage"] == "ready" and resent <= remaining + slack,
+          f"total {total}, sent before kill {before}, after relaunch {resent} (remaining {remaining} + slack {slack}); "
+          f"final {(st or {}).get('stage')} {(st or {}).get('error')}")
+    stop(app)
+    stop(hub)
+
+
 def main():
     os.makedirs(ART, exist_ok=True)
     for name in os.listdir(ART):
@@ -151,8 +232,8 @@ def main():
     print(f"profile {PROFILE}: plan {plan['quality']} from {repo}", flush=True)
     hub_log = os.path.join(ART, "testhub.log")
     # stdin stays an open pipe: testhub stops by itself when this driver goes away.
-    spawn([os.path.join(BIN, "testhub"), "serve", "--dir", REPO_DIR, "--repo", repo], hub_log, env=env,
-          stdin=subprocess.PIPE)
+    hub = spawn([os.path.join(BIN, "testhub"), "serve", "--dir", REPO_DIR, "--repo", repo], hub_log, env=env,
+                stdin=subprocess.PIPE)
     endpoint = wait_for(lambda: (re.search(r"HF_ENDPOINT=(\S+)", open(hub_log).read()) or [None, None])[1], 30)
     if not endpoint:
         print("testhub did not print HF_ENDPOINT; see " + hub_log, file=sys.stderr)
@@ -176,7 +257,7 @@ def main():
         "MOSHIBAR_INPUT_WAV": wav_in,
         "MOSHIBAR_OUTPUT_WAV": wav_out,
         "MOSHIBAR_AUTOSTART_SESSION": "1",
-        "RUST_LOG": os.environ.get("RUST_LOG", "warn,moshibar_lib=debug,moshibar=info,hubfetch=info"),
+        "RUST_LOG": os.environ.get("RUST_LOG", "warn,moshibar_lib=debug,moshibar=info,app_core=info,hubfetch=info"),
         "NO_AT_BRIDGE": "1",
         # Software rendering: Xvfb has no GPU.
         "WEBKIT_DISABLE_COMPOSITING_MODE": "1",
@@ -214,8 +295,8 @@ def main():
         if st not in firsts:
             firsts.append(st)
     phases = re.findall(r"download phase phase=(\w+)", log)
-    check("stages in order: planning, downloading, verifying, loading, ready",
-          firsts == ["planning", "downloading", "verifying", "loading", "ready"] and phases[-1:] == ["Done"],
+    check("stages in order: detecting, planning, downloading, verifying, loading, ready",
+          firsts == ["detecting", "planning", "downloading", "verifying", "loading", "ready"] and phases[-1:] == ["Done"],
           f"{logged}; download phases {phases}")
     check("plan repo served", (state.get("plan") or {}).get("repo") == repo, str((state.get("plan") or {}).get("repo")))
 
@@ -234,77 +315,104 @@ def main():
     got = wait_for(lambda: [json.loads(line) for line in open(notes) if line.strip()], 10) or []
     check("ready notification on D-Bus", any("ready" in n["summary"].lower() for n in got), json.dumps(got))
 
-    # 6. Screenshot of the real window.
+    # 6. Screenshot of the real window: it must show something (not one flat colour).
     time.sleep(3)
     shot = os.path.join(ART, "window.png")
     subprocess.run(["import", "-window", "root", shot], env=env, check=False)
-    check("screenshot", os.path.exists(shot) and os.path.getsize(shot) > 10_000, shot)
+    check("screenshot is not blank", image_stddev(shot, env) > 0.01, shot)
 
-    # 7. Hold-to-talk through the global shortcut.
-    if shutil.which("xdotool"):
-        mark = len(open(app_log, errors="replace").read())
-        subprocess.run(["xdotool", "keydown", "alt+space"], env=env, check=False)
-        time.sleep(1.0)
-        subprocess.run(["xdotool", "keyup", "space", "keyup", "alt"], env=env, check=False)
-        time.sleep(1.0)
-        tail = open(app_log, errors="replace").read()[mark:]
-        on, off = "talking=true" in tail, "talking=false" in tail
-        check("hotkey press and release", on and off and tail.index("talking=true") < tail.index("talking=false"),
-              f"press seen {on}, release seen {off}")
-    else:
-        check("hotkey press and release", False, "xdotool missing (apt-get install xdotool)")
-
-    # 8. The session fed from the WAV.
-    done = wait_for(lambda: "session finished" in open(app_log, errors="replace").read(), 120)
-    out_ok = os.path.exists(wav_out) and os.path.getsize(wav_out) > 44
-    detail = ""
-    if out_ok:
-        with wave.open(wav_out) as w:
-            detail = f"{w.getnframes()} frames at {w.getframerate()} Hz"
-            out_ok = w.getnframes() > 0
+    # 7. The session fed from the WAV: Moshi's answer is not silence and text tokens came out.
+    done = wait_for(lambda: re.search(r"session finished frames=\d+", open(app_log, errors="replace").read()), 120)
     log = open(app_log, errors="replace").read()
-    check("session from WAV wrote an answer", bool(done) and out_ok, detail or "no output WAV")
-    with wave.open(wav_in) as w:
-        in_seconds = w.getnframes() / w.getframerate()
-    out_seconds = 0.0
-    if out_ok:
-        with wave.open(wav_out) as w:
-            out_seconds = w.getnframes() / w.getframerate()
-            out_rate = w.getframerate()
-        check("answer WAV has the input's length (24 kHz mono)",
-              out_rate == 24000 and abs(out_seconds - in_seconds) < 1 / 24000 + 1e-9,
-              f"in {in_seconds:.4f} s, out {out_seconds:.4f} s at {out_rate} Hz")
-    else:
-        check("answer WAV has the input's length (24 kHz mono)", False, "no output WAV")
+    fin = re.findall(r"session finished frames=(\d+) samples=(\d+) output_rms=([\d.e-]+) transcript=(.*)", log)
+    rms = float(fin[-1][2]) if fin else 0.0
+    transcript = fin[-1][3].strip() if fin else ""
+    rms_wav = wav_rms(wav_out) if os.path.exists(wav_out) else 0.0
+    check("session from WAV: the answer is not silence", bool(done) and rms > 1e-3 and rms_wav > 1e-3,
+          f"output_rms {rms:.4f} (log), {rms_wav:.4f} (WAV)")
+    check("session from WAV: text tokens came out", bool(transcript) and transcript != '""',
+          f"transcript {transcript[:80]!r}")
     engine_loads = re.findall(r"engine loaded.*", log)
     if echo:
         check("model: echo test model (E2E_ECHO_MODEL=1)", "echo test model" in log)
     else:
-        check("the real engine was loaded (loading stage and session), not the echo model",
-              len(engine_loads) >= 2 and "echo test model" not in log,
+        check("the real engine was loaded once (engine thread), not the echo model",
+              len(engine_loads) == 1 and "echo test model" not in log,
               (engine_loads[-1][:160] if engine_loads else "no 'engine loaded' in the log"))
     frames = re.findall(r"session finished frames=(\d+)", log)
     check("session stepped the model over the whole input", bool(frames) and int(frames[-1]) >= 25,
           f"frames {frames} (2 s = 25 frames of 80 ms)")
 
-    # 9. Relaunch with the same cache: no second download.
+    # 8. Offline relaunch: the hub is gone, the model is in the cache.
     stop(app)
+    stop(hub)
+    for k in ("MOSHIBAR_INPUT_WAV", "MOSHIBAR_OUTPUT_WAV", "MOSHIBAR_AUTOSTART_SESSION"):
+        env.pop(k, None)
+    env.update(pulse_env())
     os.remove(state_file)
     stages.clear()
-    app = start_app(env, os.path.join(ART, "app-relaunch.log"))
-    final = wait_for(follow, 120)
-    relog = open(os.path.join(ART, "app-relaunch.log"), errors="replace").read()
+    relog_path = os.path.join(ART, "app-offline.log")
+    t0 = time.time()
+    app = start_app(env, relog_path)
+    final = wait_for(follow, 60)
+    took = time.time() - t0
+    relog = open(relog_path, errors="replace").read()
     restate = read_json(state_file) or {}
     source = (restate.get("plan") or {}).get("source")
-    check("relaunch reaches ready from the cache, no new download", final == "ready" and source == "cache",
-          f"stages {stages}, plan source {source}")
+    check("offline relaunch reaches ready from the cache within 30 s, nothing downloaded",
+          final == "ready" and took <= 30 and source == "cache" and "download starting" not in relog,
+          f"{took:.1f} s, stages {stages}, plan source {source}, error {restate.get('error')}")
+
+    # 9. Hold the hotkey in Ready, no Start click: a live session, talking, frames reach the model.
+    subprocess.run(["xdotool", "keydown", "alt+space"], env=env, check=False)
+    held = wait_for(lambda: (lambda st: st if st and st["session"]["active"] and st["session"]["talking"]
+                             and st["session"].get("framesHeard", 0) >= 3 else None)(read_json(state_file)), 20)
+    subprocess.run(["xdotool", "keyup", "space", "keyup", "alt"], env=env, check=False)
+    released = wait_for(lambda: (lambda st: st if st and not st["session"]["talking"] else None)(read_json(state_file)), 5)
+    last = read_json(state_file) or {}
+    check("hotkey held in Ready opens a live session and frames reach the model",
+          bool(held), f"session {(held or last).get('session')}, error {(held or last).get('error')}")
+    check("releasing the hotkey stops talking (the session stays open)",
+          bool(released) and released["session"]["active"], f"session {(released or last).get('session')}")
+    k2m = (held or {}).get("session", {}).get("keyToModelMs")
+    print(f"figure: key-down -> first frame into the model: {k2m} ms (first press, session opened by it)", flush=True)
+    # A second press into the open session: the steady-state figure.
+    subprocess.run(["xdotool", "keydown", "alt+space"], env=env, check=False)
+    again = wait_for(lambda: (lambda st: st if st and st["session"]["talking"] and
+                              st["session"].get("keyToModelMs") not in (None, k2m) else None)(read_json(state_file)), 10)
+    subprocess.run(["xdotool", "keyup", "space", "keyup", "alt"], env=env, check=False)
+    k2m2 = (again or {}).get("session", {}).get("keyToModelMs")
+    print(f"figure: key-down -> first frame into the model: {k2m2} ms (second press, session open)", flush=True)
+    check("second press into the open session reaches the model within 250 ms",
+          k2m2 is not None and k2m2 <= 250, f"{k2m2} ms")
+
+    # 10. An error while Ready is visible: a session on a microphone that does not exist.
     stop(app)
+    cfg = os.path.join(env["XDG_CONFIG_HOME"], "org.moshibar.app")
+    os.makedirs(cfg, exist_ok=True)
+    with open(os.path.join(cfg, "settings.json"), "w") as f:
+        json.dump({"inputDevice": "no-such-microphone"}, f)
+    os.remove(state_file)
+    app = start_app(env, os.path.join(ART, "app-error.log"))
+    wait_for(follow, 60)
+    subprocess.run(["xdotool", "keydown", "alt+space"], env=env, check=False)
+    err = wait_for(lambda: (lambda st: st if st and st.get("error") else None)(read_json(state_file)), 20)
+    subprocess.run(["xdotool", "keyup", "space", "keyup", "alt"], env=env, check=False)
+    time.sleep(1.5)
+    subprocess.run(["import", "-window", "root", os.path.join(ART, "error-in-ready.png")], env=env, check=False)
+    check("an error while Ready is visible (stage stays ready, session closed)",
+          bool(err) and err["stage"] == "ready" and not err["session"]["active"],
+          f"{(err or {}).get('stage')}: {(err or {}).get('error')}")
+    stop(app)
+    os.remove(os.path.join(cfg, "settings.json"))
+
+    # 11. SIGKILL during a throttled download, then relaunch: resumes, bounded bytes re-sent.
+    kill_journey(env, repo, plan)
 
     passed = sum(1 for _, ok in results if ok)
     failed = len(results) - passed
     print(f"\nartifacts in {ART}")
     print(f"{passed} passed, {failed} failed")
-    _ = relog
     return 0 if failed == 0 else 1
 
 
