@@ -111,6 +111,12 @@ impl RepoCache {
             .join("blobs")
             .join(format!("{etag}.chunked.journal"))
     }
+    /// The piece log beside the partial file (durable progress inside chunks).
+    pub fn pieces(&self, etag: &str) -> PathBuf {
+        self.storage
+            .join("blobs")
+            .join(format!("{etag}.chunked.pieces"))
+    }
     /// The snapshot symlink users open.
     pub fn pointer(&self, commit: &str, path: &str) -> PathBuf {
         let mut p = self.storage.join("snapshots").join(commit);

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
 use crate::netfail;
+use crate::pieces::{PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME};
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::{parse_retry_after, Backoff};
@@ -119,6 +120,11 @@ pub(crate) struct FileJob {
     pub file: Arc<File>,
     pub bytes: Arc<AtomicU64>,
     pub fidx: usize,
+    /// Durable pieces of chunks in flight.
+    pub pieces: PieceLog,
+    /// Pieces from an earlier run, per chunk not yet complete: taken (once) by the first
+    /// fetch of the chunk, re-hashed and kept.
+    pub resume: Mutex<Pieces>,
 }
 
 impl FileJob {
@@ -222,6 +228,23 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
         stalled: false,
     };
     let mut paused = sh.paused.clone();
+    let earlier = fj
+        .resume
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&idx);
+    if let Some(recs) = earlier {
+        got = rescue_pieces(fj, &recs, &mut hasher).await?;
+        if got > 0 {
+            tracing::debug!(file = %fj.path, chunk = idx, kept = got, "kept the durable pieces of a partial chunk");
+        }
+    }
+    fj.pieces.restart(idx, start + got)?;
+    let mut cursor = Cursor {
+        from: start + got,
+        hash: PieceHasher::new(),
+        since: Instant::now(),
+    };
     while got < len || len == 0 {
         if *paused.borrow_and_update() {
             tokio::select! {
@@ -240,6 +263,7 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
             &mut ignored_range,
             &mut guards,
             &mut paused,
+            &mut cursor,
         )
         .await?;
         match step {
@@ -324,6 +348,7 @@ async fn attempt(
     ignored_range: &mut u32,
     guards: &mut Guards<'_>,
     paused: &mut watch::Receiver<bool>,
+    cursor: &mut Cursor,
 ) -> Result<Step, Fail> {
     let len = end - start;
     if len == 0 {
@@ -519,14 +544,106 @@ async fn attempt(
         let off = start + *got;
         write_at(&fj.file, &b, off).map_err(|e| Error::io(format!("write {}", fj.path), e))?;
         let n = b.len() as u64;
+        cursor.hash.update(&b);
         hasher.update(b).await?;
         *got += n;
+        let at = start + *got;
+        if *got < len
+            && (at - cursor.from >= PIECE_MAX_BYTES || cursor.since.elapsed() >= PIECE_MAX_TIME)
+        {
+            commit_piece(fj, start, cursor, at).await?;
+        }
         fj.bytes.fetch_add(n, Ordering::Relaxed);
         sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed);
         if *got == len {
             return Ok(Step::Complete);
         }
     }
+}
+
+/// Where the piece being received starts, its running hash, and since when.
+pub(crate) struct Cursor {
+    from: u64,
+    hash: PieceHasher,
+    since: Instant,
+}
+
+/// Make `[cursor.from, at)` durable: data first (`fdatasync`), then its record in the log.
+async fn commit_piece(
+    fj: &FileJob,
+    chunk_start: u64,
+    cursor: &mut Cursor,
+    at: u64,
+) -> Result<(), Fail> {
+    let f = fj.file.clone();
+    tokio::task::spawn_blocking(move || f.sync_data())
+        .await
+        .map_err(|e| Error::Other(format!("sync task: {e}")))?
+        .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
+    let chunk = chunk_start / fj.chunk_size.max(1);
+    fj.pieces.append(&PieceRecord {
+        chunk,
+        start: cursor.from,
+        end: at,
+        hash: cursor.hash.finish(),
+    })?;
+    cursor.from = at;
+    cursor.hash = PieceHasher::new();
+    cursor.since = Instant::now();
+    Ok(())
+}
+
+/// Re-hash an earlier run's pieces of a chunk from disk (once), feeding the same bytes to the
+/// chunk's SHA-256; returns how many bytes from the chunk start are good and kept.
+async fn rescue_pieces(
+    fj: &FileJob,
+    recs: &[PieceRecord],
+    hasher: &mut ChunkHash<'_>,
+) -> Result<u64, Fail> {
+    let Some(first) = recs.first() else {
+        return Ok(0);
+    };
+    let chunk_start = first.start;
+    let mut kept = 0u64;
+    for r in recs {
+        let (f, start, len) = (fj.file.clone(), r.start, (r.end - r.start) as usize);
+        let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            let mut buf = vec![0u8; len];
+            read_at(&f, &mut buf, start)?;
+            Ok(buf)
+        })
+        .await
+        .map_err(|e| Error::Other(format!("read task: {e}")))?
+        .map_err(|e| Error::io(format!("read {}", fj.path), e))?;
+        if crate::pieces::piece_hash(&buf) != r.hash {
+            tracing::warn!(file = %fj.path, chunk = r.chunk, offset = r.start, "a durable piece does not match its hash on disk: fetching it again");
+            break;
+        }
+        hasher.update(bytes::Bytes::from(buf)).await?;
+        kept = r.end - chunk_start;
+    }
+    fj.bytes.fetch_add(kept, Ordering::Relaxed);
+    Ok(kept)
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.read_exact_at(buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    let mut done = 0;
+    while done < buf.len() {
+        let n = f.seek_read(&mut buf[done..], off + done as u64)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -16,6 +16,7 @@ use crate::chunk::{fetch_chunk, ChunkDone, Fail, FileJob, Shared};
 use crate::error::{is_enospc, Error, Result};
 use crate::journal::{chunk_count, chunk_range, sync_dir, Journal};
 use crate::lock;
+use crate::pieces::{self, PieceLog};
 use crate::progress::{ChunkState, Phase};
 use crate::resolve::Resolved;
 use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Whole};
@@ -151,23 +152,22 @@ pub(crate) async fn download_file(
     let inc = rc.incomplete(&resolved.etag);
     let jpath = rc.journal(&resolved.etag);
     let size = resolved.size;
-    let mut journal = match Journal::load(&jpath) {
-        Some(j)
-            if j.etag == resolved.etag
-                && j.size == size
-                && fs::metadata(&inc).map(|m| m.len()).ok() == Some(size) =>
-        {
-            j
-        }
-        _ => Journal::new(
+    let loaded = Journal::load(&jpath).filter(|j| {
+        j.etag == resolved.etag
+            && j.size == size
+            && fs::metadata(&inc).map(|m| m.len()).ok() == Some(size)
+    });
+    let resumed = loaded.is_some();
+    let mut journal = loaded.unwrap_or_else(|| {
+        Journal::new(
             &resolved.etag,
             size,
             chunk_size,
             repo,
             path,
             &resolved.commit,
-        ),
-    };
+        )
+    });
     let cs = journal.chunk_size;
     let count = chunk_count(size, cs);
     tracker.init_chunks(fidx, size, count as usize);
@@ -262,6 +262,28 @@ pub(crate) async fn download_file(
         journal.save(&jpath)?;
     }
 
+    // Durable pieces of chunks that were in flight when the last run ended (re-hashed when
+    // their chunk is fetched); the log is compacted to exactly those.
+    let ppath = rc.pieces(&resolved.etag);
+    let mut resume = if resumed {
+        pieces::replay(&ppath, size, cs)
+    } else {
+        Default::default()
+    };
+    resume.retain(|c, _| !good.contains(c));
+    if !resume.is_empty() {
+        tracing::info!(
+            file = path,
+            chunks = resume.len(),
+            bytes = resume
+                .values()
+                .flatten()
+                .map(|r| r.end - r.start)
+                .sum::<u64>(),
+            "resuming partial chunks from their durable pieces"
+        );
+    }
+    let piece_log = PieceLog::rewrite(&ppath, &resume)?;
     let fj = Arc::new(FileJob {
         repo: repo.to_string(),
         revision: revision.to_string(),
@@ -274,6 +296,8 @@ pub(crate) async fn download_file(
         file: file.clone(),
         bytes: bytes.clone(),
         fidx,
+        pieces: piece_log,
+        resume: Mutex::new(resume),
     });
 
     let header_chunks = |prob: &str, journal: &mut Journal| -> Fail {
@@ -416,6 +440,7 @@ pub(crate) async fn download_file(
         .map_err(|e| Error::io(format!("move {} into the cache", inc.display()), e))?;
     sync_dir(&blobs_dir);
     let _ = fs::remove_file(&jpath);
+    let _ = fs::remove_file(&ppath);
     let p = rc.link(&resolved.commit, path, &resolved.etag)?;
     tracker.file_done(fidx, exp.hex().map(str::to_string));
     Ok(Fetched {

@@ -32,6 +32,7 @@ mod hashpool;
 pub mod journal;
 mod lock;
 mod netfail;
+pub mod pieces;
 mod progress;
 mod resolve;
 mod retry;

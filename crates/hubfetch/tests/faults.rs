@@ -677,6 +677,11 @@ async fn kill_dash_nine_then_restart_fetches_only_unverified_chunks() {
     let _ = child.wait();
     let kept = journalled(dir.path(), "org/m", &sha);
     assert!((kept.len() as u64) < size / CHUNK, "killed mid-download");
+    let pieces_kept: u64 = durable_pieces(dir.path(), "org/m", &sha, size, CHUNK)
+        .iter()
+        .filter(|(c, _)| !kept.contains(c))
+        .flat_map(|(_, v)| v.iter().map(|r| r.end - r.start))
+        .sum();
     hub.set_faults(Faults::default());
     hub.reset_stats();
     let out = tokio::task::spawn_blocking({
@@ -689,11 +694,11 @@ async fn kill_dash_nine_then_restart_fetches_only_unverified_chunks() {
     assert!(out.status.success());
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(sha256_file(std::path::Path::new(&path)), sha);
-    let rescued: u64 = kept.len() as u64 * CHUNK;
+    let rescued: u64 = kept.len() as u64 * CHUNK + pieces_kept;
     assert_eq!(
         hub.stats().body_bytes_sent,
         size - rescued,
-        "re-downloaded exactly the unverified chunks ({} kept)",
+        "re-downloaded exactly the unverified chunks ({} kept) less their durable pieces ({pieces_kept} bytes)",
         kept.len()
     );
 }

@@ -95,3 +95,17 @@ pub async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T 
         .await
         .expect("test timed out")
 }
+
+/// The durable pieces the piece log on disk records, per chunk.
+pub fn durable_pieces(
+    cache: &Path,
+    repo: &str,
+    etag: &str,
+    size: u64,
+    chunk_size: u64,
+) -> hubfetch::pieces::Pieces {
+    let p = storage(cache, repo)
+        .join("blobs")
+        .join(format!("{etag}.chunked.pieces"));
+    hubfetch::pieces::replay(&p, size, chunk_size)
+}

@@ -1,0 +1,94 @@
+//! Durable progress at piece granularity (issue 10, Deliver 1): on a 1 MB/s link with drops,
+//! the CLI is SIGKILLed every few seconds and restarted until it is done. With the default
+//! 32 MiB chunks the whole file is one chunk, so only the pieces can carry progress from one
+//! session to the next.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use testhub::{Faults, TestHub};
+
+const SIZE: u64 = 6_000_000;
+
+fn session(endpoint: &str, cache: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hubfetch"));
+    for v in [
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+        "HUGGINGFACE_HUB_CACHE",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("HF_ENDPOINT", endpoint)
+        .env("HF_HOME", cache.join("hf_home"))
+        .env("HF_HUB_CACHE", cache.join("hub"))
+        .env("HF_HUB_ETAG_TIMEOUT", "3")
+        .args([
+            "download",
+            "org/m",
+            "model.bin",
+            "--stall-timeout",
+            "2",
+            "--backoff-base",
+            "0.05",
+            "--backoff-max",
+            "0.3",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_every_three_seconds_on_a_1mbps_link_still_finishes_without_refetching() {
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("model.bin", SIZE, 21)])],
+        Faults {
+            bandwidth_total: Some(1_000_000),
+            drop_probability: 0.1,
+            seed: 5,
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "model.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ep, cache) = (hub.endpoint(), dir.path().to_path_buf());
+    let (sessions, out) = tokio::task::spawn_blocking(move || {
+        for n in 1..=20u32 {
+            let mut child = session(&ep, &cache).spawn().expect("spawn hubfetch");
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(3) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return (n, child.wait_with_output().expect("output"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+        }
+        panic!("not finished after 20 sessions of 3 s");
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "the last session succeeded");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(sha256_file(std::path::Path::new(&path)), sha);
+    let served = hub.stats().body_bytes_sent;
+    assert!(sessions >= 2, "the download was killed at least once");
+    assert!(
+        served as f64 <= 1.5 * SIZE as f64,
+        "bytes served {served} = {:.2} x the file over {sessions} sessions",
+        served as f64 / SIZE as f64
+    );
+    eprintln!(
+        "kill loop: {sessions} sessions, bytes served {:.2} x the file",
+        served as f64 / SIZE as f64
+    );
+}
