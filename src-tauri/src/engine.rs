@@ -288,6 +288,7 @@ fn engine_loop(rx: Receiver<Job>) {
             }
             Job::Unload(reply) => {
                 if model.take().is_some() {
+                    release_mlx_cache();
                     tracing::info!("model unloaded");
                 }
                 let _ = reply.send(());
@@ -309,6 +310,14 @@ fn engine_loop(rx: Receiver<Job>) {
                 );
             }
         }
+    }
+}
+
+/// Gives MLX's buffer cache back to the system after the model is dropped (feature `engine`).
+fn release_mlx_cache() {
+    #[cfg(feature = "engine")]
+    if let Err(e) = mlx_rs::memory::clear_cache() {
+        tracing::warn!("could not release MLX's cache: {e}");
     }
 }
 
