@@ -83,9 +83,12 @@ def train_sentencepiece(vocab_size: int = TEXT_VOCAB) -> bytes:
 
 
 def text_piece(sp: spm.SentencePieceProcessor, token: int) -> str | None:
-    """What Moshi prints for a text token: None for ids 0/3, else the piece with '▁' -> ' '."""
-    if token in SKIPPED_TEXT_IDS:
+    """What Moshi prints for a text token: None for ids 0/3 and for control, unknown and
+    unused pieces, else the piece with '▁' -> ' '. (This model has no byte pieces; the
+    engine's byte-fallback assembly is tested with tests/data/byte_fallback.model.)"""
+    if token in SKIPPED_TEXT_IDS or sp.is_control(token) or sp.is_unknown(token) or sp.is_unused(token):
         return None
+    assert not sp.is_byte(token)
     return sp.id_to_piece(token).replace("▁", " ")
 
 

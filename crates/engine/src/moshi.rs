@@ -9,7 +9,7 @@ use crate::mimi::{Mimi, MimiConfig};
 use crate::nn::WeightFormat;
 use crate::quant::QuantSpec;
 use crate::sampling::SamplingConfig;
-use crate::tokenizer::TextTokenizer;
+use crate::tokenizer::{TextDecoder, TextTokenizer};
 use mlx_rs::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -132,7 +132,8 @@ impl Default for LoadOptions {
 pub struct FrameOutput {
     /// 1920 samples of Moshi's voice (silence until the model's first frame).
     pub pcm: Vec<f32>,
-    /// Text to display (pieces with `▁` → space; none for EPAD/PAD).
+    /// Text to display: pieces with `▁` → space; nothing for EPAD/PAD, control and unknown
+    /// pieces; byte-fallback pieces assembled into UTF-8 across frames.
     pub text: Option<String>,
     /// The raw text token of the last LM step in this call.
     pub text_token: u32,
@@ -148,7 +149,7 @@ pub struct FrameOutput {
 pub struct Moshi {
     gen: LmGen,
     mimi: Mimi,
-    tokenizer: Option<TextTokenizer>,
+    text: Option<TextDecoder>,
     pending: VecDeque<f32>,
 }
 
@@ -228,15 +229,16 @@ impl Moshi {
                 mimi.frame_size()
             )));
         }
-        let tokenizer = paths
+        let text = paths
             .tokenizer
             .as_deref()
             .map(TextTokenizer::load)
-            .transpose()?;
+            .transpose()?
+            .map(TextDecoder::new);
         Ok(Moshi {
             gen: LmGen::new(lm, sampling)?,
             mimi,
-            tokenizer,
+            text,
             pending: VecDeque::new(),
         })
     }
@@ -260,6 +262,9 @@ impl Moshi {
             tracing::warn!(error = %e, "LM reset failed");
         }
         self.mimi.reset();
+        if let Some(t) = &mut self.text {
+            t.reset();
+        }
         self.pending.clear();
     }
 
@@ -292,11 +297,7 @@ impl Moshi {
             let out = self.gen.step(&codes)?;
             lm_ms += ms(t1);
             text_token = out.text_token;
-            if let Some(piece) = self
-                .tokenizer
-                .as_ref()
-                .and_then(|t| t.display(out.text_token))
-            {
+            if let Some(piece) = self.text.as_mut().and_then(|t| t.push(out.text_token)) {
                 text.push_str(&piece);
             }
             if let Some(frame) = out.frame {

@@ -1,14 +1,40 @@
 //! Text pieces from a SentencePiece model (`tokenizer_spm_32k_3.model`), read directly from its
 //! protobuf: a `ModelProto` whose field 1 is `repeated SentencePiece { 1: piece, 2: score,
-//! 3: type }`. Moshi only needs id → piece for display, so no sentencepiece dependency.
+//! 3: type }`. Moshi only needs id → text for display, one token per frame, so no
+//! sentencepiece dependency: [`TextDecoder`] hides control and unknown pieces and assembles
+//! byte-fallback pieces (`<0xE2><0x80><0x99>` → `’`) into UTF-8 across frames, as
+//! sentencepiece's own `decode` does for a whole sequence.
 
 use crate::error::EngineError;
 use std::path::Path;
 
+/// A piece's type (`SentencePiece.Type` in sentencepiece_model.proto).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceKind {
+    /// Ordinary text.
+    Normal,
+    /// `<unk>`: never displayed.
+    Unknown,
+    /// `<s>`, `</s>`, `<pad>`: never displayed.
+    Control,
+    /// User-defined symbols: displayed as is.
+    UserDefined,
+    /// Unused slots: never displayed.
+    Unused,
+    /// A byte-fallback piece `<0xHH>`: one byte of a UTF-8 sequence.
+    Byte(u8),
+}
+
+#[derive(Debug, Clone)]
+struct Piece {
+    text: String,
+    kind: PieceKind,
+}
+
 /// Id → piece table.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
-    pieces: Vec<String>,
+    pieces: Vec<Piece>,
 }
 
 /// Ids never shown: 0 (EPAD, "no text this frame") and 3 (PAD), as `moshi_mlx/local*.py`.
@@ -53,31 +79,143 @@ impl TextTokenizer {
 
     /// The raw piece of `id` (`▁` kept).
     pub fn piece(&self, id: u32) -> Option<&str> {
-        self.pieces.get(id as usize).map(String::as_str)
+        self.pieces.get(id as usize).map(|p| p.text.as_str())
     }
 
-    /// The text to display for `id`: `None` for ids 0 and 3 and unknown ids, else the piece
-    /// with `▁` replaced by a space.
+    /// The type of `id`'s piece.
+    pub fn kind(&self, id: u32) -> Option<PieceKind> {
+        self.pieces.get(id as usize).map(|p| p.kind)
+    }
+
+    /// The text of `id` on its own: `None` for ids 0 and 3 (Moshi's EPAD and PAD), control,
+    /// unknown and unused pieces, byte pieces (a lone byte is no text: use [`TextDecoder`])
+    /// and ids out of range; else the piece with `▁` replaced by a space.
     pub fn display(&self, id: u32) -> Option<String> {
         if SKIPPED_IDS.contains(&id) {
             return None;
         }
-        self.piece(id).map(|p| p.replace('▁', " "))
+        let p = self.pieces.get(id as usize)?;
+        match p.kind {
+            PieceKind::Normal | PieceKind::UserDefined => Some(p.text.replace('▁', " ")),
+            PieceKind::Unknown | PieceKind::Control | PieceKind::Unused | PieceKind::Byte(_) => {
+                None
+            }
+        }
     }
 }
 
-fn parse_piece(b: &[u8]) -> Result<String, String> {
+/// Turns the text tokens of a conversation, one at a time, into display text: hides what
+/// [`TextTokenizer::display`] hides and assembles byte-fallback pieces into UTF-8 across
+/// tokens (frames). Bytes that cannot form UTF-8 become U+FFFD, as in sentencepiece.
+#[derive(Debug, Clone)]
+pub struct TextDecoder {
+    tokenizer: TextTokenizer,
+    pending: Vec<u8>,
+}
+
+impl TextDecoder {
+    /// A decoder with nothing pending.
+    pub fn new(tokenizer: TextTokenizer) -> Self {
+        TextDecoder {
+            tokenizer,
+            pending: Vec::with_capacity(4),
+        }
+    }
+
+    /// The text token `id` contributes (`None` when nothing is ready to show yet).
+    pub fn push(&mut self, id: u32) -> Option<String> {
+        let mut out = String::new();
+        match self.tokenizer.kind(id) {
+            _ if SKIPPED_IDS.contains(&id) => {}
+            Some(PieceKind::Byte(b)) => {
+                self.pending.push(b);
+                self.drain(&mut out, false);
+            }
+            Some(PieceKind::Normal | PieceKind::UserDefined) => {
+                self.drain(&mut out, true);
+                if let Some(t) = self.tokenizer.display(id) {
+                    out.push_str(&t);
+                }
+            }
+            Some(PieceKind::Unknown | PieceKind::Control | PieceKind::Unused) | None => {}
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Forgets pending bytes (a new conversation).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+    }
+
+    /// The underlying tokenizer.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// Moves the complete UTF-8 prefix of the pending bytes to `out`, invalid bytes as U+FFFD;
+    /// an incomplete tail stays pending unless `flush`.
+    fn drain(&mut self, out: &mut String, flush: bool) {
+        loop {
+            let (good, bad) = match std::str::from_utf8(&self.pending) {
+                Ok(s) => {
+                    out.push_str(s);
+                    self.pending.clear();
+                    return;
+                }
+                Err(e) => (e.valid_up_to(), e.error_len()),
+            };
+            if let Ok(s) = std::str::from_utf8(&self.pending[..good]) {
+                out.push_str(s);
+            }
+            match bad {
+                Some(n) => {
+                    out.push('\u{FFFD}');
+                    self.pending.drain(..good + n);
+                }
+                None if flush => {
+                    out.push('\u{FFFD}');
+                    self.pending.clear();
+                    return;
+                }
+                None => {
+                    self.pending.drain(..good);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn parse_piece(b: &[u8]) -> Result<Piece, String> {
     let mut r = Reader { b, pos: 0 };
-    let mut piece = String::new();
+    let mut text = String::new();
+    let mut kind = 1;
     while !r.done() {
         let (field, wire) = r.key()?;
         if field == 1 && wire == 2 {
-            piece = String::from_utf8(r.bytes()?.to_vec()).map_err(|e| e.to_string())?;
+            text = String::from_utf8(r.bytes()?.to_vec()).map_err(|e| e.to_string())?;
+        } else if field == 3 && wire == 0 {
+            kind = r.varint()?;
         } else {
             r.skip(wire)?;
         }
     }
-    Ok(piece)
+    let kind = match kind {
+        1 => PieceKind::Normal,
+        2 => PieceKind::Unknown,
+        3 => PieceKind::Control,
+        4 => PieceKind::UserDefined,
+        5 => PieceKind::Unused,
+        6 => PieceKind::Byte(byte_of(&text).ok_or_else(|| format!("byte piece {text:?}"))?),
+        other => return Err(format!("piece {text:?}: unknown type {other}")),
+    };
+    Ok(Piece { text, kind })
+}
+
+/// The byte of a byte-fallback piece `<0xHH>`.
+fn byte_of(piece: &str) -> Option<u8> {
+    let hex = piece.strip_prefix("<0x")?.strip_suffix('>')?;
+    u8::from_str_radix(hex, 16).ok()
 }
 
 struct Reader<'a> {
@@ -144,9 +282,15 @@ mod tests {
     use super::*;
 
     fn piece(p: &str) -> Vec<u8> {
+        let kind = match p {
+            "<unk>" => 2,
+            "<s>" | "</s>" | "<pad>" => 3,
+            _ if p.starts_with("<0x") => 6,
+            _ => 1,
+        };
         let mut sub = vec![0x0a, p.len() as u8];
         sub.extend(p.as_bytes());
-        sub.extend([0x15, 0, 0, 0x80, 0xbf, 0x18, 1]); // score -1.0, type 1
+        sub.extend([0x15, 0, 0, 0x80, 0xbf, 0x18, kind]); // score -1.0, type
         let mut out = vec![0x0a, sub.len() as u8];
         out.extend(sub);
         out
@@ -166,5 +310,31 @@ mod tests {
         assert_eq!(t.display(0), None);
         assert_eq!(t.display(3), None);
         assert_eq!(t.display(99), None);
+        assert_eq!(t.display(1), None, "control");
+    }
+
+    #[test]
+    fn bytes_assemble_across_tokens_and_bad_bytes_are_replaced() {
+        let mut b = Vec::new();
+        for p in [
+            "<unk>", "<s>", "</s>", "<pad>", "▁it", "<0xE2>", "<0x80>", "<0x99>", "s",
+        ] {
+            b.extend(piece(p));
+        }
+        let t = TextTokenizer::from_bytes(&b).expect("parse");
+        assert_eq!(t.kind(5), Some(PieceKind::Byte(0xE2)));
+        let mut d = TextDecoder::new(t);
+        let out: Vec<Option<String>> = [4, 5, 0, 6, 3, 7, 8].iter().map(|&i| d.push(i)).collect();
+        let want = [Some(" it"), None, None, None, None, Some("’"), Some("s")];
+        assert_eq!(out, want.map(|w| w.map(String::from)));
+        // A sequence cut short by a normal piece: U+FFFD, then the piece.
+        assert_eq!(d.push(5), None);
+        assert_eq!(d.push(8).as_deref(), Some("\u{FFFD}s"));
+        // A continuation byte on its own is invalid at once.
+        assert_eq!(d.push(6).as_deref(), Some("\u{FFFD}"));
+        // reset drops pending bytes.
+        assert_eq!(d.push(5), None);
+        d.reset();
+        assert_eq!(d.push(8).as_deref(), Some("s"));
     }
 }
