@@ -17,9 +17,10 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
-use super::api::{FetchRange, ReadToken, Reconstruction, Term};
+use super::api::{FetchRange, ReadToken, Reconstruction, Span, Term};
 use super::format::hash::{file_hash, xorb_hash, XetHash};
 use super::format::xorb::ChunkStream;
+use super::journal::{Journal, TermRecord};
 use super::XetError;
 
 /// The file to read, as the Hub's `HEAD` names it.
@@ -108,7 +109,7 @@ enum TermFail {
 }
 
 /// One term's outcome: chunk hashes and whether its whole xorb matched.
-struct TermDone {
+pub(crate) struct TermDone {
     chunks: Vec<(XetHash, u64)>,
     xorb_verified: bool,
 }
@@ -162,24 +163,25 @@ impl Reader {
         Ok(tok)
     }
 
-    /// The reconstruction of bytes `range` (inclusive) of the file: v2, else v1.
-    async fn reconstruct(&mut self, t: &XetTarget) -> Result<Reconstruction, XetError> {
+    /// The reconstruction of the file from byte `from` on: v2, else v1.
+    async fn reconstruct(&mut self, t: &XetTarget, from: u64) -> Result<Reconstruction, XetError> {
         let mut forced = false;
         for _ in 0..3 {
             let tok = self.token(t, forced).await?;
             for version in ["v2", "v1"] {
                 self.report.queries += 1;
                 let url = format!("{}/{version}/reconstructions/{}", tok.cas_url, t.file_hash);
-                let resp = self
-                    .http
-                    .get(&url)
-                    .bearer_auth(&tok.access_token)
-                    .send()
-                    .await
-                    .map_err(|e| XetError::Http {
-                        url: url.clone(),
-                        source: e,
-                    })?;
+                let mut req = self.http.get(&url).bearer_auth(&tok.access_token);
+                if from > 0 {
+                    req = req.header(
+                        "range",
+                        format!("bytes={from}-{}", t.size.saturating_sub(1)),
+                    );
+                }
+                let resp = req.send().await.map_err(|e| XetError::Http {
+                    url: url.clone(),
+                    source: e,
+                })?;
                 let status = resp.status();
                 if version == "v2"
                     && (status == StatusCode::NOT_FOUND || status == StatusCode::NOT_IMPLEMENTED)
@@ -213,26 +215,14 @@ impl Reader {
         })
     }
 
-    /// Reads the file into `out` (created or overwritten, `size` bytes), verified.
+    /// Reads the file into `out` (a partial file there is resumed from its journal,
+    /// `out.xet-journal`), verified; removes the journal once the file is verified.
     pub async fn fetch(
         &mut self,
         t: &XetTarget,
         out: &Path,
         mut on_event: impl FnMut(&XetEvent),
     ) -> Result<XetReport, XetError> {
-        let mut recon = self.reconstruct(t).await?;
-        if recon.offset_into_first_range != 0 {
-            return Err(XetError::Protocol(
-                "offset_into_first_range of a whole file".into(),
-            ));
-        }
-        let total: u64 = recon.terms.iter().map(|term| term.unpacked_length).sum();
-        if total != t.size {
-            return Err(XetError::Protocol(format!(
-                "terms hold {total} bytes, file is {}",
-                t.size
-            )));
-        }
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -240,19 +230,60 @@ impl Reader {
             .open(out)
             .await
             .map_err(XetError::Io)?;
-        file.set_len(t.size).await.map_err(XetError::Io)?;
-        let terms = recon.terms.clone();
-        let mut done: Vec<TermDone> = Vec::with_capacity(terms.len());
-        let mut offset = 0u64;
-        for term in &terms {
+        if file.metadata().await.map_err(XetError::Io)?.len() != t.size {
+            file.set_len(t.size).await.map_err(XetError::Io)?;
+        }
+        let (mut journal, mut records) =
+            Journal::open(&Journal::path_for(out), out, &t.file_hash, t.size).await?;
+        let mut resume_at: u64 = records.iter().map(TermRecord::len).sum();
+        let mut recon = self.reconstruct(t, resume_at).await?;
+        if recon.offset_into_first_range != 0 {
+            // The server's terms do not start where our prefix ends: start over.
+            records.clear();
+            resume_at = 0;
+            recon = self.reconstruct(t, 0).await?;
+            if recon.offset_into_first_range != 0 {
+                return Err(XetError::Protocol(
+                    "offset_into_first_range of a whole file".into(),
+                ));
+            }
+        }
+        let rest: u64 = recon.terms.iter().map(|term| term.unpacked_length).sum();
+        if resume_at + rest != t.size {
+            return Err(XetError::Protocol(format!(
+                "terms hold {rest} bytes after {resume_at}, file is {}",
+                t.size
+            )));
+        }
+        let mut terms: Vec<(u64, Term)> = Vec::new();
+        let mut done: Vec<TermDone> = Vec::new();
+        for r in &records {
+            terms.push((r.offset, r.term()));
+            done.push(TermDone {
+                chunks: r.hashes().unwrap_or_default(),
+                xorb_verified: r.verified,
+            });
+        }
+        let mut offset = resume_at;
+        for term in recon.terms.clone() {
             let d = self
-                .term(t, &mut recon, term, offset, &mut file, &mut on_event)
+                .term(t, &mut recon, &term, offset, &mut file, &mut on_event)
                 .await?;
+            file.sync_data().await.map_err(XetError::Io)?;
+            journal.append(&TermRecord::new(offset, &term, &d)).await?;
             done.push(d);
+            terms.push((offset, term.clone()));
             offset += term.unpacked_length;
         }
-        self.check_and_repair(t, &mut recon, &terms, &mut done, &mut file, &mut on_event)
-            .await?;
+        self.check_and_repair(
+            t,
+            &mut recon,
+            &terms,
+            &mut done,
+            (&mut file, &mut journal),
+            &mut on_event,
+        )
+        .await?;
         file.sync_data().await.map_err(XetError::Io)?;
         drop(file);
         if let Some(want) = &t.sha256 {
@@ -264,6 +295,7 @@ impl Reader {
                 });
             }
         }
+        journal.remove().await;
         Ok(self.report.clone())
     }
 
@@ -272,9 +304,9 @@ impl Reader {
         &mut self,
         t: &XetTarget,
         recon: &mut Reconstruction,
-        terms: &[Term],
+        terms: &[(u64, Term)],
         done: &mut [TermDone],
-        file: &mut tokio::fs::File,
+        (file, journal): (&mut tokio::fs::File, &mut Journal),
         on_event: &mut impl FnMut(&XetEvent),
     ) -> Result<(), XetError> {
         let hash_of = |done: &[TermDone]| {
@@ -285,20 +317,17 @@ impl Reader {
         if hash_of(done) == t.file_hash {
             return Ok(());
         }
-        let mut offsets = Vec::with_capacity(terms.len());
-        let mut at = 0;
-        for term in terms {
-            offsets.push(at);
-            at += term.unpacked_length;
-        }
         for i in 0..terms.len() {
             if done[i].xorb_verified {
                 continue;
             }
             on_event(&XetEvent::Repair(i));
             self.report.repaired_terms += 1;
-            done[i] = self
-                .term(t, recon, &terms[i], offsets[i], file, on_event)
+            let (offset, term) = &terms[i];
+            done[i] = self.term(t, recon, term, *offset, file, on_event).await?;
+            file.sync_data().await.map_err(XetError::Io)?;
+            journal
+                .append(&TermRecord::new(*offset, term, &done[i]))
                 .await?;
             if hash_of(done) == t.file_hash {
                 return Ok(());
@@ -337,7 +366,7 @@ impl Reader {
                 Err(TermFail::Fatal(e)) => return Err(e),
                 Err(TermFail::Requery) => {
                     on_event(&XetEvent::Requery);
-                    *recon = self.reconstruct(t).await?;
+                    *recon = self.reconstruct(t, 0).await?;
                 }
                 Err(TermFail::Transient(why)) => {
                     attempts += 1;
@@ -485,4 +514,28 @@ async fn sha256_of(path: &Path) -> Result<String, XetError> {
         ctx.update(&buf[..n]);
     }
     Ok(hex::encode(ctx.finish().as_ref()))
+}
+
+impl TermRecord {
+    fn new(offset: u64, term: &Term, d: &TermDone) -> Self {
+        TermRecord {
+            offset,
+            xorb: term.hash.clone(),
+            start: term.range.start,
+            end: term.range.end,
+            chunks: d.chunks.iter().map(|(h, l)| (h.hex(), *l)).collect(),
+            verified: d.xorb_verified,
+        }
+    }
+
+    fn term(&self) -> Term {
+        Term {
+            hash: self.xorb.clone(),
+            unpacked_length: self.len(),
+            range: Span {
+                start: self.start,
+                end: self.end,
+            },
+        }
+    }
 }

@@ -85,6 +85,8 @@ pub struct XetStats {
     pub token_requests: u64,
     /// Reconstruction queries (v1 + v2).
     pub reconstruction_requests: u64,
+    /// Of those, queries with a `Range` (a resumed read asking only for what is missing).
+    pub ranged_reconstructions: u64,
     /// Xorb transfer requests (all answers).
     pub xorb_requests: u64,
     /// Xorb requests refused (bad/expired signature, range not signed, bad token).

@@ -146,7 +146,10 @@ fn reconstruction(inner: &Arc<Inner>, hash: &str, headers: &HeaderMap, version: 
     let Some(xet) = xet_of(inner) else {
         return hub_error(StatusCode::NOT_FOUND, None, "Not Found");
     };
-    xet.count(|s| s.reconstruction_requests += 1);
+    xet.count(|s| {
+        s.reconstruction_requests += 1;
+        s.ranged_reconstructions += u64::from(headers.contains_key(header::RANGE));
+    });
     if let Some(r) = refuse_token(inner, headers) {
         return r;
     }
