@@ -126,4 +126,6 @@ fn setup(app: &tauri::AppHandle) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 #[cfg(test)]
+mod ipc_contract_tests;
+#[cfg(test)]
 mod security_tests;

@@ -142,3 +142,19 @@ test('settings: cache folder from the folder picker, checked; reveal and delete 
   const [save] = await commands(page, 'save_settings');
   expect(save.args.settings.cacheDir).toBe('/Volumes/Big/hf');
 });
+
+test('settings: the voice is a setting; changing it mid-download asks first', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'downloading', hardware: fx.hardware, plan: fx.plan }) });
+  await emit(page, 'download-progress', fx.progress(0.2));
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await expect(page.getByLabel('Voice')).toHaveValue('moshiko');
+  await page.getByLabel('Voice').selectOption('moshika');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Switch to moshika and restart the download?' });
+  await expect(dialog).toContainText('Changing the voice');
+  await dialog.getByRole('button', { name: 'Switch, keep the partial download' }).click();
+  await expect.poll(() => commands(page, 'save_settings')).toHaveLength(1);
+  const [save] = await commands(page, 'save_settings');
+  expect(save.args.settings.voice).toBe('moshika');
+  expect(await commands(page, 'delete_model')).toHaveLength(0);
+});

@@ -56,6 +56,7 @@ test('settings: every field is saved through save_settings; the token never come
       args: {
         settings: {
           qualityOverride: 'q8',
+          voice: 'moshiko',
           hotkey: 'Control+Shift+K',
           inputDevice: 'Shure MV7',
           outputDevice: 'AirPods Pro',

@@ -25,7 +25,7 @@ export function restartImpact(app: AppState | null, progress: Progress | null, b
   const downloading = DOWNLOAD_STAGES.has(app.stage) || progress?.phase === 'paused';
   if (!downloading) return null;
   const plan = app.plan;
-  const voiceChanged = (before as any).voice !== undefined && (before as any).voice !== (next as any).voice;
+  const voiceChanged = before.voice !== next.voice;
   let qualityChanged = false;
   if (next.qualityOverride !== before.qualityOverride) {
     // "auto" keeps the repo when the plan already is the automatic choice.
@@ -38,7 +38,7 @@ export function restartImpact(app: AppState | null, progress: Progress | null, b
     bytesDone: same ? progress.bytesDone : 0,
     bytesTotal: same ? progress.bytesTotal : plan.downloadBytes,
     what: voiceChanged && !qualityChanged ? 'voice' : 'quality',
-    to: voiceChanged && !qualityChanged ? String((next as any).voice) : next.qualityOverride,
+    to: voiceChanged && !qualityChanged ? next.voice : next.qualityOverride,
   };
 }
 

@@ -2,6 +2,8 @@
 
 export type Quality = 'bf16' | 'q8' | 'q4';
 export type QualityOverride = 'auto' | Quality;
+/** Moshi's voice: Moshiko (male) or Moshika (female); the same layout, other repos. */
+export type Voice = 'moshiko' | 'moshika';
 
 export type DownloadPhase =
   | 'resolving'
@@ -48,6 +50,8 @@ export interface Progress {
   connections: number;
   files: FileProgress[];
   error: { kind: DownloadErrorKind; message: string } | null;
+  /** The last transient (retried) error in plain words; null once bytes flow again. */
+  lastError: string | null;
 }
 
 export interface Chip {
@@ -63,6 +67,8 @@ export interface Hardware {
   gpuBudgetBytes: number;
   gpuBudgetSource: 'metal' | 'estimate';
   bandwidthGbps: number | null;
+  /** True when the bandwidth is inferred for a chip missing from the table. */
+  bandwidthEstimated: boolean;
   os: string;
   arch: string;
   appleSilicon: boolean;
@@ -105,11 +111,22 @@ export interface AppState {
   stage: Stage;
   hardware: Hardware | null;
   plan: Plan | null;
-  session: { active: boolean; talking: boolean; handsFree: boolean };
+  session: {
+    active: boolean;
+    talking: boolean;
+    handsFree: boolean;
+    /** Microphone frames that reached the model in this session. */
+    framesHeard: number;
+    /** Key-down to first frame into the model, ms (null before the first press). */
+    keyToModelMs: number | null;
+  };
   hotkey: string;
   error: AppError | null;
   diskFreeBytes: number | null;
   modelDir: string | null;
+  /** The download is paused (remembered across relaunch). */
+  downloadPaused: boolean;
+  voice: Voice;
 }
 
 export interface TranscriptPiece {
@@ -129,10 +146,30 @@ export interface Metrics {
   framesDropped: number;
   underruns: number;
   latencyMs: number | null;
+  /** Microphone RMS after the echo canceller, 0..1. */
+  micLevel: number;
+  echoCanceller: 'off' | 'webrtcAec3' | 'voiceProcessingIo';
+  /** Echo return loss enhancement, dB. */
+  erleDb: number | null;
+  /** Speaker → microphone echo delay, ms. */
+  echoDelayMs: number | null;
+  audio: AudioHealth;
+}
+
+/** How the audio devices keep time (voice::AudioHealth). */
+export interface AudioHealth {
+  wallS: number;
+  playedS: number;
+  capturedS: number;
+  xruns: number;
+  streamErrors: number;
+  outputDroppedMs: number;
+  captureDroppedMs: number;
 }
 
 export interface Settings {
   qualityOverride: QualityOverride;
+  voice: Voice;
   hotkey: string;
   inputDevice: string | null;
   outputDevice: string | null;

@@ -36,9 +36,9 @@ describe('restartImpact: when a settings change restarts the download', () => {
     const other = fx.progress(0.5, { repo: 'kyutai/moshiko-mlx-q8' });
     expect(restartImpact(downloading, other, q('auto'), q('q8'))?.bytesDone).toBe(0);
   });
-  it('a voice change restarts too (when the settings carry a voice)', () => {
-    const a = { ...fx.settings, voice: 'moshiko' } as any;
-    expect(restartImpact(downloading, null, a, { ...a, voice: 'moshika' })?.what).toBe('voice');
+  it('a voice change restarts too', () => {
+    const a = { ...fx.settings, voice: 'moshiko' as const };
+    expect(restartImpact(downloading, null, a, { ...a, voice: 'moshika' })).toMatchObject({ what: 'voice', to: 'moshika' });
   });
 });
 
@@ -48,7 +48,7 @@ describe('error banner in any stage', () => {
   it('shows the app error while Ready, downloading, in a session', () => {
     expect(bannerError(withApp({ error: err }))).toEqual(err);
     expect(bannerError(withApp({ stage: 'downloading', error: err }))).toEqual(err);
-    expect(bannerError(withApp({ error: err, session: { active: true, talking: false, handsFree: false } }))).toEqual(err);
+    expect(bannerError(withApp({ error: err, session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } }))).toEqual(err);
   });
   it('not in the Error stage (the full-page view shows it) nor without an error', () => {
     expect(bannerError(withApp({ stage: 'error', error: err }))).toBeNull();

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
 import { formatBytes, qualityLabel } from '../format';
 import { api } from '../ipc';
-import type { FolderCheck, QualityOverride, Settings } from '../types';
+import type { FolderCheck, QualityOverride, Settings, Voice } from '../types';
 import { useGuardedSave } from './ConfirmRestart';
 import { acceleratorFromEvent, normalizeSettings, validateSettings, validateToken, type SettingsErrors } from '../validate';
 import { Hotkey, Spinner } from './common';
@@ -349,6 +349,15 @@ export function SettingsView() {
                 ⚠ {draft.qualityOverride} {optionWarning(plan, draft.qualityOverride)} on this Mac.
               </span>
             )}
+          </div>
+          <div class="field">
+            <label class="label" for="voice">
+              Voice
+            </label>
+            <select id="voice" value={draft.voice} onChange={(e) => set('voice', (e.currentTarget as HTMLSelectElement).value as Voice)}>
+              <option value="moshiko">Moshiko (male voice)</option>
+              <option value="moshika">Moshika (female voice)</option>
+            </select>
           </div>
           <CacheFolder value={draft.cacheDir} neededBytes={plan?.downloadBytes ?? 0} error={errors.cacheDir} onChange={(v) => set('cacheDir', v)} />
           {plan && <ModelFiles repo={plan.repo} />}

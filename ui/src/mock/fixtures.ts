@@ -8,6 +8,7 @@ export const hardware: Hardware = {
   gpuBudgetBytes: 11453246122,
   gpuBudgetSource: 'metal',
   bandwidthGbps: 200,
+  bandwidthEstimated: false,
   os: 'macOS 14.5',
   arch: 'aarch64',
   appleSilicon: true,
@@ -44,6 +45,7 @@ export const plan: Plan = {
 
 export const settings: Settings = {
   qualityOverride: 'auto',
+  voice: 'moshiko',
   hotkey: 'Alt+Space',
   inputDevice: null,
   outputDevice: null,
@@ -65,11 +67,13 @@ export function appState(over: Partial<AppState> = {}): AppState {
     stage: 'detecting',
     hardware: null,
     plan: null,
-    session: { active: false, talking: false, handsFree: false },
+    session: { active: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
     hotkey: 'Alt+Space',
     error: null,
     diskFreeBytes: 120e9,
     modelDir: '/Users/ana/Library/Caches/Moshibar/hub/models--kyutai--moshiko-mlx-q4/snapshots/9f2c1e0',
+    downloadPaused: false,
+    voice: 'moshiko',
     ...over,
   };
 }
@@ -129,6 +133,7 @@ export function progress(frac: number, over: Partial<Progress> = {}): Progress {
     connections: 8,
     files,
     error: null,
+    lastError: null,
     ...over,
   };
 }
@@ -146,6 +151,11 @@ export function metrics(over: Partial<Metrics> = {}): Metrics {
     framesDropped: 0,
     underruns: 0,
     latencyMs: 180,
+    micLevel: 0,
+    echoCanceller: 'webrtcAec3',
+    erleDb: 18,
+    echoDelayMs: 42,
+    audio: { wallS: 10, playedS: 10, capturedS: 10, xruns: 0, streamErrors: 0, outputDroppedMs: 0, captureDroppedMs: 0 },
     ...over,
   };
 }

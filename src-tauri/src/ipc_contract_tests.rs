@@ -1,0 +1,126 @@
+//! The IPC contract between the app and the UI (docs/ipc.md), checked from both ends: this test
+//! serializes a fully populated value of every type the UI receives and compares their shapes
+//! (field names, nesting, JSON kinds) with `ui/tests/ipc-shapes.json`; the UI's Vitest
+//! (`ui/tests/ipc-contract.test.ts`) checks that the TypeScript fixtures, which `tsc` checks
+//! against `ui/src/types.ts`, have the same shapes. A field added, renamed or removed on either
+//! side fails one of them. Regenerate after an intended change:
+//! `MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract`.
+
+use serde_json::{json, Map, Value};
+
+/// The JSON kind tree of a value: objects keep their keys, arrays their first element,
+/// scalars become "string" / "number" / "boolean" / "null".
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("boolean"),
+        Value::Null => json!("null"),
+    }
+}
+
+fn to_value<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("serialize")
+}
+
+/// Every Option is Some, every Vec has an element: the shapes then show every field.
+fn samples() -> Map<String, Value> {
+    let mut hw = hardware::profile::parse("m2-pro-16").expect("profile");
+    hw.bandwidth_gbps.get_or_insert(200.0);
+    hw.performance_cores.get_or_insert(8);
+    let mut plan = hardware::plan(&hw, &hardware::PlanOptions::default());
+    plan.warning = Some("will not run in real time".into());
+
+    let settings = app_core::Settings {
+        input_device: Some("Shure MV7".into()),
+        output_device: Some("AirPods Pro".into()),
+        cache_dir: Some("/Volumes/Big/hf".into()),
+        ..Default::default()
+    };
+
+    let mut state = app_core::AppState::initial(&settings);
+    state.hardware = Some(to_value(&hw));
+    state.plan = Some(to_value(&plan));
+    state.error = Some(app_core::UiError::new("t", "m", Some("retry")));
+    state.disk_free_bytes = Some(1);
+    state.model_dir = Some("/m".into());
+    state.session.key_to_model_ms = Some(12.0);
+
+    let progress = hubfetch::Progress {
+        file: Some("model.q4.safetensors".into()),
+        eta_secs: Some(1.0),
+        files: vec![hubfetch::FileProgress {
+            sha256: Some("ab".into()),
+            ..Default::default()
+        }],
+        error: Some(hubfetch::ProgressError {
+            kind: hubfetch::ErrorKind::Network,
+            message: "m".into(),
+        }),
+        last_error: Some("no network".into()),
+        ..Default::default()
+    };
+    let metrics = voice::Metrics {
+        latency_ms: Some(180.0),
+        erle_db: Some(20.0),
+        echo_delay_ms: Some(40.0),
+        ..Default::default()
+    };
+    let devices = crate::session::AudioDevices {
+        inputs: vec!["a".into()],
+        outputs: vec!["b".into()],
+        default_input: Some("a".into()),
+        default_output: Some("b".into()),
+    };
+    let folder = crate::model_files::FolderCheck {
+        path: "/x".into(),
+        writable: true,
+        free_bytes: Some(1),
+        needed_bytes: 1,
+        error: Some("e".into()),
+    };
+    let mut m = Map::new();
+    m.insert("AppState".into(), shape(&to_value(&state)));
+    m.insert("Settings".into(), shape(&to_value(&settings)));
+    m.insert("Progress".into(), shape(&to_value(&progress)));
+    m.insert("Metrics".into(), shape(&to_value(&metrics)));
+    let piece = voice::TranscriptPiece {
+        piece: " hi".into(),
+        frame: 1,
+    };
+    m.insert("TranscriptPiece".into(), shape(&to_value(&piece)));
+    m.insert("AudioDevices".into(), shape(&to_value(&devices)));
+    m.insert("FolderCheck".into(), shape(&to_value(&folder)));
+    m
+}
+
+const SHAPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/tests/ipc-shapes.json");
+
+#[test]
+fn ipc_shapes_match_the_committed_contract() {
+    let now = Value::Object(samples());
+    let text = serde_json::to_string_pretty(&now).expect("json") + "\n";
+    if std::env::var_os("MOSHIBAR_UPDATE_IPC_SHAPES").is_some() {
+        std::fs::write(SHAPES, &text).expect("write ipc-shapes.json");
+        return;
+    }
+    let committed = std::fs::read_to_string(SHAPES).unwrap_or_default();
+    let committed: Value = serde_json::from_str(&committed).unwrap_or(Value::Null);
+    assert!(
+        committed == now,
+        "the IPC types changed: ui/tests/ipc-shapes.json is stale. Update ui/src/types.ts and the \
+         UI, then run MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract.\n\
+         now:\n{text}"
+    );
+}
+
+#[test]
+fn shape_keeps_names_and_kinds() {
+    let v = json!({"a": [{"b": 1}], "c": null, "d": "x", "e": true});
+    assert_eq!(
+        shape(&v),
+        json!({"a": [{"b": "number"}], "c": "null", "d": "string", "e": "boolean"})
+    );
+}
