@@ -266,6 +266,10 @@ fn start<R: Runtime>(
     Ok((control, Box::pin(future)))
 }
 
+/// Optional files the engine reads when the repo has them: Kyutai's `config.json`, and the Mimi
+/// hyper-parameters of the tiny test repos (`engine::FIXTURE_MIMI_CONFIG`).
+const CONFIG_FILES: [&str; 2] = ["config.json", "fixture_mimi_config.json"];
+
 /// How long the optional `config.json` fetch may take after the download.
 const CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -274,8 +278,12 @@ const CONFIG_TIMEOUT: Duration = Duration::from_secs(30);
 /// fetched into the same snapshot next to the plan's files. Best effort: without it the engine
 /// loads with the 7B config and says which tensor does not fit.
 async fn fetch_model_config(client: &hubfetch::Client, repo: &str, revision: &str) {
-    const CONFIG: &str = "config.json";
-    if client.cached_file(repo, revision, CONFIG).is_some() {
+    let missing: Vec<&str> = CONFIG_FILES
+        .iter()
+        .copied()
+        .filter(|f| client.cached_file(repo, revision, f).is_none())
+        .collect();
+    if missing.is_empty() {
         return;
     }
     let listing = match client
@@ -284,17 +292,21 @@ async fn fetch_model_config(client: &hubfetch::Client, repo: &str, revision: &st
     {
         Ok(l) => l,
         Err(e) => {
-            tracing::warn!(%repo, "could not list the repo's files for {CONFIG}: {e}");
+            tracing::warn!(%repo, "could not list the repo's files for its config: {e}");
             return;
         }
     };
-    if !listing.files.iter().any(|f| f.path == CONFIG) {
+    let wanted: Vec<&str> = missing
+        .into_iter()
+        .filter(|m| listing.files.iter().any(|f| f.path == *m))
+        .collect();
+    if wanted.is_empty() {
         return;
     }
-    let job = client.download_files(repo, revision, &[CONFIG], hubfetch::Options::default());
+    let job = client.download_files(repo, revision, &wanted, hubfetch::Options::default());
     match job.wait().await {
-        Ok(_) => tracing::info!(%repo, "fetched the model's {CONFIG}"),
-        Err(e) => tracing::warn!(%repo, "could not fetch the model's {CONFIG}: {e}"),
+        Ok(_) => tracing::info!(%repo, files = ?wanted, "fetched the model's config"),
+        Err(e) => tracing::warn!(%repo, files = ?wanted, "could not fetch the model's config: {e}"),
     }
 }
 
