@@ -273,6 +273,12 @@ impl Moshi {
         self.gen.step_index()
     }
 
+    /// Conversation time since the last reset: 80 ms per LM step (for the session metrics;
+    /// sessions run on past the context, which the KV ring keeps flat).
+    pub fn conversation_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(80 * self.frames() as u64)
+    }
+
     /// The LM stepper (for diagnostics and parity).
     pub fn lm_gen(&self) -> &LmGen {
         &self.gen
