@@ -39,6 +39,7 @@ mod retry;
 pub mod safetensors;
 mod sha;
 pub mod verify;
+pub mod xet;
 
 pub use client::{CacheEntryStatus, Client, Job, Options, ResolvedFile, VerifyReport};
 pub use env::{Config, Token};

@@ -16,6 +16,7 @@ mod signing;
 mod stats;
 mod store;
 mod throttle;
+mod xet;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ pub use error::TestHubError;
 pub use faults::{parse_duration, parse_size, FaultSpecError, Faults};
 pub use stats::Stats;
 pub use store::{Repo, RepoFile};
+pub use xet::{XetCompression, XetOptions, XetStats};
 
 use faults::FaultState;
 use stats::Counters;
@@ -59,6 +61,8 @@ pub(crate) struct Inner {
     pub hub_url: String,
     pub cdn_url: String,
     pub shutdown: CancellationToken,
+    /// The Xet CAS, once `enable_xet` was called.
+    pub xet: std::sync::OnceLock<Arc<xet::XetState>>,
 }
 
 impl Inner {
@@ -127,6 +131,7 @@ impl TestHub {
             hub_url: format!("http://{hub_addr}"),
             cdn_url: format!("http://{cdn_addr}"),
             shutdown: CancellationToken::new(),
+            xet: std::sync::OnceLock::new(),
         });
         let hub = TestHub {
             inner: inner.clone(),
@@ -222,6 +227,20 @@ impl TestHub {
         Ok(())
     }
 
+    /// Make every LFS file Xet-backed (see the `xet` module docs); chunks the current files
+    /// now, on a blocking thread. Calling it again keeps the first options.
+    pub async fn enable_xet(&self, opts: XetOptions) -> Result<(), TestHubError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || xet::enable(&inner, opts))
+            .await
+            .map_err(|e| TestHubError::Task(e.to_string()))?
+    }
+
+    /// Counters of the Xet endpoints (zeros when Xet is off).
+    pub fn xet_stats(&self) -> XetStats {
+        xet::stats(&self.inner)
+    }
+
     /// What the servers have seen since start or `reset_stats`.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
@@ -315,6 +334,8 @@ fn hub_router(inner: Arc<Inner>) -> Router {
             get(api::tree_path),
         )
         .route("/_testhub/stats", get(api::stats))
+        .merge(xet::hub_routes())
+        .merge(xet::cas_routes())
         .fallback(http_error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             inner.clone(),
@@ -326,6 +347,7 @@ fn hub_router(inner: Arc<Inner>) -> Router {
 fn cdn_router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/blobs/{sha}", get(cdn::blob))
+        .merge(xet::transfer_routes())
         .fallback(http_error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             inner.clone(),

@@ -62,6 +62,12 @@ struct Serve {
     /// Do not stop when stdin closes.
     #[arg(long)]
     ignore_stdin: bool,
+    /// Xet: every LFS file is also served by an emulated Xet CAS (X-Xet-Hash, token, reconstruction, xorbs).
+    #[arg(long)]
+    xet: bool,
+    /// Xet options: `max-xorb=SIZE,token=DURATION,urls=DURATION,v2=0|1,compression=none|lz4|bg4`.
+    #[arg(long, default_value = "")]
+    xet_options: String,
 }
 
 fn main() -> Result<()> {
@@ -111,6 +117,10 @@ async fn serve(s: Serve) -> Result<()> {
     }
     for t in &s.token_without_terms {
         hub.add_token(t, false);
+    }
+    if s.xet {
+        let opts = s.xet_options.parse().context("--xet-options")?;
+        hub.enable_xet(opts).await.context("enabling Xet")?;
     }
     println!("HF_ENDPOINT={}", hub.endpoint());
     tracing::info!(

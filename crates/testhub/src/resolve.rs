@@ -167,6 +167,7 @@ pub(crate) async fn resolve(
         .header("x-linked-etag", format!("\"{}\"", entry.sha256))
         .header("x-linked-size", entry.size.to_string())
         .header(header::ACCEPT_RANGES, "bytes");
+    let resp = crate::xet::decorate_resolve(&inner, &repo_id, &commit, &entry, resp);
     let body = if method == Method::HEAD {
         axum::body::Body::empty()
     } else {
