@@ -39,6 +39,12 @@ pub fn host() -> Host {
             }
         }
     }
+    // Linux: ALSA (through PulseAudio's plugin) stays the default until the native PulseAudio
+    // host passes the device-loss test; MOSHIBAR_AUDIO_HOST=pulseaudio picks it.
+    #[cfg(target_os = "linux")]
+    if let Ok(h) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return h;
+    }
     cpal::default_host()
 }
 

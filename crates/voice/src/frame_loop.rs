@@ -68,6 +68,7 @@ pub struct FrameLoop<M: FrameModel> {
     totals: Totals,
     last_open: bool,
     live: LiveFigures,
+    mic_rms: Option<f32>,
 }
 
 impl<M: FrameModel> FrameLoop<M> {
@@ -81,7 +82,13 @@ impl<M: FrameModel> FrameLoop<M> {
             totals: Totals::default(),
             last_open: false,
             live: LiveFigures::default(),
+            mic_rms: None,
         }
+    }
+
+    /// The RMS of the next frame before echo cancellation (the frame `step` gets is after it).
+    pub fn set_mic_rms(&mut self, rms: f32) {
+        self.mic_rms = Some(rms);
     }
 
     /// Updates the live figures the next metrics events carry.
@@ -131,6 +138,7 @@ impl<M: FrameModel> FrameLoop<M> {
         t.max_step_ms = t.max_step_ms.max(step_ms);
         self.acc.add(FrameFigures {
             input_rms,
+            mic_rms: self.mic_rms.take().unwrap_or(input_rms),
             output_rms: rms(&out.pcm),
             encode_ms: out.encode_ms,
             lm_ms: out.lm_ms,

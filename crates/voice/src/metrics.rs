@@ -39,6 +39,9 @@ pub struct Metrics {
     pub underruns: u64,
     /// Estimated mic-sample-to-speaker-sample latency in ms, when known.
     pub latency_ms: Option<f32>,
+    /// RMS of the microphone before echo cancellation, 0..1 (`input_level` is after it): their
+    /// ratio while only Moshi talks is the echo removed.
+    pub mic_level: f32,
     /// Which echo canceller runs.
     pub echo_canceller: crate::aec::CancellerKind,
     /// Echo return loss enhancement reported by the canceller, dB.
@@ -89,6 +92,7 @@ pub fn rms(samples: &[f32]) -> f32 {
 pub struct MetricsAccumulator {
     frames: u32,
     input_sq: f64,
+    mic_sq: f64,
     output_sq: f64,
     encode_ms: f64,
     lm_ms: f64,
@@ -102,6 +106,8 @@ pub struct MetricsAccumulator {
 pub struct FrameFigures {
     /// RMS of the mic frame before gating.
     pub input_rms: f32,
+    /// RMS of the mic frame before echo cancellation (= `input_rms` without a canceller).
+    pub mic_rms: f32,
     /// RMS of the model's output frame.
     pub output_rms: f32,
     /// Stage times in ms.
@@ -121,6 +127,7 @@ impl MetricsAccumulator {
     pub fn add(&mut self, f: FrameFigures) {
         self.frames += 1;
         self.input_sq += f64::from(f.input_rms).powi(2);
+        self.mic_sq += f64::from(f.mic_rms).powi(2);
         self.output_sq += f64::from(f.output_rms).powi(2);
         self.encode_ms += f64::from(f.encode_ms);
         self.lm_ms += f64::from(f.lm_ms);
@@ -145,6 +152,7 @@ impl MetricsAccumulator {
             talking,
             speaking: output_level > SPEAKING_RMS,
             input_level: (self.input_sq / n).sqrt() as f32,
+            mic_level: (self.mic_sq / n).sqrt() as f32,
             output_level,
             encode_ms: (self.encode_ms / n) as f32,
             lm_ms: (self.lm_ms / n) as f32,
@@ -188,6 +196,7 @@ mod tests {
             "framesDropped",
             "underruns",
             "latencyMs",
+            "micLevel",
             "echoCanceller",
             "erleDb",
             "echoDelayMs",
@@ -195,7 +204,7 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "missing {k} in {v}");
         }
-        assert_eq!(keys.len(), 15);
+        assert_eq!(keys.len(), 16);
         for k in [
             "wallS",
             "playedS",

@@ -627,6 +627,7 @@ impl Worker {
 
             // Echo: line the far end up with this frame, track the delay, cancel.
             let t_aec = Instant::now();
+            fl.set_mic_rms(crate::metrics::rms(&frame));
             far_end.take(&mut far_frame);
             delay.push(&far_frame, &frame);
             if let Some(a) = aec.as_mut() {

@@ -1,0 +1,228 @@
+//! Echo cancellation on real devices: a private PulseAudio daemon carries what the session plays
+//! back into its microphone through two `module-loopback`s (a direct path and a quieter, later
+//! reflection: a small room), while "Moshi" (a scripted model playing espeak-ng speech) talks and
+//! a person (another espeak-ng voice, played into the microphone) talks alone and then over it.
+//! Everything is measured from the session's own metrics events: micLevel (before the canceller)
+//! against inputLevel (after), the echo delay estimate and the device accounting.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use voice::{FrameModel, Metrics, ModelError, ModelFrame, Session, SessionConfig, SessionEvent};
+
+const DIR: &str = "/tmp/moshibar-pulse-echo";
+const FRAME_S: f32 = 0.08;
+
+/// Plays a fixed script of speech (ignores what it hears), like Moshi talking.
+struct Script {
+    pcm: Vec<f32>,
+    frame: usize,
+}
+
+impl FrameModel for Script {
+    fn warmup(&mut self) -> Result<(), ModelError> {
+        Ok(())
+    }
+    fn reset(&mut self) {
+        self.frame = 0;
+    }
+    fn process(&mut self, _pcm_in: &[f32]) -> Result<ModelFrame, ModelError> {
+        let n = voice::FRAME_SAMPLES;
+        let start = self.frame * n;
+        self.frame += 1;
+        let mut pcm = vec![0.0f32; n];
+        if let Some(src) = self.pcm.get(start..(start + n).min(self.pcm.len())) {
+            pcm[..src.len()].copy_from_slice(src);
+        }
+        Ok(ModelFrame {
+            pcm,
+            text: None,
+            encode_ms: 0.0,
+            lm_ms: 0.0,
+            decode_ms: 0.0,
+        })
+    }
+}
+
+/// Loads a loopback from the speaker's monitor into the microphone feed, `ms` late, at `volume`
+/// (a fraction of full scale, set on its sink input). Returns the module id.
+fn loopback(ms: u32, volume: f32) -> String {
+    let id = common::pactl(&[
+        "load-module",
+        "module-loopback",
+        "source=moshibar_out.monitor",
+        "sink=moshibar_mic",
+        &format!("latency_msec={ms}"),
+        "adjust_time=0",
+        "source_dont_move=true",
+        "sink_dont_move=true",
+    ])
+    .trim()
+    .to_string();
+    assert!(!id.is_empty(), "module-loopback did not load");
+    // Its sink input: the one owned by this module.
+    let list = common::pactl(&["list", "sink-inputs"]);
+    let mut index = None;
+    let mut current = None;
+    for line in list.lines() {
+        let l = line.trim();
+        if let Some(i) = l.strip_prefix("Sink Input #") {
+            current = Some(i.to_string());
+        }
+        if l == format!("Owner Module: {id}") {
+            index = current.clone();
+        }
+    }
+    let index = index.expect("the loopback's sink input");
+    let pct = format!("{}", (volume * 65536.0) as u32);
+    common::pactl(&["set-sink-input-volume", &index, &pct]);
+    id
+}
+
+fn mean_db(metrics: &[Metrics], range: std::ops::Range<f32>, f: impl Fn(&Metrics) -> f32) -> f64 {
+    // Metrics event k covers frames 3k..3k+2.
+    let per = voice::frame_loop::METRICS_EVERY as f32 * FRAME_S;
+    let sel: Vec<f64> = metrics
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| range.contains(&(*k as f32 * per)))
+        .map(|(_, m)| f64::from(f(m)).powi(2))
+        .collect();
+    assert!(!sel.is_empty(), "no metrics in {range:?}");
+    10.0 * (sel.iter().sum::<f64>() / sel.len() as f64)
+        .max(1e-20)
+        .log10()
+}
+
+// Passes on an idle machine (ERLE 54-61 dB, delay 39-73 ms measured); under heavy CPU load from
+// parallel builds the null sink consumed 11.9 s in 19.5 s of wall time, the far end drifted
+// from the echo and ERLE fell to 6 dB (no drift compensation yet: issue 13, Deliver 3). Run
+// with `cargo test -p voice --test live_echo -- --ignored` on a quiet machine.
+#[test]
+#[ignore = "needs a machine whose audio server keeps real time (no drift compensation yet)"]
+fn live_loopback_echo_is_cancelled_and_the_person_kept() -> Result<(), Box<dyn std::error::Error>> {
+    common::start_pulse(Some(DIR));
+    // The native PulseAudio host: ALSA's pulse plugin falls into loops of I/O errors under load
+    // (see the README), which this test's accounting assertions would catch.
+    std::env::set_var("MOSHIBAR_AUDIO_HOST", "pulseaudio");
+    let dir = tempfile::tempdir()?;
+    let moshi = common::speech_24k(
+        dir.path(),
+        "moshi",
+        "en-us",
+        "Hello, I am Moshi. I can listen and talk at the same time, which is why I must not \
+         hear my own voice coming back from the speakers of your laptop. Tell me about your day, \
+         and take your time.",
+    );
+    let person = common::speech_24k(
+        dir.path(),
+        "person",
+        "en+f4",
+        "Well, this morning I went to the market and bought some apples, then I walked home.",
+    );
+    // Moshi: 1-9.5 s, then 14-18 s. The person: 10-13 s alone, 14-17.5 s over Moshi.
+    let sec = |t: f32| (t * voice::SAMPLE_RATE as f32) as usize;
+    let mut script = vec![0.0f32; sec(19.0)];
+    common::place(&mut script, &moshi, 1.0, 8.5, 0.5);
+    common::place(&mut script, &moshi[sec(2.0)..], 14.0, 4.0, 0.5);
+    let p1 = dir.path().join("p1.wav");
+    let p2 = dir.path().join("p2.wav");
+    let mut a = vec![0.0f32; sec(3.0)];
+    common::place(&mut a, &person, 0.0, 3.0, 0.3);
+    voice::wav::write_mono_i16(&p1, &a, 24_000)?;
+    let mut b = vec![0.0f32; sec(3.5)];
+    common::place(&mut b, &person[sec(0.5)..], 0.0, 3.5, 0.3);
+    voice::wav::write_mono_i16(&p2, &b, 24_000)?;
+
+    let direct = loopback(40, 0.85);
+    let reflection = loopback(90, 0.55);
+
+    let (session, events) = Session::start(
+        Script {
+            pcm: script,
+            frame: 0,
+        },
+        SessionConfig {
+            hands_free: true,
+            ..Default::default()
+        },
+    )?;
+    let frames = |s: &Session| s.stats().frames.load(Ordering::Relaxed) as f32 * FRAME_S;
+    let wait_until = |s: &Session, t: f32| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while frames(s) < t {
+            assert!(
+                Instant::now() < deadline && s.is_running(),
+                "frames stopped"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_until(&session, 10.0);
+    let _p1 = common::MicFeed::start(&p1);
+    wait_until(&session, 14.0);
+    let _p2 = common::MicFeed::start(&p2);
+    wait_until(&session, 18.5);
+    let stats = session.stats().clone();
+    session.stop()?;
+    common::pactl(&["unload-module", &direct]);
+    common::pactl(&["unload-module", &reflection]);
+
+    let metrics: Vec<Metrics> = events
+        .try_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Metrics(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stats.events_dropped.load(Ordering::Relaxed), 0);
+    let last = metrics.last().ok_or("no metrics")?;
+    let echo_in = mean_db(&metrics, 4.0..9.5, |m| m.mic_level);
+    let echo_out = mean_db(&metrics, 4.0..9.5, |m| m.input_level);
+    let erle = echo_in - echo_out;
+    let alone_in = mean_db(&metrics, 10.4..12.8, |m| m.mic_level);
+    let alone_out = mean_db(&metrics, 10.4..12.8, |m| m.input_level);
+    let dt_out = mean_db(&metrics, 14.5..17.5, |m| m.input_level);
+    let delay = last.echo_delay_ms;
+    eprintln!(
+        "live: echo {echo_in:.1} dB -> {echo_out:.1} dB (ERLE {erle:.1} dB); person alone \
+         {alone_in:.1} -> {alone_out:.1} dB; double talk out {dt_out:.1} dB; delay {delay:?} ms; \
+         AEC3 ERLE {:?}; audio {:?}; far padded/trimmed {}/{}",
+        last.erle_db,
+        last.audio,
+        stats.far_padded.load(Ordering::Relaxed),
+        stats.far_trimmed.load(Ordering::Relaxed),
+    );
+    assert_eq!(last.echo_canceller, voice::CancellerKind::WebrtcAec3);
+    assert!(
+        echo_in > -35.0,
+        "no echo reached the microphone ({echo_in:.1} dB)"
+    );
+    assert!(erle >= 25.0, "live ERLE {erle:.1} dB");
+    assert!(
+        (alone_out - alone_in).abs() <= 3.0,
+        "the person's level changed by {:.1} dB",
+        alone_out - alone_in
+    );
+    assert!(
+        dt_out > alone_in - 10.0 && dt_out > echo_out + 10.0,
+        "the person was not audible in double talk: {dt_out:.1} dB (alone {alone_in:.1}, \
+         residual echo {echo_out:.1})"
+    );
+    // The delay through the loopback (40 ms asked) plus the devices' buffering.
+    let delay = delay.ok_or("no delay estimate")?;
+    assert!((20.0..400.0).contains(&delay), "delay estimate {delay} ms");
+    // Honest accounting: the speaker consumed in real time and nothing was dropped.
+    let a = last.audio;
+    assert!(
+        (a.played_s - a.wall_s).abs() < 0.5,
+        "played {:.2} s in {:.2} s",
+        a.played_s,
+        a.wall_s
+    );
+    assert!(a.output_dropped_ms < 200.0, "output dropped: {a:?}");
+    assert_eq!(a.stream_errors, 0, "stream errors: {a:?}");
+    Ok(())
+}
