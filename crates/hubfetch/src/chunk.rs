@@ -295,6 +295,11 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
             Step::Refresh(why) => {
                 refreshes += 1;
                 sh.tracker.retries.fetch_add(1, Ordering::Relaxed);
+                // A blob still gone after a fresh link at the pinned commit was retired
+                // upstream: the download starts over from the branch's new commit.
+                if refreshes >= 3 && (why.contains("404") || why.contains("410")) {
+                    return Err(Fail::Changed(format!("the blob is gone ({why})")));
+                }
                 if refreshes > 5 {
                     return Err(Fail::Err(Error::Unauthorized(format!(
                         "{}: the download server keeps refusing the link the Hub gives ({why}); check your access to {}/{}",

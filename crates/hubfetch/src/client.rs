@@ -438,8 +438,12 @@ async fn run(
     // Once the Hub proved unreachable, cached files are not asked about again (one bounded
     // wait per download, not one per file).
     let mut hub_down = false;
+    // One revision per download: the branch is resolved to a commit once (by the first
+    // file), and every other file is resolved, fetched, refreshed and repaired at that commit.
+    let mut pinned: Option<String> = is_commit_hash(revision).then(|| revision.to_string());
     for p in &paths {
-        let cached = local_pointer(&rc, revision, p);
+        let rev = pinned.clone().unwrap_or_else(|| revision.to_string());
+        let cached = local_pointer(&rc, &rev, p);
         if let (true, Some(c)) = (hub_down, &cached) {
             plan.push((p.clone(), None, Some(c.clone())));
             continue;
@@ -451,8 +455,11 @@ async fn run(
             }
             continue;
         }
-        match resolve_or_cached(sh, &rc, repo, revision, p, cached).await? {
-            Ok(r) => plan.push((p.clone(), Some(r), None)),
+        match resolve_or_cached(sh, &rc, repo, &rev, p, cached).await? {
+            Ok(r) => {
+                pinned.get_or_insert_with(|| r.commit.clone());
+                plan.push((p.clone(), Some(r), None))
+            }
             Err(c) => {
                 hub_down = true;
                 plan.push((p.clone(), None, Some(c)));
@@ -502,7 +509,7 @@ async fn run(
                 sh,
                 &rc,
                 repo,
-                revision,
+                &r.commit.clone(),
                 &p,
                 &r,
                 fidx,
@@ -543,7 +550,52 @@ async fn run(
             verified: fetched.verified,
         });
     }
+    one_snapshot(sh, &rc, repo, &mut out).await?;
+    if let Some(f) = out
+        .iter()
+        .rev()
+        .find(|f| f.downloaded || !f.commit.is_empty())
+    {
+        rc.write_ref(revision, &f.commit)?; // refs/{branch} at the end, once
+    }
     Ok(out)
+}
+
+/// A file that changed upstream mid-download was restarted at the branch's new commit: link
+/// the files fetched before it into that commit's snapshot too (when their content is the
+/// same there), so the whole download is one `snapshots/{commit}` folder.
+async fn one_snapshot(
+    sh: &Shared,
+    rc: &RepoCache,
+    repo: &str,
+    out: &mut [ResolvedFile],
+) -> Result<()> {
+    let Some(last) = out.last().map(|f| f.commit.clone()) else {
+        return Ok(());
+    };
+    for f in out
+        .iter_mut()
+        .filter(|f| f.commit != last && !f.commit.is_empty())
+    {
+        let r = sh
+            .hub
+            .resolve(
+                repo,
+                &last,
+                &f.path,
+                sh.policy,
+                &sh.cancel,
+                Some(&sh.tracker),
+            )
+            .await?;
+        if r.etag == f.etag {
+            f.local_path = rc.link(&last, &f.path, &f.etag)?;
+            f.commit = last.clone();
+        } else {
+            tracing::warn!(file = %f.path, "changed on the Hub during the download; run again for the new version");
+        }
+    }
+    Ok(())
 }
 
 /// Transient failures tolerated when the Hub cannot be reached and nothing is cached: about

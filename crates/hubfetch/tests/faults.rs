@@ -782,3 +782,49 @@ async fn full_disk_is_reported_before_downloading() {
     assert!(e.to_string().contains("GB"), "says how much is needed: {e}");
     assert_eq!(hub.stats().body_bytes_sent, 0, "failed before downloading");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn main_moving_between_the_first_and_second_file_gives_one_snapshot_folder() {
+    let hub = TestHub::start(
+        vec![repo(
+            "org/m",
+            vec![gen("a.bin", 200 * 1024, 1), gen("b.bin", 200 * 1024, 2)],
+        )],
+        Faults {
+            move_main_after_resolves: Some(1),
+            move_main_path: Some("b.bin".into()),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let (c0, b0) = (
+        hub.commit("org/m").expect("commit"),
+        hub.sha256("org/m", "b.bin").expect("sha"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let files = within(
+        60,
+        c.download_files("org/m", "main", &["a.bin", "b.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect("download");
+    assert_eq!(hub.stats().faults_injected.get("move_main"), Some(&1));
+    assert_ne!(hub.commit("org/m").expect("commit"), c0, "main moved");
+    let snaps: Vec<_> = std::fs::read_dir(storage(dir.path(), "org/m").join("snapshots"))
+        .expect("snapshots")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(snaps.len(), 1, "one snapshot folder: {snaps:?}");
+    assert!(files.iter().all(|f| f.commit == c0));
+    assert_eq!(
+        sha256_file(&files[1].local_path),
+        b0,
+        "b.bin at the pinned commit"
+    );
+    let r = std::fs::read_to_string(storage(dir.path(), "org/m").join("refs/main")).expect("ref");
+    assert_eq!(r.trim(), c0);
+}

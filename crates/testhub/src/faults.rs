@@ -60,6 +60,12 @@ pub struct Faults {
     pub captive_portal: u32,
     /// Like `captive_portal` but only for CDN (data) requests.
     pub captive_portal_cdn: u32,
+    /// The branch moves once this many resolve requests were answered: `move_main_path`
+    /// (same size) gets new bytes, hence a new commit. The old commit keeps resolving to the
+    /// old files, as on the Hub.
+    pub move_main_after_resolves: Option<u32>,
+    /// The file that changes when the branch moves.
+    pub move_main_path: Option<String>,
 }
 
 /// Default cap of a stall.
@@ -73,6 +79,8 @@ pub(crate) struct FaultState {
     /// Body bytes counted towards `change_upstream_after_bytes`.
     pub upstream_bytes: u64,
     pub upstream_fired: bool,
+    /// Resolves seen towards `move_main_after_resolves`.
+    pub moved_after: u32,
 }
 
 impl FaultState {
@@ -84,6 +92,7 @@ impl FaultState {
             rng,
             upstream_bytes: 0,
             upstream_fired: false,
+            moved_after: 0,
         }
     }
 
@@ -198,6 +207,8 @@ impl std::str::FromStr for Faults {
                 "bw-total" => f.bandwidth_total = Some(size()?),
                 "captive-portal" => f.captive_portal = count()?,
                 "captive-portal-cdn" => f.captive_portal_cdn = count()?,
+                "move-main-after" => f.move_main_after_resolves = Some(count()?),
+                "move-main-path" => f.move_main_path = Some(v.to_string()),
                 _ => return Err(err("unknown fault (see the testhub README)")),
             }
         }

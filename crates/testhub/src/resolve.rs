@@ -110,6 +110,7 @@ pub(crate) async fn resolve(
     headers: HeaderMap,
 ) -> Response {
     Counters::add(&inner.counters.resolve_requests, 1);
+    move_main_if_due(&inner, &format!("{org}/{name}"));
     if let Some(r) = portal_fault(&inner, Site::Resolve) {
         return r;
     }
@@ -175,4 +176,41 @@ pub(crate) async fn resolve(
     };
     resp.body(body)
         .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
+}
+
+/// `move_main_after_resolves`: once that many resolves were answered, the branch moves to a
+/// new commit where `move_main_path` has new bytes (same size, seeded from the old sha256).
+fn move_main_if_due(inner: &Inner, repo_id: &str) {
+    let path = {
+        let mut f = inner.faults();
+        let (Some(n), Some(path)) = (f.cfg.move_main_after_resolves, f.cfg.move_main_path.clone())
+        else {
+            return;
+        };
+        f.moved_after += 1;
+        if f.moved_after != n + 1 {
+            return;
+        }
+        path
+    };
+    let old = inner
+        .store()
+        .repos
+        .get(repo_id)
+        .and_then(|r| r.head.files.get(&path).cloned());
+    let Some(old) = old else {
+        return;
+    };
+    let seed = u64::from_str_radix(&old.sha256[..16], 16).unwrap_or(1) ^ 0x6d61_696e;
+    let content = crate::FileContent::Generated {
+        size: old.size,
+        seed,
+    };
+    match crate::store::Entry::build(&path, content, Some(old.lfs)) {
+        Ok(e) => {
+            inner.store_mut().replace(repo_id, e, false);
+            inner.counters.fault("move_main");
+        }
+        Err(e) => tracing::error!(error = %e, "move_main: cannot build the new file"),
+    }
 }
