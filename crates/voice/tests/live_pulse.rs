@@ -133,6 +133,23 @@ fn live_session_flows_through_null_sinks() -> Result<(), Box<dyn std::error::Err
         "the speaker ran dry"
     );
 
+    // Honest accounting: what the speaker's queue cap dropped stays within a quarter of the
+    // model's output (48 kHz: 3840 samples per frame), and it is reported in the metrics.
+    let dropped = stats
+        .output_overflow
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let produced = stats.frames.load(std::sync::atomic::Ordering::Relaxed) * 3840;
+    assert!(
+        dropped * 4 <= produced,
+        "output dropped {dropped} of {produced} samples"
+    );
+    assert!(
+        (last.audio.output_dropped_ms - dropped as f64 / 48.0).abs() < 100.0,
+        "metrics say {} ms dropped, the session {dropped} samples",
+        last.audio.output_dropped_ms
+    );
+    assert!(last.audio.wall_s > 2.0 && last.audio.played_s > 0.0);
+
     // The tone really reached the speaker device.
     let heard: Vec<f32> = std::fs::read(&rec_path)?
         .chunks_exact(2)
