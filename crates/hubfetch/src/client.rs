@@ -487,6 +487,18 @@ async fn run(
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             let size = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
+            // Never hand back a cached blob that was not verified (by us, or hashed now).
+            let (rc2, e2, b2) = (rc.clone(), etag.clone(), blob.clone());
+            let good = tokio::task::spawn_blocking(move || {
+                crate::trust::blob_is_good(&rc2, &e2, &b2, size)
+            })
+            .await
+            .map_err(|e| Error::Other(format!("hash task: {e}")))??;
+            if !good {
+                return Err(Error::Corrupt(format!(
+                    "the cached copy of {p} is damaged (it does not match its hash {etag}) and the Hub cannot be reached to repair it; connect to the internet and run again"
+                )));
+            }
             let commit = rc.read_ref(revision).unwrap_or_default();
             tracker.init_chunks(fidx, size, 0);
             tracker.file_done(fidx, Expected::from_etag(&etag).hex().map(str::to_string));

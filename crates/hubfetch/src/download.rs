@@ -19,6 +19,7 @@ use crate::lock;
 use crate::pieces::{self, PieceLog};
 use crate::progress::{ChunkState, Phase};
 use crate::resolve::Resolved;
+use crate::trust;
 use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Whole};
 
 /// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk with
@@ -107,24 +108,25 @@ pub(crate) async fn download_file(
     chunk_size: u64,
 ) -> Result<Fetched, Fail> {
     let exp = Expected::from_etag(&resolved.etag);
-    let pointer = rc.pointer(&resolved.commit, path);
+    if exp == Expected::Unknown {
+        // An unknown expected hash is an error, not a pass.
+        return Err(Error::Corrupt(format!(
+            "{path}: the Hub gave no content hash (ETag {:?} is neither sha256 nor git sha1), so the file cannot be verified",
+            resolved.etag
+        ))
+        .into());
+    }
     let blob = rc.blob(&resolved.etag);
     rc.write_ref(revision, &resolved.commit)?;
-    if fs::metadata(&pointer).is_ok() {
-        return Ok(Fetched {
-            pointer,
-            blob,
-            downloaded: false,
-            verified: exp != Expected::Unknown,
-        });
-    }
-    if fs::metadata(&blob).is_ok() {
+    if fs::metadata(&blob).is_ok()
+        && cached_blob_ok(rc, &resolved.etag, &blob, resolved.size).await?
+    {
         let p = rc.link(&resolved.commit, path, &resolved.etag)?;
         return Ok(Fetched {
             pointer: p,
             blob,
             downloaded: false,
-            verified: exp != Expected::Unknown,
+            verified: true,
         });
     }
     let blobs_dir = rc.storage.join("blobs");
@@ -138,14 +140,16 @@ pub(crate) async fn download_file(
         );
     })
     .await?;
-    if fs::metadata(&blob).is_ok() {
+    if fs::metadata(&blob).is_ok()
+        && cached_blob_ok(rc, &resolved.etag, &blob, resolved.size).await?
+    {
         // The other process finished it while we waited.
         let p = rc.link(&resolved.commit, path, &resolved.etag)?;
         return Ok(Fetched {
             pointer: p,
             blob,
             downloaded: false,
-            verified: exp != Expected::Unknown,
+            verified: true,
         });
     }
 
@@ -441,6 +445,7 @@ pub(crate) async fn download_file(
     sync_dir(&blobs_dir);
     let _ = fs::remove_file(&jpath);
     let _ = fs::remove_file(&ppath);
+    trust::stamp(rc, &resolved.etag, &blob);
     let p = rc.link(&resolved.commit, path, &resolved.etag)?;
     tracker.file_done(fidx, exp.hex().map(str::to_string));
     Ok(Fetched {
@@ -449,6 +454,27 @@ pub(crate) async fn download_file(
         downloaded: true,
         verified: exp != Expected::Unknown,
     })
+}
+
+/// A blob already in the cache is used only when it matches its hash (stamped by us, or
+/// hashed now); a bad one is moved aside to `{etag}.corrupt` (kept, never handed back) and the
+/// file is downloaded again.
+async fn cached_blob_ok(
+    rc: &RepoCache,
+    etag: &str,
+    blob: &std::path::Path,
+    size: u64,
+) -> Result<bool> {
+    let (rc2, e2, b2) = (rc.clone(), etag.to_string(), blob.to_path_buf());
+    let good = tokio::task::spawn_blocking(move || trust::blob_is_good(&rc2, &e2, &b2, size))
+        .await
+        .map_err(|e| Error::Other(format!("hash task: {e}")))??;
+    if !good {
+        let aside = blob.with_extension("corrupt");
+        fs::rename(blob, &aside)
+            .map_err(|e| Error::io(format!("move {} aside", blob.display()), e))?;
+    }
+    Ok(good)
 }
 
 /// Record a finished chunk's faults: the chunk itself (weighted), and the chunk the same

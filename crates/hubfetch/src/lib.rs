@@ -38,6 +38,7 @@ mod resolve;
 mod retry;
 pub mod safetensors;
 mod sha;
+mod trust;
 pub mod verify;
 pub mod xet;
 

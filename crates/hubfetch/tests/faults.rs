@@ -828,3 +828,50 @@ async fn main_moving_between_the_first_and_second_file_gives_one_snapshot_folder
     let r = std::fs::read_to_string(storage(dir.path(), "org/m").join("refs/main")).expect("ref");
     assert_eq!(r.trim(), c0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_blob_written_by_another_tool_is_never_handed_back() {
+    let size = 256 * 1024;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("model.bin", size, 3)])],
+        Faults::default(),
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "model.bin").expect("sha");
+    let commit = hub.commit("org/m").expect("commit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Another tool's cache entry: blob named by its sha256 (one byte wrong), link, ref.
+    let st = storage(dir.path(), "org/m");
+    std::fs::create_dir_all(st.join("blobs")).expect("mkdir");
+    let mut data = vec![0u8; size as usize];
+    testhub::generated_bytes(size, 3, 0, &mut data);
+    data[1234] ^= 1;
+    std::fs::write(st.join("blobs").join(&sha), &data).expect("write blob");
+    std::fs::create_dir_all(st.join("snapshots").join(&commit)).expect("mkdir");
+    std::os::unix::fs::symlink(
+        format!("../../blobs/{sha}"),
+        st.join("snapshots").join(&commit).join("model.bin"),
+    )
+    .expect("symlink");
+    std::fs::create_dir_all(st.join("refs")).expect("mkdir");
+    std::fs::write(st.join("refs/main"), &commit).expect("ref");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let f = within(
+        60,
+        c.download_files("org/m", "main", &["model.bin"], opts())
+            .wait(),
+    )
+    .await
+    .expect("download");
+    assert_eq!(
+        sha256_file(&f[0].local_path),
+        sha,
+        "the good bytes, not the cached ones"
+    );
+    assert!(f[0].downloaded && f[0].verified);
+    assert!(
+        st.join("blobs").join(format!("{sha}.corrupt")).exists(),
+        "the bad blob is kept aside"
+    );
+}
