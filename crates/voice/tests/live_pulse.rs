@@ -143,8 +143,9 @@ fn live_session_flows_through_null_sinks() -> Result<(), Box<dyn std::error::Err
         dropped * 4 <= produced,
         "output dropped {dropped} of {produced} samples"
     );
+    // The last metrics event comes before the final count, so it can only be lower.
     assert!(
-        (last.audio.output_dropped_ms - dropped as f64 / 48.0).abs() < 100.0,
+        last.audio.output_dropped_ms <= dropped as f64 / 48.0 + 0.5,
         "metrics say {} ms dropped, the session {dropped} samples",
         last.audio.output_dropped_ms
     );
