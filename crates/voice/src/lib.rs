@@ -4,7 +4,7 @@
 //! Audio callbacks only convert samples, mix to mono and move them through lock-free SPSC ring
 //! buffers ([`ring`]); resampling to and from Moshi's 24 kHz ([`resample`]), gating
 //! ([`gate`]) and the model ([`model`]) run on the model thread ([`session`]). The same frame loop
-//! ([`frame_loop`]) also drives the headless WAV-to-WAV mode ([`file`]). The microphone is
+//! ([`frame_loop`]) also drives the headless WAV-to-WAV mode ([`mod@file`]). The microphone is
 //! cleaned of the speaker's echo first ([`aec`]: WebRTC AEC3 fed with exactly what the output
 //! callback played); [`echo_room`] is the synthetic room the tests and benchmark measure it in.
 

@@ -1,6 +1,6 @@
 //! Xet: the Hub's content-addressed storage, read over its own chunk protocol.
 //!
-//! - [`format`]: the wire and hash formats (chunk hashes, xorb/file Merkle hashes, CDC
+//! - [`mod@format`]: the wire and hash formats (chunk hashes, xorb/file Merkle hashes, CDC
 //!   chunking, xorb chunk parsing with bounds checks);
 //! - [`api`]: the token and reconstruction (v2, v1) JSON;
 //! - [`Reader`]: reads one file, verified (see `reader.rs` for what is checked against what).
