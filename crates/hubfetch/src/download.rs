@@ -21,6 +21,7 @@ use crate::progress::{ChunkState, Phase};
 use crate::resolve::Resolved;
 use crate::trust;
 use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Whole};
+use crate::xet_path::{self, XetOutcome};
 
 /// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk with
 /// the chunk the same worker finished before it (if any).
@@ -156,6 +157,25 @@ pub(crate) async fn download_file(
     let inc = rc.incomplete(&resolved.etag);
     let jpath = rc.journal(&resolved.etag);
     let size = resolved.size;
+    if let Expected::Sha256(sha) = &exp {
+        let http_partial = fs::metadata(&jpath).is_ok();
+        match xet_path::fetch(sh, repo, resolved, sha, &inc, http_partial, fidx, &bytes).await? {
+            XetOutcome::Done => {
+                return publish(
+                    rc, resolved, path, &inc, &blobs_dir, &jpath, fidx, &tracker, &exp,
+                )
+                .await;
+            }
+            XetOutcome::Failed(why) => {
+                tracker.note_xet_fallback(fidx, &why);
+                let mut xj = inc.as_os_str().to_owned();
+                xj.push(".xet-journal");
+                let _ = fs::remove_file(PathBuf::from(xj));
+            }
+            XetOutcome::NotTried => {}
+        }
+    }
+    tracker.set_transport(fidx, "http");
     let loaded = Journal::load(&jpath).filter(|j| {
         j.etag == resolved.etag
             && j.size == size
@@ -440,11 +460,37 @@ pub(crate) async fn download_file(
         .map_err(|e| Error::io(format!("fsync {}", inc.display()), e))?;
     drop(fj);
     drop(file);
-    fs::rename(&inc, &blob)
-        .map_err(|e| Error::io(format!("move {} into the cache", inc.display()), e))?;
-    sync_dir(&blobs_dir);
-    let _ = fs::remove_file(&jpath);
     let _ = fs::remove_file(&ppath);
+    publish(
+        rc, resolved, path, &inc, &blobs_dir, &jpath, fidx, &tracker, &exp,
+    )
+    .await
+}
+
+/// A verified, synced `.incomplete` file (either transport) moved into the cache: blob,
+/// trust stamp, snapshot link, progress.
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    rc: &RepoCache,
+    resolved: &Resolved,
+    path: &str,
+    inc: &std::path::Path,
+    blobs_dir: &std::path::Path,
+    jpath: &std::path::Path,
+    fidx: usize,
+    tracker: &crate::progress::Tracker,
+    exp: &Expected,
+) -> Result<Fetched, Fail> {
+    let i2 = inc.to_path_buf();
+    tokio::task::spawn_blocking(move || fs::File::open(&i2).and_then(|f| f.sync_all()))
+        .await
+        .map_err(|e| Error::Other(format!("sync task: {e}")))?
+        .map_err(|e| Error::io(format!("fsync {}", inc.display()), e))?;
+    let blob = rc.blob(&resolved.etag);
+    fs::rename(inc, &blob)
+        .map_err(|e| Error::io(format!("move {} into the cache", inc.display()), e))?;
+    sync_dir(blobs_dir);
+    let _ = fs::remove_file(jpath);
     trust::stamp(rc, &resolved.etag, &blob);
     let p = rc.link(&resolved.commit, path, &resolved.etag)?;
     tracker.file_done(fidx, exp.hex().map(str::to_string));
@@ -452,7 +498,7 @@ pub(crate) async fn download_file(
         pointer: p,
         blob,
         downloaded: true,
-        verified: exp != Expected::Unknown,
+        verified: *exp != Expected::Unknown,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Config {
     /// `HF_HUB_ETAG_TIMEOUT` (default 10 s): the bound on a resolve (`HEAD`) or listing
     /// request, so a dead or black-holed network falls back to the cache quickly.
     pub etag_timeout: Duration,
+    /// `HF_HUB_DISABLE_XET=1`: never use the Xet protocol, always the plain HTTP path.
+    pub disable_xet: bool,
 }
 
 /// A duration in (possibly fractional) seconds from an environment variable, like
@@ -116,6 +118,7 @@ impl Config {
             offline,
             token,
             etag_timeout: seconds_var("HF_HUB_ETAG_TIMEOUT").unwrap_or(DEFAULT_ETAG_TIMEOUT),
+            disable_xet: var("HF_HUB_DISABLE_XET").is_some_and(|v| truthy(&v)),
         }
     }
 }

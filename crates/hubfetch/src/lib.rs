@@ -41,6 +41,7 @@ mod sha;
 mod trust;
 pub mod verify;
 pub mod xet;
+mod xet_path;
 
 pub use client::{CacheEntryStatus, Client, Job, Options, ResolvedFile, VerifyReport};
 pub use env::{Config, Token};

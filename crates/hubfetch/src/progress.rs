@@ -48,6 +48,12 @@ pub struct FileProgress {
     /// One char per chunk: `.` pending, `>` in flight, `#` verified, `!` failed (refetched).
     pub chunk_map: String,
     pub sha256: Option<String>,
+    /// How the file's bytes are fetched: `"xet"` or `"http"` (absent before it is decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// Why the Xet path was given up for HTTP, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xet_fallback: Option<String>,
 }
 
 /// A full snapshot of a download job (serde shape fixed by docs/ipc.md).
@@ -102,6 +108,8 @@ struct FileState {
     phase: Phase,
     chunks: Vec<ChunkState>,
     sha256: Option<String>,
+    transport: Option<&'static str>,
+    xet_fallback: Option<String>,
 }
 
 #[derive(Debug)]
@@ -214,6 +222,21 @@ impl Tracker {
         self.st().current = Some(idx);
     }
 
+    /// Record the transport of a file (`"xet"` or `"http"`).
+    pub(crate) fn set_transport(&self, idx: usize, transport: &'static str) {
+        if let Some(f) = self.st().files.get_mut(idx) {
+            f.transport = Some(transport);
+        }
+    }
+
+    /// Record why the Xet path fell back to HTTP (also shown as `lastError`).
+    pub(crate) fn note_xet_fallback(&self, idx: usize, why: &str) {
+        if let Some(f) = self.st().files.get_mut(idx) {
+            f.xet_fallback = Some(why.to_string());
+        }
+        self.note_error(why);
+    }
+
     /// (Re)initialise a file's chunk map, e.g. when it changed upstream.
     pub(crate) fn init_chunks(&self, idx: usize, size: u64, n: usize) {
         if let Some(f) = self.st().files.get_mut(idx) {
@@ -324,6 +347,8 @@ impl Tracker {
                 phase: f.phase,
                 chunk_map: f.chunks.iter().map(|c| c.ch()).collect(),
                 sha256: f.sha256.clone(),
+                transport: f.transport.map(str::to_string),
+                xet_fallback: f.xet_fallback.clone(),
             })
             .collect();
         let bytes_total: u64 = files.iter().map(|f| f.size).sum();

@@ -48,6 +48,8 @@ pub struct Resolved {
     pub size: u64,
     /// Where the bytes come from (the redirect target, or the resolve URL itself).
     pub url: Url,
+    /// `X-Xet-Hash`: the file is Xet-backed and can be read over the Xet protocol.
+    pub xet_hash: Option<String>,
 }
 
 /// One file of a repo listing.
@@ -422,11 +424,15 @@ fn parse_resolved(h: &HeaderMap, url: Url, redirected: bool) -> Result<Resolved>
     if etag.contains('/') || etag.contains("..") {
         return Err(Error::InvalidPath(etag));
     }
+    let xet_hash = header(h, "x-xet-hash")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     Ok(Resolved {
         commit,
         etag,
         size,
         url,
+        xet_hash,
     })
 }
 

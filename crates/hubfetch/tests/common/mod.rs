@@ -51,6 +51,7 @@ pub fn config(endpoint: &str, cache: &Path, token: Option<&str>) -> Config {
         offline: false,
         token: token.and_then(Token::new),
         etag_timeout: Duration::from_secs(3),
+        disable_xet: false,
     }
 }
 
