@@ -32,6 +32,8 @@ export interface FileProgress {
   phase: DownloadPhase | string;
   chunkMap: string;
   sha256: string | null;
+  transport?: 'xet' | 'http';
+  xetFallback?: string;
 }
 
 export interface Progress {
