@@ -276,6 +276,11 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
                 if got > before {
                     backoff.reset();
                 }
+                // What arrived before the failure is made durable now, not after the backoff:
+                // a kill during the wait would otherwise lose it (and it is served again).
+                if start + got > cursor.from && got < len {
+                    commit_piece(fj, start, &mut cursor, start + got).await?;
+                }
                 sh.tracker.note_error(&why);
                 if sh.policy.max_retries.is_some_and(|m| tries >= m) {
                     return Err(Fail::Err(Error::Network(format!(
