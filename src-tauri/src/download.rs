@@ -354,9 +354,28 @@ pub fn ui_error(e: &hubfetch::Error) -> UiError {
             Some("openSettings"),
         ),
         E::DiskFull { .. } => UiError::new("Not enough disk space", message, Some("openSettings")),
-        E::Offline(_) => UiError::new("Offline", message, Some("retry")),
+        E::Offline(_) | E::Unreachable { .. } => UiError::new("Offline", message, Some("retry")),
         E::Cancelled => UiError::new("Download stopped", message, Some("retry")),
         E::Network(_) => UiError::new("Download interrupted", message, Some("retry")),
         _ => UiError::new("Download failed", message, Some("retry")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ui_error;
+
+    /// The Hub out of reach with nothing cached reads as "Offline" with a Retry, not as a
+    /// generic failure.
+    #[test]
+    fn unreachable_hub_is_shown_as_offline() {
+        let e = hubfetch::Error::Unreachable {
+            what: "kyutai/moshiko-mlx-q4/model.q4.safetensors at main".into(),
+            reason: "no network: connection refused".into(),
+        };
+        let shown = ui_error(&e);
+        assert_eq!(shown.title, "Offline");
+        assert!(shown.message.contains("no network"), "{}", shown.message);
+        assert_eq!(shown.action.as_deref(), Some("retry"));
     }
 }
