@@ -16,7 +16,7 @@ pub const KEEP_FILES: usize = 7;
 pub const FILE_PREFIX: &str = "moshibar";
 
 /// The default filter when `RUST_LOG` is not set.
-pub const DEFAULT_FILTER: &str = "warn,moshibar_lib=info,moshibar=info";
+pub const DEFAULT_FILTER: &str = "warn,moshibar_lib=info,moshibar=info,app_core=info";
 
 /// The log directory for this platform, from the environment (HOME, XDG_STATE_HOME).
 pub fn log_dir() -> Option<PathBuf> {
