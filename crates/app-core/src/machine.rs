@@ -515,7 +515,7 @@ impl Machine {
                 );
                 Candidate {
                     quality,
-                    repo: voice.repo_for(&p.repo),
+                    repo: crate::settings::voice_repo(voice, &p.repo),
                     revision: p.revision,
                     files: p.files.into_iter().map(|f| f.path).collect(),
                 }
@@ -544,7 +544,7 @@ impl Machine {
                 cache: CacheState { complete },
             },
         );
-        plan.repo = self.settings.voice.repo_for(&plan.repo);
+        plan.repo = crate::settings::voice_repo(self.settings.voice, &plan.repo);
         tracing::info!(quality = %plan.quality, repo = %plan.repo, source = ?plan.source, "plan");
         self.state.plan = serde_json::to_value(&plan).ok();
         self.state.disk_free_bytes = disk_free;

@@ -45,34 +45,16 @@ impl QualityOverride {
     }
 }
 
-/// Which of Kyutai's two voices Moshi speaks with: the same model layout, another repo
-/// (`kyutai/moshiko-mlx-*` or `kyutai/moshika-mlx-*`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Voice {
-    /// The male voice (Kyutai's default).
-    #[default]
-    Moshiko,
-    /// The female voice.
-    Moshika,
-}
+/// Which of Kyutai's two voices Moshi speaks with: the shared vocabulary's type (same JSON,
+/// `"moshiko"` / `"moshika"`).
+pub use moshi_repo::Voice;
 
-impl Voice {
-    /// The name used in repo ids and settings.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Voice::Moshiko => "moshiko",
-            Voice::Moshika => "moshika",
-        }
-    }
-
-    /// The repo id of this voice for a planner repo id (which names Moshiko's repo):
-    /// `kyutai/moshiko-mlx-q4` → `kyutai/moshika-mlx-q4`. Other repo ids are kept as they are.
-    pub fn repo_for(self, planned_repo: &str) -> String {
-        match self {
-            Voice::Moshiko => planned_repo.to_owned(),
-            Voice::Moshika => planned_repo.replacen("/moshiko-", "/moshika-", 1),
-        }
+/// The repo id of `voice` for a planner repo id (which names Moshiko's repo):
+/// `kyutai/moshiko-mlx-q4` → `kyutai/moshika-mlx-q4`. Other repo ids are kept as they are.
+pub fn voice_repo(voice: Voice, planned_repo: &str) -> String {
+    match voice {
+        Voice::Moshiko => planned_repo.to_owned(),
+        Voice::Moshika => planned_repo.replacen("/moshiko-", "/moshika-", 1),
     }
 }
 
@@ -354,11 +336,11 @@ mod tests {
     #[test]
     fn moshika_maps_the_planned_repo() {
         assert_eq!(
-            Voice::Moshika.repo_for("kyutai/moshiko-mlx-q4"),
+            voice_repo(Voice::Moshika, "kyutai/moshiko-mlx-q4"),
             "kyutai/moshika-mlx-q4"
         );
         assert_eq!(
-            Voice::Moshiko.repo_for("kyutai/moshiko-mlx-q8"),
+            voice_repo(Voice::Moshiko, "kyutai/moshiko-mlx-q8"),
             "kyutai/moshiko-mlx-q8"
         );
     }
