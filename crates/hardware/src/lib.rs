@@ -6,7 +6,8 @@
 //! every weight 12.5 times a second. This crate detects the chip and memory
 //! ([`detect`]), knows each chip's bandwidth ([`bandwidth`]) and each
 //! quality's needs ([`needs`]), and turns them into a [`Plan`] with a reason a
-//! person can read.
+//! person can read. A frame time measured on this machine by the engine's speed test
+//! ([`speed`], [`plan_with_speed`]) takes precedence over the bandwidth estimate.
 //!
 //! ```
 //! use hardware::{plan, profile, PlanOptions, Quality};
@@ -25,6 +26,7 @@ mod macos;
 pub mod needs;
 mod plan;
 pub mod profile;
+pub mod speed;
 
 pub use chip::{parse_brand, Chip, Tier};
 pub use detect::{detect, detect_real, DetectError, PROFILE_ENV};
@@ -32,6 +34,9 @@ pub use host::{BudgetSource, Hardware, DEFAULT_GPU_FRACTION};
 pub use moshi_repo;
 pub use needs::{Needs, Quality, QualityNeeds};
 pub use plan::{
-    plan, Alternative, CacheState, Plan, PlanFile, PlanOptions, Source, BANDWIDTH_FRACTION,
-    MEMORY_FRACTION, MIMI_FILE, TOKENIZER_FILE,
+    plan, plan_with_speed, Alternative, CacheState, Plan, PlanFile, PlanOptions, Source,
+    BANDWIDTH_FRACTION, MEMORY_FRACTION, MIMI_FILE, TOKENIZER_FILE,
+};
+pub use speed::{
+    machine_id, QualitySpeed, SpeedCache, SpeedCacheError, SpeedReport, FRAME_MS, SPEED_MARGIN,
 };

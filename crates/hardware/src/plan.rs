@@ -3,6 +3,7 @@
 
 use crate::host::Hardware;
 use crate::needs::{Quality, QualityNeeds, GB};
+use crate::speed::{QualitySpeed, SpeedReport};
 use moshi_repo::RepoConfig;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -104,6 +105,10 @@ pub struct Plan {
     pub warning: Option<String>,
     /// The other qualities and why they were not chosen.
     pub alternatives: Vec<Alternative>,
+    /// The chosen quality's frame time measured on this machine by the speed test, when the
+    /// plan was made with one ([`plan_with_speed`]); it then decided `real_time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_frame_ms: Option<f64>,
 }
 
 /// The three files the engine loads from a repo of `repo_quality`, named as `config` says
@@ -153,13 +158,26 @@ struct Verdict {
     fits_bandwidth: bool,
     memory: String,
     bandwidth: String,
+    /// `bandwidth` is a measurement on this machine (a whole phrase naming the quality).
+    measured: bool,
+}
+
+impl Verdict {
+    /// The speed phrase with its quality: "q8 needs 80 GB/s …" or "measured 61 ms … at q8 …".
+    fn speed_phrase(&self) -> String {
+        if self.measured {
+            self.bandwidth.clone()
+        } else {
+            format!("{} {}", self.quality, self.bandwidth)
+        }
+    }
 }
 
 fn gb(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / GB)
 }
 
-fn judge(hw: &Hardware, quality: Quality) -> Verdict {
+fn judge(hw: &Hardware, quality: Quality, measured: Option<&QualitySpeed>) -> Verdict {
     let needs = quality.needs();
     let allowed = hw.gpu_budget_bytes as f64 * MEMORY_FRACTION;
     let fits_memory = needs.memory_bytes as f64 <= allowed;
@@ -177,8 +195,10 @@ fn judge(hw: &Hardware, quality: Quality) -> Verdict {
             MEMORY_FRACTION * 100.0
         )
     };
-    let (fits_bandwidth, bandwidth) = match (hw.apple_silicon, hw.bandwidth_gbps) {
-        (true, Some(have)) => {
+    let (fits_bandwidth, bandwidth) = match (measured, hw.apple_silicon, hw.bandwidth_gbps) {
+        // A measurement on this machine beats the bandwidth table.
+        (Some(m), _, _) => (m.real_time(), m.describe()),
+        (None, true, Some(have)) => {
             let ok = needs.bandwidth_gbps <= have * BANDWIDTH_FRACTION;
             let text = if ok {
                 format!(
@@ -208,6 +228,7 @@ fn judge(hw: &Hardware, quality: Quality) -> Verdict {
         fits_bandwidth,
         memory,
         bandwidth,
+        measured: measured.is_some(),
     }
 }
 
@@ -215,8 +236,29 @@ fn judge(hw: &Hardware, quality: Quality) -> Verdict {
 /// run Moshi in real time still gets a plan (the smallest model) with a
 /// warning, so the download can go ahead.
 pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
-    let verdicts: Vec<Verdict> = Quality::BEST_FIRST.iter().map(|q| judge(hw, *q)).collect();
-    let runs = |v: &Verdict| hw.apple_silicon && v.fits_memory && v.fits_bandwidth;
+    plan_with_speed(hw, opts, None)
+}
+
+/// [`plan`], preferring the frame times the speed test measured on this machine (see
+/// [`crate::speed`]) over the bandwidth estimate: a measured quality is real time when its
+/// frame fits in [`crate::SPEED_MARGIN`] of 80 ms, and the reason names the measurement
+/// ("measured 61 ms per frame at q4 — real time"). Qualities the report lacks keep the
+/// bandwidth estimate.
+pub fn plan_with_speed(hw: &Hardware, opts: &PlanOptions, speed: Option<&SpeedReport>) -> Plan {
+    let measured = |q: Quality| speed.and_then(|s| s.get(q));
+    let verdicts: Vec<Verdict> = Quality::BEST_FIRST
+        .iter()
+        .map(|q| judge(hw, *q, measured(*q)))
+        .collect();
+    // A measurement replaces the Apple Silicon assumption: whatever ran fast enough here runs.
+    let runs = |v: &Verdict| {
+        let fast = if measured(v.quality).is_some() {
+            v.fits_bandwidth
+        } else {
+            hw.apple_silicon && v.fits_bandwidth
+        };
+        v.fits_memory && fast
+    };
 
     let automatic = verdicts
         .iter()
@@ -235,7 +277,7 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
 
     let label = hw.label();
     let mut reason = format!("{label}: ");
-    if !hw.apple_silicon {
+    if !hw.apple_silicon && speed.is_none() {
         reason.push_str(&format!(
             "not an Apple Silicon Mac ({} on {}), so Moshi cannot run in real time here; \
              {quality} is planned so the download still works.",
@@ -249,7 +291,7 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
                 if !v.fits_memory {
                     v.memory.clone()
                 } else {
-                    format!("{} {}", v.quality, v.bandwidth)
+                    v.speed_phrase()
                 }
             })
             .collect();
@@ -261,6 +303,11 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
         if let Some(v) = auto_v {
             if runs(v) {
                 reason.push_str(&format!("{} and {}.", v.memory, v.bandwidth));
+            } else if v.measured {
+                reason.push_str(&format!(
+                    "{}; no quality runs in real time here, {automatic} is the fastest to try.",
+                    v.bandwidth
+                ));
             } else {
                 reason.push_str(&format!(
                     "no quality runs in real time here; {} is the fastest to try.",
@@ -279,6 +326,11 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
         Some(format!(
             "{quality} will not run in real time here: {}.",
             chosen.memory
+        ))
+    } else if chosen.measured {
+        Some(format!(
+            "{quality} will not run in real time here: {}.",
+            chosen.bandwidth
         ))
     } else {
         Some(format!(
@@ -339,5 +391,6 @@ pub fn plan(hw: &Hardware, opts: &PlanOptions) -> Plan {
         reason,
         warning,
         alternatives,
+        measured_frame_ms: measured(quality).map(|m| m.frame_ms),
     }
 }
