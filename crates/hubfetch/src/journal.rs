@@ -32,6 +32,35 @@ pub struct Journal {
     pub commit: String,
     /// chunk index -> sha256 hex of the chunk's bytes as written.
     pub chunks: BTreeMap<u64, String>,
+    /// chunk index -> how suspect it is (retries, drops, refreshes while it was fetched): a
+    /// repair looks at the most suspect chunks first, also after a relaunch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub suspicion: BTreeMap<u64, u32>,
+    /// A repair after a whole-file mismatch, so a relaunch continues it (see `repair`).
+    #[serde(default, skip_serializing_if = "RepairState::is_empty")]
+    pub repair: RepairState,
+}
+
+/// How far a repair got: which chunks two agreeing copies confirm, and the copies seen of
+/// chunks still under a vote.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairState {
+    /// chunk index -> the SHA-256 two agreeing copies (a majority) confirm: a repair does not
+    /// fetch the chunk again while its journalled hash is this one.
+    #[serde(default)]
+    pub confirmed: BTreeMap<u64, String>,
+    /// chunk index -> SHA-256 of every copy fetched so far (the first is the one the
+    /// whole-file check failed with); the last is the one on disk.
+    #[serde(default)]
+    pub votes: BTreeMap<u64, Vec<String>>,
+}
+
+impl RepairState {
+    /// No repair under way.
+    pub fn is_empty(&self) -> bool {
+        self.confirmed.is_empty() && self.votes.is_empty()
+    }
 }
 
 impl Journal {
@@ -53,6 +82,8 @@ impl Journal {
             path: path.to_string(),
             commit: commit.to_string(),
             chunks: BTreeMap::new(),
+            suspicion: BTreeMap::new(),
+            repair: RepairState::default(),
         }
     }
 
@@ -130,7 +161,19 @@ mod tests {
         assert_eq!(j.chunk_range(3), (90, 100));
         j.chunks.insert(1, "deadbeef".into());
         j.save(&p).expect("save");
+        assert_eq!(Journal::load(&p), Some(j.clone()));
+        // A repair's progress survives a reload; a journal without one (older) still loads.
+        j.suspicion.insert(2, 3);
+        j.repair.confirmed.insert(0, "a".into());
+        j.repair.votes.insert(1, vec!["a".into(), "b".into()]);
+        j.save(&p).expect("save");
         assert_eq!(Journal::load(&p), Some(j));
+        std::fs::write(
+            &p,
+            br#"{"version":1,"etag":"e","size":1,"chunkSize":1,"repo":"o/r","path":"f","commit":"c","chunks":{}}"#,
+        )
+        .expect("write");
+        assert!(Journal::load(&p).is_some_and(|j| j.repair.is_empty()));
         assert!(!p.with_extension("journal.tmp").exists());
         std::fs::write(&p, b"{not json").expect("write");
         assert_eq!(Journal::load(&p), None);

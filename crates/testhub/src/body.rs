@@ -263,6 +263,10 @@ fn plan_body(inner: &Inner, start: u64, len: u64) -> BodyPlan {
         plan.flips.push(len / 2);
         fired.push("flip_byte");
     }
+    if cfg.flip_probability > 0.0 && f.next_unit() < cfg.flip_probability {
+        plan.flips.push(f.next_random() % len);
+        fired.push("flip_probability");
+    }
     if let Some(at) = cfg.flip_byte_at {
         if at >= start && at < start + len {
             let due = if cfg.flip_byte_at_count == 0 {

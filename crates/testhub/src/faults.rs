@@ -18,6 +18,9 @@ pub struct Faults {
     pub seed: u64,
     /// Flip (xor 0xFF) the middle byte of the body of the first N data responses; headers stay right.
     pub flip_byte: u32,
+    /// Probability that a data response carries one flipped byte (xor 0xFF) at a random offset
+    /// of its body (seeded by `seed`): a link that corrupts at random.
+    pub flip_probability: f64,
     /// Corrupt the byte at this absolute file offset whenever it is served (see `flip_byte_at_count`).
     pub flip_byte_at: Option<u64>,
     /// How many times `flip_byte_at` applies; 0 = always.
@@ -186,6 +189,13 @@ impl std::str::FromStr for Faults {
                 }
                 "seed" => f.seed = v.parse().map_err(|_| err("expected a number"))?,
                 "flip" => f.flip_byte = count()?,
+                "flip-prob" => {
+                    f.flip_probability = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=1.0).contains(p))
+                        .ok_or_else(|| err("expected a probability in 0..1"))?
+                }
                 "flip-at" => f.flip_byte_at = Some(size()?),
                 "flip-at-count" => f.flip_byte_at_count = count()?,
                 "stall" => f.stall = count()?,
@@ -272,6 +282,9 @@ mod tests {
         assert_eq!(f.status_503, 2);
         assert_eq!(f.expire_signed_urls_after, Some(Duration::from_millis(500)));
         assert_eq!(f.flip_byte_at, Some(1024));
+        let f: Faults = "flip-prob=0.15,seed=4".parse().expect("parse");
+        assert_eq!((f.flip_probability, f.seed), (0.15, 4));
+        assert!("flip-prob=2".parse::<Faults>().is_err());
         assert!("bogus=1".parse::<Faults>().is_err());
         assert!("drops".parse::<Faults>().is_err());
         assert_eq!(parse_size("1.5GB"), Some(1_500_000_000));
