@@ -15,14 +15,15 @@ use reqwest::{Method, StatusCode, Url};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::Error;
+use crate::error::{Error, HttpError, NetError, Refusal};
 use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
 use crate::netfail;
 use crate::pieces::{PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME};
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
-use crate::retry::{parse_retry_after, Backoff};
+use crate::retry::Backoff;
+use crate::status::{classify, Verdict};
 
 /// Why a chunk (and thus the file) stopped.
 #[derive(Debug)]
@@ -147,11 +148,42 @@ impl FileJob {
     }
 }
 
+/// How one attempt at a chunk ended.
 enum Step {
     Complete,
-    Retry(String, Option<Duration>, bool),
-    Refresh(String),
+    /// Try again (after `after`, else backoff); `cause` says what kind of failure it was.
+    Retry {
+        why: NetError,
+        after: Option<Duration>,
+        cause: Cause,
+    },
+    /// The download server refused the link: resolve again for a fresh one.
+    Refresh(HttpError),
     Paused,
+}
+
+/// What kind of failure a retry follows, for the connection controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// The connection broke (refused, reset, cut body).
+    Reset,
+    /// No byte for the stall timeout.
+    Stall,
+    /// The server answered, but not usefully (429/5xx, a bad range, a login page).
+    Answer,
+}
+
+impl Step {
+    fn retry(why: NetError, cause: Cause) -> Step {
+        Step::Retry {
+            why,
+            after: None,
+            cause,
+        }
+    }
+    fn protocol(why: impl Into<String>) -> Step {
+        Step::retry(NetError::Transfer(why.into()), Cause::Answer)
+    }
 }
 
 /// Counts a request in `connections` while alive; clears our stall mark on drop.
@@ -215,189 +247,217 @@ pub(crate) struct ChunkDone {
 
 /// Download chunk `idx` of `fj`: its SHA-256 (hex) and fault count, durable on disk.
 pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<ChunkDone, Fail> {
-    let (start, end) = chunk_range(fj.size, fj.chunk_size, idx);
-    let len = end - start;
-    let mut hasher = sh.hasher.begin();
-    let mut got = 0u64;
-    let mut backoff = Backoff::new(sh.policy.base, sh.policy.cap);
-    let mut tries = 0u32;
-    let mut ignored_range = 0u32;
-    let mut refreshes = 0u32;
-    let mut guards = Guards {
-        t: &sh.tracker,
-        stalled: false,
-    };
-    let mut paused = sh.paused.clone();
-    let earlier = fj
-        .resume
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&idx);
-    if let Some(recs) = earlier {
-        got = rescue_pieces(fj, &recs, &mut hasher).await?;
-        if got > 0 {
-            tracing::debug!(file = %fj.path, chunk = idx, kept = got, "kept the durable pieces of a partial chunk");
-        }
-    }
-    fj.pieces.restart(idx, start + got)?;
-    let mut cursor = Cursor {
-        from: start + got,
-        hash: PieceHasher::new(),
-        since: Instant::now(),
-    };
-    while got < len || len == 0 {
-        if *paused.borrow_and_update() {
-            tokio::select! {
-                _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
-                r = paused.wait_for(|p| !*p) => { if r.is_err() { return Err(Fail::Err(Error::Cancelled)); } }
-            }
-        }
-        let before = got;
-        let step = attempt(
-            sh,
-            fj,
-            start,
-            end,
-            &mut got,
-            &mut hasher,
-            &mut ignored_range,
-            &mut guards,
-            &mut paused,
-            &mut cursor,
-        )
-        .await?;
-        match step {
+    let mut c = ChunkFetch::new(sh, fj, idx);
+    c.rescue().await?;
+    while c.got < c.len() || c.len() == 0 {
+        c.wait_while_paused().await?;
+        let before = c.got;
+        match c.attempt().await? {
             Step::Complete => break,
             Step::Paused => continue,
-            Step::Retry(why, after, reset) => {
-                if reset {
-                    sh.limiter.reset_seen();
-                }
-                if got > before {
-                    backoff.reset();
-                }
-                // What arrived before the failure is made durable now, not after the backoff:
-                // a kill during the wait would otherwise lose it (and it is served again).
-                if start + got > cursor.from && got < len {
-                    commit_piece(fj, start, &mut cursor, start + got).await?;
-                }
-                sh.tracker.note_error(&why);
-                if sh.policy.max_retries.is_some_and(|m| tries >= m) {
-                    return Err(Fail::Err(Error::Network(format!(
-                        "{}: chunk {idx}: {why} (gave up after {tries} retries)",
-                        fj.path
-                    ))));
-                }
-                tries += 1;
-                sh.tracker.retries.fetch_add(1, Ordering::Relaxed);
-                let d = after.unwrap_or_else(|| backoff.next_delay());
-                tracing::warn!(file = %fj.path, chunk = idx, why = %why, delay_ms = d.as_millis() as u64, "retrying chunk");
-                tokio::select! {
-                    _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
-                    _ = tokio::time::sleep(d) => {}
-                }
-            }
-            Step::Refresh(why) => {
-                refreshes += 1;
-                sh.tracker.retries.fetch_add(1, Ordering::Relaxed);
-                // A blob still gone after a fresh link at the pinned commit was retired
-                // upstream: the download starts over from the branch's new commit.
-                if refreshes >= 3 && (why.contains("404") || why.contains("410")) {
-                    return Err(Fail::Changed(format!("the blob is gone ({why})")));
-                }
-                if refreshes > 5 {
-                    return Err(Fail::Err(Error::Unauthorized(format!(
-                        "{}: the download server keeps refusing the link the Hub gives ({why}); check your access to {}/{}",
-                        fj.path, sh.hub.cfg.endpoint, fj.repo
-                    ))));
-                }
-                tracing::info!(file = %fj.path, why = %why, "download link refused: resolving again");
-                let r = sh
-                    .hub
-                    .resolve(
-                        &fj.repo,
-                        &fj.revision,
-                        &fj.path,
-                        sh.policy,
-                        &sh.cancel,
-                        Some(&sh.tracker),
-                    )
-                    .await?;
-                if r.etag != fj.etag || r.size != fj.size {
-                    return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
-                }
-                fj.set_url(r.url);
-            }
+            Step::Retry { why, after, cause } => c.retry(before, why, after, cause).await?,
+            Step::Refresh(http) => c.refresh(http).await?,
         }
-        if len == 0 {
+        if c.len() == 0 {
             break;
         }
     }
-    sh.limiter.success();
-    sh.tracker.clear_error();
-    let f = fj.file.clone();
-    tokio::task::spawn_blocking(move || f.sync_data())
-        .await
-        .map_err(|e| Error::Other(format!("sync task: {e}")))?
-        .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
-    let sha = hasher.finish().await?;
-    Ok(ChunkDone {
-        sha,
-        faults: tries + refreshes + ignored_range,
-    })
+    c.finish().await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
-    sh: &Shared,
-    fj: &FileJob,
+/// One chunk being fetched: its range, what has arrived, its running hashes and its fault
+/// counters. The methods are the phases of a chunk: rescue earlier pieces, send the range
+/// request, accept (or refuse) the answer, receive the body, retry or refresh, finish.
+struct ChunkFetch<'a> {
+    sh: &'a Shared,
+    fj: &'a FileJob,
+    idx: u64,
     start: u64,
     end: u64,
-    got: &mut u64,
-    hasher: &mut ChunkHash<'_>,
-    ignored_range: &mut u32,
-    guards: &mut Guards<'_>,
-    paused: &mut watch::Receiver<bool>,
-    cursor: &mut Cursor,
-) -> Result<Step, Fail> {
-    let len = end - start;
-    if len == 0 {
-        return Ok(Step::Complete);
-    }
-    let url = fj.url();
-    let from = start + *got;
-    let req = sh
-        .hub
-        .request(Method::GET, url.clone())
-        .header(RANGE, format!("bytes={from}-{}", end - 1));
-    let _conn = ConnGuard::new(&sh.tracker);
-    let resp = tokio::select! {
-        _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
-        r = tokio::time::timeout(sh.stall, req.send()) => r,
-    };
-    let resp = match resp {
-        Err(_) => {
-            guards.stall();
-            return Ok(Step::Retry(
-                format!("no answer within {:?}", sh.stall),
-                None,
-                false,
-            ));
+    /// Bytes of the chunk received and written (from `start`).
+    got: u64,
+    hasher: ChunkHash<'a>,
+    backoff: Backoff,
+    tries: u32,
+    ignored_range: u32,
+    refreshes: u32,
+    guards: Guards<'a>,
+    paused: watch::Receiver<bool>,
+    cursor: Cursor,
+}
+
+/// An answer accepted for the body: bytes to skip before the range (a server that ignores
+/// `Range` sends the whole file).
+struct Accepted {
+    skip: u64,
+    partial: bool,
+}
+
+impl<'a> ChunkFetch<'a> {
+    fn new(sh: &'a Shared, fj: &'a FileJob, idx: u64) -> ChunkFetch<'a> {
+        let (start, end) = chunk_range(fj.size, fj.chunk_size, idx);
+        ChunkFetch {
+            sh,
+            fj,
+            idx,
+            start,
+            end,
+            got: 0,
+            hasher: sh.hasher.begin(),
+            backoff: Backoff::new(sh.policy.base, sh.policy.cap),
+            tries: 0,
+            ignored_range: 0,
+            refreshes: 0,
+            guards: Guards {
+                t: &sh.tracker,
+                stalled: false,
+            },
+            paused: sh.paused.clone(),
+            cursor: Cursor {
+                from: start,
+                hash: PieceHasher::new(),
+                since: Instant::now(),
+            },
         }
-        Ok(Err(e)) => return Ok(Step::Retry(netfail::describe(&e, sh.stall), None, true)),
-        Ok(Ok(r)) => r,
-    };
-    let status = resp.status();
-    let h = resp.headers().clone();
-    // A captive portal's page (or its redirect to one) is never written into the file.
-    if (status.is_success() && netfail::is_html(&h) && !netfail::path_is_html(&fj.path))
-        || status.is_redirection()
-    {
-        return Ok(Step::Retry(netfail::LOGIN_PAGE.to_string(), None, false));
     }
-    let mut skip = 0u64;
-    match status {
-        StatusCode::PARTIAL_CONTENT => {
+
+    fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Keep the durable pieces an earlier run left of this chunk (re-hashed once).
+    async fn rescue(&mut self) -> Result<(), Fail> {
+        let earlier = self
+            .fj
+            .resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.idx);
+        if let Some(recs) = earlier {
+            self.got = rescue_pieces(self.fj, &recs, &mut self.hasher).await?;
+            if self.got > 0 {
+                tracing::debug!(file = %self.fj.path, chunk = self.idx, kept = self.got, "kept the durable pieces of a partial chunk");
+            }
+        }
+        let at = self.start + self.got;
+        self.fj.pieces.restart(self.idx, at)?;
+        self.cursor = Cursor {
+            from: at,
+            hash: PieceHasher::new(),
+            since: Instant::now(),
+        };
+        Ok(())
+    }
+
+    async fn wait_while_paused(&mut self) -> Result<(), Fail> {
+        if *self.paused.borrow_and_update() {
+            tokio::select! {
+                _ = self.sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
+                r = self.paused.wait_for(|p| !*p) => { if r.is_err() { return Err(Fail::Err(Error::Cancelled)); } }
+            }
+        }
+        Ok(())
+    }
+
+    /// One request for the rest of the chunk: send, accept, receive.
+    async fn attempt(&mut self) -> Result<Step, Fail> {
+        if self.len() == 0 {
+            return Ok(Step::Complete);
+        }
+        let url = self.fj.url();
+        let _conn = ConnGuard::new(&self.sh.tracker);
+        let resp = match self.send(&url).await? {
+            Ok(r) => r,
+            Err(step) => return Ok(step),
+        };
+        let accepted = match self.accept(&url, &resp)? {
+            Ok(a) => a,
+            Err(step) => return Ok(step),
+        };
+        self.receive(resp, accepted).await
+    }
+
+    /// Send the range request; no answer within the stall timeout is a stall.
+    async fn send(&mut self, url: &Url) -> Result<Result<reqwest::Response, Step>, Fail> {
+        let (sh, from, end) = (self.sh, self.start + self.got, self.end);
+        let req = sh
+            .hub
+            .request(Method::GET, url.clone())
+            .header(RANGE, format!("bytes={from}-{}", end - 1));
+        let resp = tokio::select! {
+            _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
+            r = tokio::time::timeout(sh.stall, req.send()) => r,
+        };
+        Ok(match resp {
+            Err(_) => {
+                self.guards.stall();
+                Err(Step::retry(
+                    NetError::Transfer(format!("no answer within {:?}", sh.stall)),
+                    Cause::Stall,
+                ))
+            }
+            Ok(Err(e)) => Err(Step::retry(
+                netfail::request_failed(e, sh.stall),
+                Cause::Reset,
+            )),
+            Ok(Ok(r)) => Ok(r),
+        })
+    }
+
+    /// Check the answer before a byte of it is written: status (one classification for
+    /// every request), `Content-Range`, `Content-Length`, ETag unchanged, no login page.
+    fn accept(
+        &mut self,
+        url: &Url,
+        resp: &reqwest::Response,
+    ) -> Result<Result<Accepted, Step>, Fail> {
+        let (sh, fj) = (self.sh, self.fj);
+        let (from, end) = (self.start + self.got, self.end);
+        let status = resp.status();
+        let h = resp.headers();
+        // A captive portal's page (or its redirect to one) is never written into the file.
+        if (status.is_success() && netfail::is_html(h) && !netfail::path_is_html(&fj.path))
+            || status.is_redirection()
+        {
+            return Ok(Err(Step::protocol(netfail::LOGIN_PAGE)));
+        }
+        let what = format!("file {:?}", fj.path);
+        match classify(
+            &sh.hub.cfg,
+            sh.hub.is_hub(url),
+            url,
+            status,
+            h,
+            &fj.repo,
+            &what,
+        ) {
+            Verdict::Success | Verdict::Redirect => {}
+            // Expired signed URL, or a blob retired after an upstream change: ask the Hub again.
+            Verdict::LinkRefused(http) => return Ok(Err(Step::Refresh(http))),
+            Verdict::RangeNotSatisfiable(_) => {
+                return Err(Fail::Changed("416 Range Not Satisfiable".into()))
+            }
+            Verdict::Refused(e) => return Err(Fail::Err(e)),
+            Verdict::Transient(http, after) => {
+                return Ok(Err(Step::Retry {
+                    why: NetError::Status(Box::new(http)),
+                    after,
+                    cause: Cause::Answer,
+                }))
+            }
+            Verdict::Unexpected(http) => {
+                return Err(Fail::Err(Error::Http {
+                    what: format!("{}: download", fj.path),
+                    http: Box::new(http),
+                }))
+            }
+        }
+        let content_length = h
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<u64>().ok());
+        let mut skip = 0u64;
+        if status == StatusCode::PARTIAL_CONTENT {
             let cr = h
                 .get(CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok())
@@ -411,163 +471,217 @@ async fn attempt(
                 }
                 Some((a, b, _)) if a == from && b == end - 1 => {}
                 other => {
-                    return Ok(Step::Retry(
-                        format!("bad Content-Range {other:?} for bytes {from}-{}", end - 1),
-                        None,
-                        false,
-                    ));
+                    return Ok(Err(Step::protocol(format!(
+                        "bad Content-Range {other:?} for bytes {from}-{}",
+                        end - 1
+                    ))));
                 }
             }
-            if let Some(cl) = h
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                if cl != end - from {
-                    return Ok(Step::Retry(
-                        format!("Content-Length {cl} != {}", end - from),
-                        None,
-                        false,
-                    ));
-                }
+            if let Some(cl) = content_length.filter(|cl| *cl != end - from) {
+                return Ok(Err(Step::protocol(format!(
+                    "Content-Length {cl} != {}",
+                    end - from
+                ))));
             }
-        }
-        StatusCode::OK => {
-            if let Some(cl) = h
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                if cl != fj.size {
-                    return Err(Fail::Changed(format!(
-                        "full body is {cl} bytes, expected {}",
-                        fj.size
-                    )));
-                }
+        } else {
+            // A 2xx that is not 206: the server ignored the Range header.
+            if let Some(cl) = content_length.filter(|cl| *cl != fj.size) {
+                return Err(Fail::Changed(format!(
+                    "full body is {cl} bytes, expected {}",
+                    fj.size
+                )));
             }
-            *ignored_range += 1;
-            if *ignored_range < 3 {
-                return Ok(Step::Retry(
-                    "server ignored the Range header (200 instead of 206)".into(),
-                    None,
-                    false,
-                ));
+            self.ignored_range += 1;
+            if self.ignored_range < 3 {
+                return Ok(Err(Step::protocol(format!(
+                    "server ignored the Range header ({status} instead of 206)"
+                ))));
             }
             tracing::warn!(file = %fj.path, "server keeps ignoring Range: reading the full body and skipping {from} bytes");
             skip = from;
         }
-        // Expired signed URL, or a blob retired after an upstream change: ask the Hub again.
-        s if matches!(s.as_u16(), 401 | 403 | 404 | 410) && !sh.hub.is_hub(&url) => {
-            return Ok(Step::Refresh(format!("download server answered {s}")));
+        if let Some(e) = h.get(ETAG).and_then(|v| v.to_str().ok()) {
+            let e = normalize_etag(e);
+            if !fj.check_etag(&e) {
+                return Err(Fail::Changed(format!("ETag changed to {e}")));
+            }
         }
-        StatusCode::RANGE_NOT_SATISFIABLE => {
-            return Err(Fail::Changed("416 Range Not Satisfiable".into()));
-        }
-        s => {
-            if sh.hub.is_hub(&url) {
-                if let Some(e) = sh
-                    .hub
-                    .hub_error(s, &h, &fj.repo, &format!("file {:?}", fj.path))
-                {
-                    return Err(Fail::Err(e));
+        Ok(Ok(Accepted {
+            skip,
+            partial: status == StatusCode::PARTIAL_CONTENT,
+        }))
+    }
+
+    /// Stream the body into the file at the chunk's offset, hashing as it goes and making a
+    /// piece durable every `PIECE_MAX_BYTES` or `PIECE_MAX_TIME`.
+    async fn receive(&mut self, resp: reqwest::Response, a: Accepted) -> Result<Step, Fail> {
+        let (sh, fj, start, len) = (self.sh, self.fj, self.start, self.len());
+        let mut skip = a.skip;
+        let mut stream = resp.bytes_stream();
+        let mut first = true;
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
+                r = self.paused.changed() => {
+                    if r.is_err() || *self.paused.borrow_and_update() { return Ok(Step::Paused); }
+                    continue;
+                }
+                r = tokio::time::timeout(sh.stall, stream.next()) => r,
+            };
+            let mut b = match next {
+                Err(_) => {
+                    self.guards.stall();
+                    return Ok(Step::retry(
+                        NetError::Transfer(format!("stalled: no byte for {:?}", sh.stall)),
+                        Cause::Stall,
+                    ));
+                }
+                Ok(None) => {
+                    return Ok(Step::retry(
+                        NetError::Transfer(format!(
+                            "body ended early: got {} of {len} bytes",
+                            self.got
+                        )),
+                        Cause::Reset,
+                    ));
+                }
+                Ok(Some(Err(e))) => {
+                    return Ok(Step::retry(NetError::Body { source: e }, Cause::Reset))
+                }
+                Ok(Some(Ok(b))) => b,
+            };
+            self.guards.unstall();
+            if first {
+                first = false;
+                sh.tracker.clear_error(); // bytes flow again
+            }
+            if skip > 0 {
+                let n = (skip as usize).min(b.len());
+                skip -= n as u64;
+                let _ = b.split_to(n);
+                if b.is_empty() {
+                    continue;
                 }
             }
-            if s == StatusCode::TOO_MANY_REQUESTS
-                || s.is_server_error()
-                || s == StatusCode::REQUEST_TIMEOUT
-            {
-                return Ok(Step::Retry(
-                    format!("server answered {s}"),
-                    parse_retry_after(h.get("retry-after")),
-                    false,
-                ));
+            let remaining = (len - self.got) as usize;
+            if b.len() > remaining {
+                if a.partial {
+                    tracing::warn!(file = %fj.path, "server sent more bytes than the Range asked; ignoring the excess");
+                }
+                b.truncate(remaining);
             }
-            return Err(Fail::Err(Error::Other(format!(
-                "{}: unexpected answer {s} from the download server",
-                fj.path
+            let off = start + self.got;
+            write_at(&fj.file, &b, off).map_err(|e| Error::io(format!("write {}", fj.path), e))?;
+            let n = b.len() as u64;
+            self.cursor.hash.update(&b);
+            self.hasher.update(b).await?;
+            self.got += n;
+            let at = start + self.got;
+            if self.got < len
+                && (at - self.cursor.from >= PIECE_MAX_BYTES
+                    || self.cursor.since.elapsed() >= PIECE_MAX_TIME)
+            {
+                commit_piece(fj, start, &mut self.cursor, at).await?;
+            }
+            fj.bytes.fetch_add(n, Ordering::Relaxed);
+            sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed);
+            if self.got == len {
+                return Ok(Step::Complete);
+            }
+        }
+    }
+
+    /// A failed attempt: keep what arrived, count it, wait (Retry-After or backoff).
+    async fn retry(
+        &mut self,
+        before: u64,
+        why: NetError,
+        after: Option<Duration>,
+        cause: Cause,
+    ) -> Result<(), Fail> {
+        let (sh, fj) = (self.sh, self.fj);
+        if cause == Cause::Reset {
+            sh.limiter.reset_seen();
+        }
+        if self.got > before {
+            self.backoff.reset();
+        }
+        // What arrived before the failure is made durable now, not after the backoff:
+        // a kill during the wait would otherwise lose it (and it is served again).
+        let at = self.start + self.got;
+        if at > self.cursor.from && self.got < self.len() {
+            commit_piece(fj, self.start, &mut self.cursor, at).await?;
+        }
+        sh.tracker.note_error(&why.to_string());
+        if sh.policy.max_retries.is_some_and(|m| self.tries >= m) {
+            return Err(Fail::Err(Error::Network {
+                what: format!("{}: chunk {}", fj.path, self.idx),
+                retries: self.tries,
+                cause: why,
+            }));
+        }
+        self.tries += 1;
+        sh.tracker.retries.fetch_add(1, Ordering::Relaxed);
+        let d = after.unwrap_or_else(|| self.backoff.next_delay());
+        tracing::warn!(file = %fj.path, chunk = self.idx, why = %why, delay_ms = d.as_millis() as u64, "retrying chunk");
+        tokio::select! {
+            _ = sh.cancel.cancelled() => Err(Fail::Err(Error::Cancelled)),
+            _ = tokio::time::sleep(d) => Ok(()),
+        }
+    }
+
+    /// The download server refused the link: resolve again at the pinned commit.
+    async fn refresh(&mut self, http: HttpError) -> Result<(), Fail> {
+        let (sh, fj) = (self.sh, self.fj);
+        self.refreshes += 1;
+        sh.tracker.retries.fetch_add(1, Ordering::Relaxed);
+        // A blob still gone after a fresh link at the pinned commit was retired
+        // upstream: the download starts over from the branch's new commit.
+        if self.refreshes >= 3 && matches!(http.status, 404 | 410) {
+            return Err(Fail::Changed(format!("the blob is gone ({http})")));
+        }
+        if self.refreshes > 5 {
+            return Err(Fail::Err(Error::Unauthorized(Refusal::new(
+                format!(
+                    "{}: the download server keeps refusing the link the Hub gives ({http}); check your access to {}/{}",
+                    fj.path, sh.hub.cfg.endpoint, fj.repo
+                ),
+                Some(http),
             ))));
         }
+        tracing::info!(file = %fj.path, why = %http, "download link refused: resolving again");
+        let r = sh
+            .hub
+            .resolve(
+                &fj.repo,
+                &fj.revision,
+                &fj.path,
+                sh.policy,
+                &sh.cancel,
+                Some(&sh.tracker),
+            )
+            .await?;
+        if r.etag != fj.etag || r.size != fj.size {
+            return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
+        }
+        fj.set_url(r.url);
+        Ok(())
     }
-    if let Some(e) = h.get(ETAG).and_then(|v| v.to_str().ok()) {
-        let e = normalize_etag(e);
-        if !fj.check_etag(&e) {
-            return Err(Fail::Changed(format!("ETag changed to {e}")));
-        }
-    }
-    let mut stream = resp.bytes_stream();
-    let mut first = true;
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
-            r = paused.changed() => {
-                if r.is_err() || *paused.borrow_and_update() { return Ok(Step::Paused); }
-                continue;
-            }
-            r = tokio::time::timeout(sh.stall, stream.next()) => r,
-        };
-        let mut b = match next {
-            Err(_) => {
-                guards.stall();
-                return Ok(Step::Retry(
-                    format!("stalled: no byte for {:?}", sh.stall),
-                    None,
-                    false,
-                ));
-            }
-            Ok(None) => {
-                return Ok(Step::Retry(
-                    format!("body ended early: got {} of {len} bytes", *got),
-                    None,
-                    true,
-                ));
-            }
-            Ok(Some(Err(e))) => {
-                return Ok(Step::Retry(
-                    format!("connection lost mid-body: {e}"),
-                    None,
-                    true,
-                ))
-            }
-            Ok(Some(Ok(b))) => b,
-        };
-        guards.unstall();
-        if first {
-            first = false;
-            sh.tracker.clear_error(); // bytes flow again
-        }
-        if skip > 0 {
-            let n = (skip as usize).min(b.len());
-            skip -= n as u64;
-            let _ = b.split_to(n);
-            if b.is_empty() {
-                continue;
-            }
-        }
-        let remaining = (len - *got) as usize;
-        if b.len() > remaining {
-            if status == StatusCode::PARTIAL_CONTENT {
-                tracing::warn!(file = %fj.path, "server sent more bytes than the Range asked; ignoring the excess");
-            }
-            b.truncate(remaining);
-        }
-        let off = start + *got;
-        write_at(&fj.file, &b, off).map_err(|e| Error::io(format!("write {}", fj.path), e))?;
-        let n = b.len() as u64;
-        cursor.hash.update(&b);
-        hasher.update(b).await?;
-        *got += n;
-        let at = start + *got;
-        if *got < len
-            && (at - cursor.from >= PIECE_MAX_BYTES || cursor.since.elapsed() >= PIECE_MAX_TIME)
-        {
-            commit_piece(fj, start, cursor, at).await?;
-        }
-        fj.bytes.fetch_add(n, Ordering::Relaxed);
-        sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed);
-        if *got == len {
-            return Ok(Step::Complete);
-        }
+
+    /// All bytes are in: data durable (`fdatasync`), then the chunk's SHA-256.
+    async fn finish(self) -> Result<ChunkDone, Fail> {
+        let (sh, fj) = (self.sh, self.fj);
+        sh.limiter.success();
+        sh.tracker.clear_error();
+        let f = fj.file.clone();
+        tokio::task::spawn_blocking(move || f.sync_data())
+            .await
+            .map_err(Error::task("sync task"))?
+            .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
+        let faults = self.tries + self.refreshes + self.ignored_range;
+        let sha = self.hasher.finish().await?;
+        Ok(ChunkDone { sha, faults })
     }
 }
 
@@ -588,7 +702,7 @@ async fn commit_piece(
     let f = fj.file.clone();
     tokio::task::spawn_blocking(move || f.sync_data())
         .await
-        .map_err(|e| Error::Other(format!("sync task: {e}")))?
+        .map_err(Error::task("sync task"))?
         .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
     let chunk = chunk_start / fj.chunk_size.max(1);
     fj.pieces.append(&PieceRecord {
@@ -623,7 +737,7 @@ async fn rescue_pieces(
             Ok(buf)
         })
         .await
-        .map_err(|e| Error::Other(format!("read task: {e}")))?
+        .map_err(Error::task("read task"))?
         .map_err(|e| Error::io(format!("read {}", fj.path), e))?;
         if crate::pieces::piece_hash(&buf) != r.hash {
             tracing::warn!(file = %fj.path, chunk = r.chunk, offset = r.start, "a durable piece does not match its hash on disk: fetching it again");

@@ -24,6 +24,7 @@ use crate::verify::{self, Expected};
 
 /// Tuning knobs; the defaults suit multi-GB files on flaky links.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Bytes per verified chunk (default 32 MiB). A resumed file keeps its journal's size.
     pub chunk_size: u64,
@@ -59,6 +60,7 @@ impl Default for Options {
 
 /// A verified file in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedFile {
     /// Path inside the repo.
     pub path: String,
@@ -79,6 +81,7 @@ pub struct ResolvedFile {
 
 /// A cached or partial blob, for `status()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheEntryStatus {
     pub repo: String,
     /// Repo path (known for snapshots and for our partial files).
@@ -93,6 +96,7 @@ pub struct CacheEntryStatus {
 
 /// Result of re-hashing one cached file against the Hub's hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     pub path: String,
     pub local_path: Option<PathBuf>,
@@ -144,9 +148,7 @@ impl Job {
     }
     /// Wait for the end: the verified local files, or the first error.
     pub async fn wait(self) -> Result<Vec<ResolvedFile>> {
-        self.handle
-            .await
-            .map_err(|e| Error::Other(format!("download task failed: {e}")))?
+        self.handle.await.map_err(Error::task("download task"))?
     }
 }
 
@@ -299,7 +301,7 @@ impl Client {
                     Some(
                         tokio::task::spawn_blocking(move || verify::hash_file(&l, &e2, size))
                             .await
-                            .map_err(|e| Error::Other(e.to_string()))??,
+                            .map_err(Error::task("hash task"))??,
                     )
                 }
                 None => None,
@@ -493,7 +495,7 @@ async fn run(
                 crate::trust::blob_is_good(&rc2, &e2, &b2, size)
             })
             .await
-            .map_err(|e| Error::Other(format!("hash task: {e}")))??;
+            .map_err(Error::task("hash task"))??;
             if !good {
                 return Err(Error::Corrupt(format!(
                     "the cached copy of {p} is damaged (it does not match its hash {etag}) and the Hub cannot be reached to repair it; connect to the internet and run again"
@@ -539,9 +541,11 @@ async fn run(
                         .resolve(repo, revision, &p, sh.policy, &sh.cancel, Some(&tracker))
                         .await?;
                     if restarts > 5 {
-                        return Err(Error::Network(format!(
-                            "{p} keeps changing on the server ({why}); try again later"
-                        )));
+                        return Err(Error::Network {
+                            what: format!("{p} keeps changing on the server; try again later"),
+                            retries: restarts,
+                            cause: crate::error::NetError::Transfer(why),
+                        });
                     }
                     r = nr;
                 }
@@ -638,7 +642,7 @@ async fn resolve_or_cached(
         .await
     {
         Ok(r) => Ok(Ok(r)),
-        Err(e @ (Error::Network(_) | Error::Unreachable { .. })) => match (cached, e) {
+        Err(e @ (Error::Network { .. } | Error::Unreachable { .. })) => match (cached, e) {
             (Some(c), e) => {
                 tracing::warn!(file = %path, error = %e, "the Hub is unreachable: using the cached copy");
                 sh.tracker
@@ -685,7 +689,7 @@ async fn list_or_cached(
         .await
     {
         Ok(l) => Ok(l.files.into_iter().map(|f| f.path).collect()),
-        Err(e @ (Error::Network(_) | Error::Unreachable { .. })) => match (snapshot, e) {
+        Err(e @ (Error::Network { .. } | Error::Unreachable { .. })) => match (snapshot, e) {
             (Some(d), e) => {
                 tracing::warn!(error = %e, "the Hub is unreachable: using the cached snapshot's file list");
                 Ok(files_under(&d))

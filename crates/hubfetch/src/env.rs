@@ -34,6 +34,7 @@ impl fmt::Debug for Token {
 
 /// Where to talk to and where to store: the resolved environment.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Hub base URL without trailing slash (`HF_ENDPOINT`, default `https://huggingface.co`).
     pub endpoint: String,

@@ -1,43 +1,231 @@
-//! Errors of the library: each variant says what happened and what to do next, and maps to
-//! the `error.kind` strings of `docs/ipc.md` so the UI can pick an action.
+//! Errors of the library: each variant says what happened and what to do next, keeps its
+//! cause (`source()`), and maps to the `error.kind` strings of `docs/ipc.md` so the UI can
+//! pick an action.
+//!
+//! HTTP answers that stop a download carry an [`HttpError`]: the status, the URL without its
+//! query (signed CDN links carry their signature there), and the request id the Hub's or the
+//! CDN's logs know the request by — what a bug report needs, in the spirit of `hf-hub`'s
+//! HTTP error context and `huggingface_hub`'s `HfHubHTTPError`.
 
+use std::fmt;
 use std::path::PathBuf;
 
+use reqwest::header::HeaderMap;
+use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
 /// The error kinds the UI understands (`Progress.error.kind` in docs/ipc.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum ErrorKind {
+    /// Terms to accept on the Hub.
     Gated,
+    /// A token is missing or refused.
     Unauthorized,
+    /// Wrong repo, revision or file.
     NotFound,
+    /// Not enough space in the cache.
     DiskFull,
+    /// Transient network trouble outlived the retry limit.
     Network,
+    /// The content does not match its hash or is malformed.
     Corrupt,
+    /// No network (or offline mode) and nothing cached.
     Offline,
+    /// Anything else.
     Other,
+}
+
+/// An HTTP answer we could not use, with the context a bug report needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpError {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The request URL without query, fragment or user info (no signatures, no secrets).
+    pub url: String,
+    /// `X-Request-Id` (Hub), else `X-Amz-Cf-Id` (CloudFront), else `X-Amzn-Trace-Id`.
+    pub request_id: Option<String>,
+    /// The Hub's `X-Error-Code` (`RepoNotFound`, `GatedRepo`, ...).
+    pub error_code: Option<String>,
+    /// The Hub's `X-Error-Message`.
+    pub error_message: Option<String>,
+}
+
+impl HttpError {
+    /// The context of an answer `status` with headers `h` to a request for `url`.
+    pub(crate) fn new(status: u16, url: &Url, h: &HeaderMap) -> HttpError {
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        HttpError {
+            status,
+            url: redact_url(url),
+            request_id: get("x-request-id")
+                .or_else(|| get("x-amz-cf-id"))
+                .or_else(|| get("x-amzn-trace-id")),
+            error_code: get("x-error-code"),
+            error_message: get("x-error-message"),
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(r) = reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            write!(f, " {r}")?;
+        }
+        write!(f, " from {}", self.url)?;
+        if let Some(c) = &self.error_code {
+            write!(f, " ({c}")?;
+            if let Some(m) = &self.error_message {
+                write!(f, ": {m}")?;
+            }
+            write!(f, ")")?;
+        } else if let Some(m) = &self.error_message {
+            write!(f, " ({m})")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// `url` as it may appear in logs and errors: scheme, host, port and path only.
+pub(crate) fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+/// A refusal by the Hub (token, access, not found): what to do, and the answer it came in.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// What happened and what to do, for a person.
+    pub message: String,
+    /// The HTTP answer, when the refusal came in one.
+    pub http: Option<Box<HttpError>>,
+}
+
+impl Refusal {
+    pub(crate) fn new(message: impl Into<String>, http: Option<HttpError>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            http: http.map(Box::new),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.http.as_deref().map(|h| h as _)
+    }
+}
+
+/// One failed exchange with a server (a retried, transient failure), with its cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// No HTTP answer: refused, DNS, timeout, TLS, reset. `summary` is in plain words.
+    #[error("{summary}")]
+    Request {
+        /// What happened, for a person (`netfail::describe`).
+        summary: String,
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An HTTP status worth retrying (429, 408, 5xx).
+    #[error(transparent)]
+    Status(Box<HttpError>),
+    /// The body broke off (reset, truncation).
+    #[error("connection lost mid-body: {source}")]
+    Body {
+        /// The client's error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An answer that breaks the protocol or arrived too slowly (a stall, a wrong
+    /// `Content-Range`, a body that ended early, a login page).
+    #[error("{0}")]
+    Transfer(String),
+}
+
+impl NetError {
+    /// The HTTP status, when the failure was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            NetError::Status(h) => Some(h.status),
+            _ => None,
+        }
+    }
 }
 
 /// Everything that can stop a download. Permanent ones (auth, not found, invalid path,
 /// corrupt upstream) are never retried; `Network` is what is left once retries are exhausted.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The repo is gated and this token has not accepted its terms (or there is no token).
     #[error("{repo} is a gated model: open {url}, log in and accept its terms, then make sure HF_TOKEN (or `hf auth login`) uses that account")]
-    Gated { repo: String, url: String },
+    Gated {
+        /// The repo id.
+        repo: String,
+        /// Where the terms are accepted.
+        url: String,
+        /// The Hub's answer.
+        #[source]
+        http: Option<Box<HttpError>>,
+    },
     /// The Hub refused the token, or a token is needed.
-    #[error("{0}")]
-    Unauthorized(String),
+    #[error(transparent)]
+    Unauthorized(Refusal),
     /// Wrong repo, revision or file name.
-    #[error("{0}")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(Refusal),
     /// Not enough free space where the cache lives.
     #[error("not enough disk space in {}: need {:.2} GB more (file needs {:.2} GB, {:.2} GB free); free up space or set HF_HUB_CACHE to another disk", dir.display(), gb(need.saturating_sub(*free)), gb(*need), gb(*free))]
-    DiskFull { dir: PathBuf, need: u64, free: u64 },
+    DiskFull {
+        /// The cache's blob folder.
+        dir: PathBuf,
+        /// Bytes the file still needs.
+        need: u64,
+        /// Bytes free there.
+        free: u64,
+    },
     /// Transient network trouble that outlived the configured retry limit.
-    #[error("network error: {0} (partial data is kept; run again to resume)")]
-    Network(String),
+    #[error("network error: {what}: {cause} (gave up after {retries} retries; partial data is kept; run again to resume)")]
+    Network {
+        /// What was being done (`resolve org/m/file`, `model.bin: chunk 3`).
+        what: String,
+        /// Retries made.
+        retries: u32,
+        /// The last failure.
+        #[source]
+        cause: NetError,
+    },
     /// The content could not be made to match the Hub's hash, or is malformed.
     #[error("{0}")]
     Corrupt(String),
@@ -64,11 +252,51 @@ pub enum Error {
     /// A local file-system error.
     #[error("{context}: {source}")]
     Io {
+        /// What we were doing.
         context: String,
+        /// The error.
         #[source]
         source: std::io::Error,
     },
-    /// Anything else (unexpected server answers, bad JSON, ...).
+    /// An HTTP answer that is neither success nor a known refusal nor worth retrying.
+    #[error("{what}: unexpected answer: {http}")]
+    Http {
+        /// What was being done.
+        what: String,
+        /// The answer.
+        #[source]
+        http: Box<HttpError>,
+    },
+    /// A server answer we cannot use (missing headers, bad JSON): a proxy in the way, a wrong
+    /// `HF_ENDPOINT`, or a server bug.
+    #[error("{what}")]
+    BadAnswer {
+        /// What is wrong with it.
+        what: String,
+        /// The parse error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The configuration cannot be used (`HF_ENDPOINT` is not a URL, the HTTP client cannot
+    /// be built).
+    #[error("{what}")]
+    Config {
+        /// What is wrong.
+        what: String,
+        /// Why.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A background task of ours panicked or was aborted.
+    #[error("{what} failed")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// The runtime's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// An internal condition without a further cause (a helper thread that stopped).
     #[error("{0}")]
     Other(String),
 }
@@ -85,12 +313,32 @@ impl Error {
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::DiskFull { .. } => ErrorKind::DiskFull,
-            Error::Network(_) => ErrorKind::Network,
+            Error::Network { .. } => ErrorKind::Network,
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Offline(_) | Error::Unreachable { .. } => ErrorKind::Offline,
-            Error::InvalidPath(_) | Error::Cancelled | Error::Other(_) => ErrorKind::Other,
             Error::Io { source, .. } if is_enospc(source) => ErrorKind::DiskFull,
-            Error::Io { .. } => ErrorKind::Other,
+            Error::InvalidPath(_)
+            | Error::Cancelled
+            | Error::Io { .. }
+            | Error::Http { .. }
+            | Error::BadAnswer { .. }
+            | Error::Config { .. }
+            | Error::Task { .. }
+            | Error::Other(_) => ErrorKind::Other,
+        }
+    }
+
+    /// The HTTP answer behind this error, when there is one (status, URL, request id).
+    pub fn http(&self) -> Option<&HttpError> {
+        match self {
+            Error::Gated { http, .. } => http.as_deref(),
+            Error::Unauthorized(r) | Error::NotFound(r) => r.http.as_deref(),
+            Error::Http { http, .. } => Some(http),
+            Error::Network {
+                cause: NetError::Status(h),
+                ..
+            } => Some(h),
+            _ => None,
         }
     }
 
@@ -99,6 +347,19 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// A join error of one of our blocking tasks.
+    pub(crate) fn task(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
+        move |source| Error::Task { what, source }
+    }
+
+    /// A server answer we cannot use, without a parse error behind it.
+    pub(crate) fn bad_answer(what: impl Into<String>) -> Error {
+        Error::BadAnswer {
+            what: what.into(),
+            source: None,
         }
     }
 }
@@ -110,3 +371,50 @@ pub(crate) fn is_enospc(e: &std::io::Error) -> bool {
 
 /// Library result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn http_context_hides_signatures_and_keeps_the_request_id() {
+        let url = Url::parse(
+            "https://user:pw@cdn.example/repos/ab/cd?X-Amz-Signature=secret&Expires=1#frag",
+        )
+        .expect("url");
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-cf-id", "cf-123".parse().expect("hv"));
+        h.insert("x-error-code", "EntryNotFound".parse().expect("hv"));
+        let e = HttpError::new(404, &url, &h);
+        assert_eq!(e.url, "https://cdn.example/repos/ab/cd");
+        assert_eq!(e.request_id.as_deref(), Some("cf-123"));
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("secret") && !shown.contains("pw"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("404 Not Found") && shown.contains("cf-123"),
+            "{shown}"
+        );
+        // The Hub's own id wins over the CDN's.
+        h.insert("x-request-id", "hub-9".parse().expect("hv"));
+        assert_eq!(
+            HttpError::new(404, &url, &h).request_id.as_deref(),
+            Some("hub-9")
+        );
+    }
+
+    #[test]
+    fn refusals_keep_the_answer_as_their_source() {
+        let url = Url::parse("https://hub.example/org/m/resolve/main/x").expect("url");
+        let http = HttpError::new(401, &url, &HeaderMap::new());
+        let e = Error::Unauthorized(Refusal::new("token refused", Some(http.clone())));
+        assert_eq!(e.to_string(), "token refused");
+        assert_eq!(e.http(), Some(&http));
+        let src = e.source().expect("a source");
+        assert_eq!(src.to_string(), http.to_string());
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    }
+}

@@ -17,6 +17,7 @@ use crate::error::{Error, ErrorKind};
 /// Where a job (or one file) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Phase {
     #[default]
     Resolving,
@@ -32,14 +33,26 @@ pub enum Phase {
 /// What went wrong, for the UI: a kind to pick an action, a message saying what to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ProgressError {
     pub kind: ErrorKind,
     pub message: String,
 }
 
+impl ProgressError {
+    /// An error of `kind` with its message for a person.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProgressError {
+        ProgressError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
 /// One file of the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct FileProgress {
     pub path: String,
     pub size: u64,
@@ -59,6 +72,7 @@ pub struct FileProgress {
 /// A full snapshot of a download job (serde shape fixed by docs/ipc.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Progress {
     pub phase: Phase,
     pub repo: String,

@@ -8,15 +8,16 @@ use std::time::Duration;
 use reqwest::header::{
     HeaderMap, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, ETAG, LOCATION, USER_AGENT,
 };
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::env::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, NetError, Result};
 use crate::netfail;
 use crate::progress::Tracker;
-use crate::retry::{parse_retry_after, Backoff};
+use crate::retry::Backoff;
+use crate::status::{classify, Verdict};
 
 /// Retry settings shared by resolve and chunk requests.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +40,7 @@ pub(crate) struct Hub {
 
 /// What the Hub says about one file at one revision.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Resolved {
     /// The commit the revision points to (`X-Repo-Commit`).
     pub commit: String,
@@ -54,6 +56,7 @@ pub struct Resolved {
 
 /// One file of a repo listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListedFile {
     pub path: String,
     pub size: u64,
@@ -65,6 +68,7 @@ pub struct ListedFile {
 
 /// A repo at one revision: its commit and files.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Listing {
     pub commit: String,
     pub files: Vec<ListedFile>,
@@ -82,13 +86,14 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The outcome of one try of a retried request.
 pub(crate) enum Attempt<T> {
     Done(T),
     /// Worth retrying after (at least) this delay, if given.
-    Retry(String, Option<Duration>),
+    Retry(NetError, Option<Duration>),
     /// No usable answer at all (refused, DNS, timeout, TLS, a login page): retried like
     /// `Retry`, and `Error::Unreachable` once the retry limit is reached.
-    Offline(String),
+    Offline(NetError),
 }
 
 impl Hub {
@@ -96,15 +101,19 @@ impl Hub {
         // A connection that cannot be set up within the ETag timeout will not be set up:
         // bounded, so an offline launch falls back to the cache quickly.
         let connect_timeout = cfg.etag_timeout;
-        let endpoint = Url::parse(&cfg.endpoint).map_err(|e| {
-            Error::Other(format!("HF_ENDPOINT {:?} is not a URL: {e}", cfg.endpoint))
+        let endpoint = Url::parse(&cfg.endpoint).map_err(|e| Error::Config {
+            what: format!("HF_ENDPOINT {:?} is not a URL", cfg.endpoint),
+            source: Some(Box::new(e)),
         })?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::Config {
+                what: "cannot build the HTTP client".into(),
+                source: Some(Box::new(e)),
+            })?;
         Ok(Hub {
             http,
             cfg,
@@ -138,11 +147,9 @@ impl Hub {
     pub(crate) fn resolve_url(&self, repo: &str, revision: &str, path: &str) -> Result<Url> {
         let mut url = self.endpoint.clone();
         {
-            let mut seg = url.path_segments_mut().map_err(|_| {
-                Error::Other(format!(
-                    "HF_ENDPOINT {} cannot be a base URL",
-                    self.endpoint
-                ))
+            let mut seg = url.path_segments_mut().map_err(|_| Error::Config {
+                what: format!("HF_ENDPOINT {} cannot be a base URL", self.endpoint),
+                source: None,
             })?;
             seg.pop_if_empty();
             seg.extend(repo.split('/'));
@@ -151,47 +158,6 @@ impl Hub {
             seg.extend(path.split('/'));
         }
         Ok(url)
-    }
-
-    /// Map a Hub error status to a permanent error (None: not a permanent Hub error).
-    pub(crate) fn hub_error(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        repo: &str,
-        what: &str,
-    ) -> Option<Error> {
-        let code = header(headers, "x-error-code").unwrap_or("");
-        let msg = header(headers, "x-error-message").unwrap_or("");
-        let ep = &self.cfg.endpoint;
-        let has_token = self.cfg.token.is_some();
-        let gated = || Error::Gated {
-            repo: repo.to_string(),
-            url: format!("{ep}/{repo}"),
-        };
-        match (status.as_u16(), code) {
-            (_, "GatedRepo") => Some(gated()),
-            (404, "RepoNotFound") => Some(Error::NotFound(format!(
-                "repo {repo} not found ({msg}); check the repo id at {ep}/{repo}"
-            ))),
-            (_, "RepoNotFound") | (401, _) if !has_token => Some(Error::Unauthorized(format!(
-                "{repo} needs a Hub token (private, gated or nonexistent repo; Hub said: {status} {msg}). Set HF_TOKEN or run `hf auth login`, and check the repo id at {ep}/{repo}"
-            ))),
-            (_, "RepoNotFound") => Some(Error::NotFound(format!(
-                "repo {repo} not found, or your token has no access to it (Hub said: {msg}); check the name at {ep}/{repo}"
-            ))),
-            (401, _) => Some(Error::Unauthorized(format!(
-                "the Hub rejected your token for {repo} ({status} {msg}): it is invalid, expired or lacks read access; make a new one at {ep}/settings/tokens and set HF_TOKEN"
-            ))),
-            (403, _) => Some(gated()),
-            (_, "RevisionNotFound") => Some(Error::NotFound(format!(
-                "{what}: revision not found in {repo} ({msg}); check the branch, tag or commit at {ep}/{repo}/tree/main"
-            ))),
-            (404, _) => Some(Error::NotFound(format!(
-                "{what} not found in {repo} ({status} {msg}); check the repo id, revision and file name at {ep}/{repo}"
-            ))),
-            _ => None,
-        }
     }
 
     /// Retry `f` (transient failures) with backoff; permanent errors return at once.
@@ -228,17 +194,19 @@ impl Hub {
                 if offline {
                     return Err(Error::Unreachable {
                         what: what.to_string(),
-                        reason: why,
+                        reason: why.to_string(),
                     });
                 }
-                return Err(Error::Network(format!(
-                    "{what}: {why} (gave up after {tries} retries)"
-                )));
+                return Err(Error::Network {
+                    what: what.to_string(),
+                    retries: tries,
+                    cause: why,
+                });
             }
             tries += 1;
             if let Some(t) = tracker {
                 t.retries.fetch_add(1, Ordering::Relaxed);
-                t.note_error(&why);
+                t.note_error(&why.to_string());
             }
             let d = after.unwrap_or_else(|| backoff.next_delay());
             tracing::warn!(what, why = %why, delay_ms = d.as_millis() as u64, "retrying");
@@ -287,7 +255,7 @@ impl Hub {
                 .await
             {
                 Ok(r) => r,
-                Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
+                Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
             };
             let status = resp.status();
             let h = resp.headers();
@@ -295,46 +263,45 @@ impl Hub {
                 && header(h, "x-repo-commit").is_none()
             {
                 // Not the Hub talking: a captive portal's page or its redirect to one.
-                return Ok(Attempt::Offline(
+                return Ok(Attempt::Offline(NetError::Transfer(
                     if netfail::is_html(h) || status.is_redirection() {
                         netfail::LOGIN_PAGE.to_string()
                     } else {
                         format!("the server at {} does not answer like the Hub (no X-Repo-Commit header; {status}): a proxy or login page in the way, or a wrong HF_ENDPOINT", self.cfg.endpoint)
                     },
-                ));
+                )));
             }
-            if status.is_redirection() {
-                let loc = header(h, LOCATION.as_str())
-                    .ok_or_else(|| Error::Other(format!("redirect {status} without Location")))?;
-                let next = url
-                    .join(loc)
-                    .map_err(|e| Error::Other(format!("bad Location {loc:?}: {e}")))?;
-                if self.is_hub(&next) && header(h, "x-linked-etag").is_none() {
-                    url = next; // renamed repo etc.: follow within the Hub
-                    continue;
+            match classify(&self.cfg, self.is_hub(&url), &url, status, h, repo, what) {
+                Verdict::Redirect => {
+                    let loc = header(h, LOCATION.as_str()).ok_or_else(|| {
+                        Error::bad_answer(format!("redirect {status} without Location"))
+                    })?;
+                    let next = url.join(loc).map_err(|e| Error::BadAnswer {
+                        what: format!("bad Location {loc:?}"),
+                        source: Some(Box::new(e)),
+                    })?;
+                    if self.is_hub(&next) && header(h, "x-linked-etag").is_none() {
+                        url = next; // renamed repo etc.: follow within the Hub
+                        continue;
+                    }
+                    return parse_resolved(h, next, true).map(Attempt::Done);
                 }
-                return parse_resolved(h, next, true).map(Attempt::Done);
+                Verdict::Success => return parse_resolved(h, url, false).map(Attempt::Done),
+                Verdict::Refused(e) => return Err(e),
+                Verdict::Transient(http, after) => {
+                    return Ok(Attempt::Retry(NetError::Status(Box::new(http)), after))
+                }
+                Verdict::LinkRefused(http)
+                | Verdict::RangeNotSatisfiable(http)
+                | Verdict::Unexpected(http) => {
+                    return Err(Error::Http {
+                        what: format!("resolve {repo}: {what}"),
+                        http: Box::new(http),
+                    })
+                }
             }
-            if status.is_success() {
-                return parse_resolved(h, url, false).map(Attempt::Done);
-            }
-            if let Some(e) = self.hub_error(status, h, repo, what) {
-                return Err(e);
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS
-                || status.is_server_error()
-                || status == StatusCode::REQUEST_TIMEOUT
-            {
-                return Ok(Attempt::Retry(
-                    format!("Hub answered {status}"),
-                    parse_retry_after(h.get("retry-after")),
-                ));
-            }
-            return Err(Error::Other(format!(
-                "unexpected Hub answer {status} for {repo}: {what}"
-            )));
         }
-        Err(Error::Other(format!(
+        Err(Error::bad_answer(format!(
             "too many redirects resolving {repo}: {what}"
         )))
     }
@@ -350,9 +317,10 @@ impl Hub {
     ) -> Result<Listing> {
         let mut url = self.endpoint.clone();
         {
-            let mut seg = url
-                .path_segments_mut()
-                .map_err(|_| Error::Other("HF_ENDPOINT cannot be a base URL".into()))?;
+            let mut seg = url.path_segments_mut().map_err(|_| Error::Config {
+                what: "HF_ENDPOINT cannot be a base URL".into(),
+                source: None,
+            })?;
             seg.pop_if_empty();
             seg.push("api");
             seg.push("models");
@@ -367,29 +335,45 @@ impl Hub {
             let what = what.clone();
             async move {
                 let timeout = self.cfg.etag_timeout;
-                let resp = match self.request(Method::GET, url).timeout(timeout).send().await {
+                let resp = match self
+                    .request(Method::GET, url.clone())
+                    .timeout(timeout)
+                    .send()
+                    .await
+                {
                     Ok(r) => r,
-                    Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
+                    Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
                 };
                 let status = resp.status();
                 if netfail::is_html(resp.headers()) {
-                    return Ok(Attempt::Offline(netfail::LOGIN_PAGE.to_string()));
+                    return Ok(Attempt::Offline(NetError::Transfer(
+                        netfail::LOGIN_PAGE.to_string(),
+                    )));
                 }
-                if !status.is_success() {
-                    if let Some(e) = self.hub_error(status, resp.headers(), repo, &what) {
-                        return Err(e);
+                let on_hub = self.is_hub(&url);
+                match classify(&self.cfg, on_hub, &url, status, resp.headers(), repo, &what) {
+                    Verdict::Success => {}
+                    Verdict::Refused(e) => return Err(e),
+                    Verdict::Transient(http, after) => {
+                        return Ok(Attempt::Retry(NetError::Status(Box::new(http)), after))
                     }
-                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        return Ok(Attempt::Retry(
-                            format!("Hub answered {status}"),
-                            parse_retry_after(resp.headers().get("retry-after")),
-                        ));
+                    Verdict::Redirect => {
+                        return Ok(Attempt::Offline(NetError::Transfer(
+                            netfail::LOGIN_PAGE.to_string(),
+                        )))
                     }
-                    return Err(Error::Other(format!("listing {repo}: unexpected {status}")));
+                    Verdict::LinkRefused(http)
+                    | Verdict::RangeNotSatisfiable(http)
+                    | Verdict::Unexpected(http) => {
+                        return Err(Error::Http {
+                            what: format!("list {repo}"),
+                            http: Box::new(http),
+                        })
+                    }
                 }
                 let body = match resp.bytes().await {
                     Ok(b) => b,
-                    Err(e) => return Ok(Attempt::Offline(netfail::describe(&e, timeout))),
+                    Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
                 };
                 parse_listing(&body).map(Attempt::Done)
             }
@@ -402,15 +386,13 @@ fn parse_resolved(h: &HeaderMap, url: Url, redirected: bool) -> Result<Resolved>
     let commit = header(h, "x-repo-commit")
         .map(str::to_string)
         .ok_or_else(|| {
-            Error::Other(
-                "the Hub answer has no X-Repo-Commit header (is HF_ENDPOINT a Hub?)".into(),
-            )
+            Error::bad_answer("the Hub answer has no X-Repo-Commit header (is HF_ENDPOINT a Hub?)")
         })?;
     let etag = header(h, "x-linked-etag")
         .or_else(|| header(h, ETAG.as_str()))
         .map(normalize_etag)
         .filter(|e| !e.is_empty())
-        .ok_or_else(|| Error::Other("the Hub answer has no ETag".into()))?;
+        .ok_or_else(|| Error::bad_answer("the Hub answer has no ETag"))?;
     let size = header(h, "x-linked-size")
         .or_else(|| {
             if redirected {
@@ -420,7 +402,7 @@ fn parse_resolved(h: &HeaderMap, url: Url, redirected: bool) -> Result<Resolved>
             }
         })
         .and_then(|s| s.trim().parse::<u64>().ok())
-        .ok_or_else(|| Error::Other("the Hub answer has no X-Linked-Size/Content-Length".into()))?;
+        .ok_or_else(|| Error::bad_answer("the Hub answer has no X-Linked-Size/Content-Length"))?;
     if etag.contains('/') || etag.contains("..") {
         return Err(Error::InvalidPath(etag));
     }
@@ -456,8 +438,10 @@ struct ApiModel {
 }
 
 fn parse_listing(body: &[u8]) -> Result<Listing> {
-    let m: ApiModel =
-        serde_json::from_slice(body).map_err(|e| Error::Other(format!("bad listing JSON: {e}")))?;
+    let m: ApiModel = serde_json::from_slice(body).map_err(|e| Error::BadAnswer {
+        what: "the Hub's file listing is not the JSON it should be".into(),
+        source: Some(Box::new(e)),
+    })?;
     Ok(Listing {
         commit: m.sha.unwrap_or_default(),
         files: m

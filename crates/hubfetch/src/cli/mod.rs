@@ -95,17 +95,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             backoff_max,
             json,
         } => {
-            let opts = Options {
-                chunk_size,
-                connections: connections.max(1),
-                max_retries,
-                stall_timeout: stall_timeout
-                    .map(secs)
-                    .unwrap_or(Options::default().stall_timeout),
-                backoff_base: secs(backoff_base),
-                backoff_max: secs(backoff_max),
-                ..Options::default()
-            };
+            let mut opts = Options::default();
+            opts.chunk_size = chunk_size;
+            opts.connections = connections.max(1);
+            opts.max_retries = max_retries;
+            if let Some(s) = stall_timeout {
+                opts.stall_timeout = secs(s);
+            }
+            opts.backoff_base = secs(backoff_base);
+            opts.backoff_max = secs(backoff_max);
             let job = if files.is_empty() {
                 client.download_repo(&repo_id, &revision, opts)
             } else {

@@ -32,27 +32,27 @@ pub fn repo(id: &str, files: Vec<RepoFile>) -> Repo {
 
 /// Small chunks, short timeouts, a retry limit so a bug fails instead of hanging.
 pub fn opts() -> Options {
-    Options {
-        chunk_size: 64 * 1024,
-        connections: 4,
-        max_retries: Some(200),
-        stall_timeout: Duration::from_millis(700),
-        backoff_base: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(200),
-        progress_interval: Duration::from_millis(20),
-    }
+    let mut o = Options::default();
+    o.chunk_size = 64 * 1024;
+    o.connections = 4;
+    o.max_retries = Some(200);
+    o.stall_timeout = Duration::from_millis(700);
+    o.backoff_base = Duration::from_millis(10);
+    o.backoff_max = Duration::from_millis(200);
+    o.progress_interval = Duration::from_millis(20);
+    o
 }
 
 pub fn config(endpoint: &str, cache: &Path, token: Option<&str>) -> Config {
-    Config {
-        endpoint: endpoint.to_string(),
-        hf_home: cache.join("hf_home"),
-        cache_dir: cache.join("hub"),
-        offline: false,
-        token: token.and_then(Token::new),
-        etag_timeout: Duration::from_secs(3),
-        disable_xet: false,
-    }
+    let mut c = Config::from_env();
+    c.endpoint = endpoint.to_string();
+    c.hf_home = cache.join("hf_home");
+    c.cache_dir = cache.join("hub");
+    c.offline = false;
+    c.token = token.and_then(Token::new);
+    c.etag_timeout = Duration::from_secs(3);
+    c.disable_xet = false;
+    c
 }
 
 pub fn client(endpoint: &str, cache: &Path, token: Option<&str>) -> Client {
