@@ -48,20 +48,18 @@ fn samples() -> Map<String, Value> {
     state.model_dir = Some("/m".into());
     state.session.key_to_model_ms = Some(12.0);
 
-    let progress = hubfetch::Progress {
-        file: Some("model.q4.safetensors".into()),
-        eta_secs: Some(1.0),
-        files: vec![hubfetch::FileProgress {
-            sha256: Some("ab".into()),
-            ..Default::default()
-        }],
-        error: Some(hubfetch::ProgressError {
-            kind: hubfetch::ErrorKind::Network,
-            message: "m".into(),
-        }),
-        last_error: Some("no network".into()),
-        ..Default::default()
-    };
+    // hubfetch's progress types are #[non_exhaustive]: built by assignment.
+    let mut file = hubfetch::FileProgress::default();
+    file.sha256 = Some("ab".into());
+    let mut progress = hubfetch::Progress::default();
+    progress.file = Some("model.q4.safetensors".into());
+    progress.eta_secs = Some(1.0);
+    progress.files = vec![file];
+    progress.error = Some(hubfetch::ProgressError::new(
+        hubfetch::ErrorKind::Network,
+        "m",
+    ));
+    progress.last_error = Some("no network".into());
     let metrics = voice::Metrics {
         latency_ms: Some(180.0),
         erle_db: Some(20.0),
