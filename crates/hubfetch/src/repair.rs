@@ -32,7 +32,7 @@ use crate::error::{Error, NetError, Result};
 use crate::journal::{chunk_range, Journal, RepairState};
 use crate::progress::{ChunkState, Phase};
 use crate::sha::Sha256;
-use crate::verify::{self, Expected, Snapshots};
+use crate::verify::{self, Expected, Snapshots, Whole};
 
 /// Copies of one chunk fetched before the link is declared too corrupt to repair.
 pub(crate) const MAX_COPIES: usize = 7;
@@ -251,6 +251,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
         tracker.set_chunk(fidx, *c, ChunkState::Verified);
     }
     let batch = sh.limiter.max.max(1);
+    let mut snaps = cx.snapshots.clone();
     let mut dirty_from: Option<u64> = None;
     let mut hashed = 0u64;
     while !queue.is_empty() {
@@ -303,7 +304,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
             if queue.is_empty() || hashed + cost <= REHASH_BUDGET * size {
                 hashed += cost;
                 dirty_from = None;
-                if whole_ok(&cx, from).await? {
+                if whole_ok(&cx, &mut snaps, from).await? {
                     tracing::info!(file = %fj.path, "repaired: the whole file matches its hash");
                     journal.repair = RepairState::default();
                     return Ok(());
@@ -311,9 +312,11 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
             }
         }
     }
-    if dirty_from.is_some() && whole_ok(&cx, dirty_from.unwrap_or(0)).await? {
-        journal.repair = RepairState::default();
-        return Ok(());
+    if let Some(from) = dirty_from {
+        if whole_ok(&cx, &mut snaps, from).await? {
+            journal.repair = RepairState::default();
+            return Ok(());
+        }
     }
     Err(Fail::Err(Error::Corrupt(format!(
         "{}: every chunk was fetched again and two copies agree on each, yet the file does not match the Hub's hash {}; the file on the server is damaged. Partial data kept in {}",
@@ -323,23 +326,53 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     ))))
 }
 
-/// Does the file on disk match now? Hashes from the saved state at or before chunk `from`.
-async fn whole_ok(cx: &Ctx<'_>, from: u64) -> Result<bool> {
+/// Does the file on disk match now? Hashes from the saved state at or before chunk `from`
+/// and refreshes the saved states of every later chunk (so the next check can start at the
+/// next changed chunk).
+async fn whole_ok(cx: &Ctx<'_>, snaps: &mut Snapshots, from: u64) -> Result<bool> {
     let (size, cs) = (cx.fj.size, cx.fj.chunk_size);
     let incp: PathBuf = cx.inc.to_path_buf();
     let e2 = cx.exp.clone();
-    let snap = cx
-        .snapshots
-        .range(..=from)
-        .next_back()
-        .map(|(c, w)| (*c, w.clone()));
-    let d = tokio::task::spawn_blocking(move || match snap {
-        Some((c, w)) => verify::hash_from(&incp, w, chunk_range(size, cs, c).0, size),
-        None => verify::hash_file(&incp, &e2, size),
+    let mut owned = std::mem::take(snaps);
+    let (d, owned) = tokio::task::spawn_blocking(move || {
+        let d = rehash_refresh(&incp, &mut owned, &e2, size, cs, from);
+        (d, owned)
     })
     .await
-    .map_err(|e| Error::Other(format!("hash task: {e}")))??;
-    Ok(verify::digest_ok(cx.exp, &d))
+    .map_err(|e| Error::Other(format!("hash task: {e}")))?;
+    *snaps = owned;
+    Ok(verify::digest_ok(cx.exp, &d?))
+}
+
+/// Hash `path` from the saved state at or before chunk `from` (from the start without one),
+/// saving the state at the start of every chunk on the way (blocking).
+fn rehash_refresh(
+    path: &Path,
+    snaps: &mut Snapshots,
+    exp: &Expected,
+    size: u64,
+    cs: u64,
+    from: u64,
+) -> Result<String> {
+    let (first, mut w) = match snaps.range(..=from).next_back() {
+        Some((c, w)) => (*c, w.clone()),
+        None => (0, Whole::new(exp, size)),
+    };
+    let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    for c in first..crate::journal::chunk_count(size, cs) {
+        snaps.insert(c, w.clone());
+        let (s, e) = chunk_range(size, cs, c);
+        let mut off = s;
+        while off < e {
+            let n = ((e - off) as usize).min(buf.len());
+            read_exact_at(&f, &mut buf[..n], off)
+                .map_err(|er| Error::io(format!("read {}", path.display()), er))?;
+            w.update(&buf[..n]);
+            off += n as u64;
+        }
+    }
+    Ok(w.finish())
 }
 
 #[cfg(test)]
@@ -407,6 +440,33 @@ mod tests {
         assert_eq!(st.confirmed[&2], "x");
         assert_eq!(st.votes.keys().copied().collect::<Vec<_>>(), vec![3]);
         assert_eq!(st.votes[&3].len(), 2);
+    }
+
+    #[test]
+    fn a_check_after_two_repairs_uses_fresh_hash_states() {
+        // Chunks 2 and 7 of 10 arrived corrupt; the saved states are of that first pass.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        let good: Vec<u8> = (0..100u32).map(|i| (i * 13 + 1) as u8).collect();
+        let mut bad = good.clone();
+        bad[25] ^= 1;
+        bad[71] ^= 1;
+        let exp = Expected::Sha256(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&good)));
+        let mut snaps = Snapshots::new();
+        let mut w = Whole::new(&exp, 100);
+        for c in 0..10u64 {
+            snaps.insert(c, w.clone());
+            w.update(&bad[(c * 10) as usize..(c * 10 + 10) as usize]);
+        }
+        let mut disk = bad.clone();
+        disk[25] ^= 1; // chunk 2 repaired
+        std::fs::write(&p, &disk).expect("write");
+        let d = rehash_refresh(&p, &mut snaps, &exp, 100, 10, 2).expect("hash");
+        assert_ne!(Some(d.as_str()), exp.hex(), "chunk 7 is still bad");
+        disk[71] ^= 1; // chunk 7 repaired: the state at 7 must include the repaired chunk 2
+        std::fs::write(&p, &disk).expect("write");
+        let d = rehash_refresh(&p, &mut snaps, &exp, 100, 10, 7).expect("hash");
+        assert_eq!(Some(d.as_str()), exp.hex());
     }
 
     #[test]

@@ -71,13 +71,13 @@ impl Whole {
             _ => Whole::Sha256(Sha256::new()),
         }
     }
-    fn update(&mut self, b: &[u8]) {
+    pub(crate) fn update(&mut self, b: &[u8]) {
         match self {
             Whole::Sha256(h) => h.update(b),
             Whole::GitSha1(h) => h.update(b),
         }
     }
-    fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         match self {
             Whole::Sha256(h) => h.finish_hex(),
             Whole::GitSha1(h) => hex::encode(h.finalize()),
@@ -363,7 +363,8 @@ pub(crate) fn digest_ok(exp: &Expected, digest: &str) -> bool {
 }
 
 /// Finish a whole-file hash from a saved state: hash bytes `[from, size)` of `path` into `w`
-/// (blocking; for re-checks after a repair replaced a chunk at or after `from`).
+/// (blocking; a test helper: the repair refreshes the states as it goes, `repair::rehash_refresh`).
+#[cfg(test)]
 pub(crate) fn hash_from(path: &Path, mut w: Whole, from: u64, size: u64) -> Result<String> {
     let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     hash_range(&f, from, size, |b| w.update(b))
