@@ -33,7 +33,7 @@ pub use error::TestHubError;
 pub use faults::{parse_duration, parse_size, FaultSpecError, Faults};
 pub use stats::Stats;
 pub use store::{Repo, RepoFile};
-pub use xet::{XetCompression, XetOptions, XetStats};
+pub use xet::{XetCompression, XetFaults, XetOptions, XetStats};
 
 use faults::FaultState;
 use stats::Counters;
@@ -259,6 +259,21 @@ impl TestHub {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(token.to_string(), accepted_gated_terms);
+    }
+
+    /// `shutdown`, then the JSON summary of everything served (`testhub serve --stats`):
+    /// `{"bytes_served", "stats", "xet"}`, counted after the last connection closed.
+    pub async fn shutdown_with_summary(self) -> String {
+        let inner = self.inner.clone();
+        self.shutdown().await;
+        let stats = inner.counters.snapshot();
+        let xet = xet::stats(&inner);
+        let summary = stats::Summary {
+            bytes_served: stats.bytes_served,
+            stats: &stats,
+            xet: &xet,
+        };
+        serde_json::to_string(&summary).unwrap_or_default()
     }
 
     /// Stop both servers: close connections (stalled ones too) and wait a little for them.

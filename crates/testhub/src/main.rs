@@ -65,6 +65,10 @@ struct Serve {
     /// Xet: every LFS file is also served by an emulated Xet CAS (X-Xet-Hash, token, reconstruction, xorbs).
     #[arg(long)]
     xet: bool,
+    /// On exit (SIGTERM, Ctrl-C or stdin closed) write a JSON summary here: `bytes_served`
+    /// (all response body bytes, every path), `stats` (every counter) and `xet`.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
     /// Xet options: `max-xorb=SIZE,token=DURATION,urls=DURATION,v2=0|1,compression=none|lz4|bg4`.
     #[arg(long, default_value = "")]
     xet_options: String,
@@ -131,12 +135,21 @@ async fn serve(s: Serve) -> Result<()> {
         hub.endpoint()
     );
     wait_for_stop(s.ignore_stdin).await;
-    let stats = hub.stats();
-    hub.shutdown().await;
-    eprintln!(
-        "testhub stats: {}",
-        serde_json::to_string(&stats).unwrap_or_default()
-    );
+    let stats = hub.shutdown_with_summary().await;
+    eprintln!("testhub stats: {stats}");
+    if let Some(path) = &s.stats {
+        write_stats(path, &stats).with_context(|| format!("--stats {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes the summary atomically (a reader never sees half of it).
+fn write_stats(path: &Path, json: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, json.as_bytes())?;
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

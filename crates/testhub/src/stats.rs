@@ -25,6 +25,9 @@ pub struct Stats {
     pub faults_injected: BTreeMap<String, u64>,
     /// Requests to the CDN (blob downloads).
     pub cdn_requests: u64,
+    /// All response body bytes handed to the connections, every path (file data, xorbs, JSON,
+    /// error pages): what a link would have carried, headers aside.
+    pub bytes_served: u64,
 }
 
 /// Live counters behind `Stats`.
@@ -38,6 +41,7 @@ pub(crate) struct Counters {
     pub max_concurrent: AtomicU64,
     pub auth_headers_on_cdn: AtomicU64,
     pub cdn_requests: AtomicU64,
+    pub bytes_served: AtomicU64,
     pub faults: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -73,6 +77,7 @@ impl Counters {
             max_concurrent: get(&self.max_concurrent),
             auth_headers_on_cdn: get(&self.auth_headers_on_cdn),
             cdn_requests: get(&self.cdn_requests),
+            bytes_served: get(&self.bytes_served),
             faults_injected: self
                 .faults
                 .lock()
@@ -89,6 +94,7 @@ impl Counters {
             &self.body_bytes_sent,
             &self.auth_headers_on_cdn,
             &self.cdn_requests,
+            &self.bytes_served,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -101,11 +107,29 @@ impl Counters {
     }
 }
 
+/// The summary `testhub serve --stats FILE` writes on exit.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Summary<'a> {
+    /// `Stats::bytes_served`, on top for scripts.
+    pub bytes_served: u64,
+    /// Every counter.
+    pub stats: &'a Stats,
+    /// The Xet endpoints' counters (zeros when Xet is off).
+    pub xet: &'a crate::XetStats,
+}
+
 /// Ends an in-flight request when dropped (held by the response body).
 pub(crate) struct InFlight(std::sync::Arc<Counters>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl InFlight {
+    /// The counters this request counts into.
+    pub fn counters(&self) -> &Counters {
+        &self.0
     }
 }
