@@ -52,6 +52,22 @@ pub struct XetOptions {
     pub compression: XetCompression,
     /// Answer `/v2/reconstructions` (false: 404 there, so clients fall back to v1).
     pub v2: bool,
+    /// Faults of the Xet path only (the `--faults` list applies to xorb transfers too).
+    pub faults: XetFaults,
+}
+
+/// Faults only the Xet path has (counts: inject this many times, then behave). Counted in
+/// `Stats::faults_injected` under the names given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XetFaults {
+    /// Answer the first N xorb transfers with 503 (`xorb_503`; blobs are not affected).
+    pub xorb_503: u32,
+    /// The first N xorb transfers carry a first chunk header whose compressed length lies
+    /// (claims 7 bytes more than its payload; the body keeps its length) (`xorb_lying_header`).
+    pub lying_header: u32,
+    /// A signed URL serves each of its ranges once; using it again answers 403
+    /// (`xorb_reused_range`), as a CDN whose signatures are single-use would.
+    pub signed_once: bool,
 }
 
 /// Chunk compression of the emulated CAS.
@@ -73,6 +89,7 @@ impl Default for XetOptions {
             url_lifetime: Duration::from_secs(3600),
             compression: XetCompression::Lz4,
             v2: true,
+            faults: XetFaults::default(),
         }
     }
 }
@@ -100,6 +117,10 @@ pub(crate) struct XetState {
     pub stats: Mutex<XetStats>,
     /// Xorbs as servable entries, built on first transfer.
     pub entries: Mutex<std::collections::HashMap<format::hash::XetHash, Arc<Entry>>>,
+    /// Xet faults used so far: (503s, lying headers).
+    pub used: Mutex<(u32, u32)>,
+    /// Signed (signature, range) pairs already served (`XetFaults::signed_once`).
+    pub served: Mutex<std::collections::HashSet<(String, u64, u64)>>,
 }
 
 impl XetState {
@@ -109,6 +130,8 @@ impl XetState {
             opts,
             stats: Mutex::default(),
             entries: Mutex::default(),
+            used: Mutex::default(),
+            served: Mutex::default(),
         }
     }
 
@@ -204,13 +227,14 @@ pub(crate) fn stats(inner: &Inner) -> XetStats {
 
 /// A `--xet-options` value that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4)")]
+#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4, xorb-503=N, lying-header=N, signed-once=0|1)")]
 pub struct XetOptionsError(String);
 
 impl std::str::FromStr for XetOptions {
     type Err = XetOptionsError;
 
-    /// `max-xorb=1MiB,token=5s,urls=1m,v2=0,compression=bg4` (any subset; empty = defaults).
+    /// `max-xorb=1MiB,token=5s,urls=1m,v2=0,compression=bg4,xorb-503=2,lying-header=1,
+    /// signed-once=1` (any subset; empty = defaults).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut o = XetOptions::default();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -221,6 +245,9 @@ impl std::str::FromStr for XetOptions {
                 "token" => o.token_lifetime = crate::parse_duration(v).ok_or_else(bad)?,
                 "urls" => o.url_lifetime = crate::parse_duration(v).ok_or_else(bad)?,
                 "v2" => o.v2 = v != "0",
+                "xorb-503" => o.faults.xorb_503 = v.parse().map_err(|_| bad())?,
+                "lying-header" => o.faults.lying_header = v.parse().map_err(|_| bad())?,
+                "signed-once" => o.faults.signed_once = v != "0",
                 "compression" => {
                     o.compression = match v {
                         "none" => XetCompression::None,

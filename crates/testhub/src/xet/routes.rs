@@ -17,7 +17,7 @@ use super::token::{self, Refused};
 use super::{cas_url, XetState};
 use crate::body::{serve_data, status_fault};
 use crate::faults::Site;
-use crate::http_error::hub_error;
+use crate::http_error::{hub_error, retry_later};
 use crate::resolve::{bearer, lookup};
 use crate::signing::now_ms;
 use crate::store::Entry;
@@ -200,15 +200,29 @@ fn plan(
     for t in &file.terms {
         let t_end = at + t.unpacked_len;
         if t_end > start && at <= end {
+            // Pruned on chunk boundaries to the asked bytes, as xet-core's reference CAS
+            // (`compute_reconstruction_ranges`) does: a ranged query gets only the chunks
+            // holding those bytes, so a reader can resume inside a long term.
+            let xorb = &xorbs[t.xorb];
+            let (mut a, mut b, mut first_at, mut len) = (t.start, t.end, at, t.unpacked_len);
+            while a + 1 < b && first_at + xorb.chunk_len(a) <= start {
+                first_at += xorb.chunk_len(a);
+                len -= xorb.chunk_len(a);
+                a += 1;
+            }
+            while b > a + 1 && first_at + len - xorb.chunk_len(b - 1) > end {
+                len -= xorb.chunk_len(b - 1);
+                b -= 1;
+            }
             if terms.is_empty() {
-                offset_into_first = start - at;
+                offset_into_first = start - first_at;
             }
             terms.push(json!({
-                "hash": xorbs[t.xorb].hash.hex(),
-                "unpacked_length": t.unpacked_len,
-                "range": { "start": t.start, "end": t.end },
+                "hash": xorb.hash.hex(),
+                "unpacked_length": len,
+                "range": { "start": a, "end": b },
             }));
-            needed.entry(t.xorb).or_default().push((t.start, t.end));
+            needed.entry(t.xorb).or_default().push((a, b));
         }
         at = t_end;
     }
@@ -311,6 +325,10 @@ async fn xorb(
     if let Some(r) = status_fault(&inner, Site::Cdn) {
         return r;
     }
+    if xet.take_fault(|o| o.xorb_503, |u| &mut u.0) {
+        inner.counters.fault("xorb_503");
+        return retry_later(StatusCode::SERVICE_UNAVAILABLE, 0);
+    }
     let (Some(spec), Some(iat), Some(exp), Some(sig)) =
         (q.get("ranges"), q.get("iat"), q.get("exp"), q.get("sig"))
     else {
@@ -351,10 +369,56 @@ async fn xorb(
         Some(e) => e,
         None => return hub_error(StatusCode::NOT_FOUND, Some("NoSuchKey"), "no such xorb"),
     };
+    if xet.opts.faults.signed_once {
+        let mut served = xet.served.lock().unwrap_or_else(|e| e.into_inner());
+        if asked
+            .iter()
+            .any(|&(a, b)| served.contains(&(sig.clone(), a, b)))
+        {
+            drop(served);
+            inner.counters.fault("xorb_reused_range");
+            return forbidden(&xet, "Signed range already used");
+        }
+        served.extend(asked.iter().map(|&(a, b)| (sig.clone(), a, b)));
+    }
+    if asked.len() == 1 && xet.take_fault(|o| o.lying_header, |u| &mut u.1) {
+        inner.counters.fault("xorb_lying_header");
+        return lying_header(&entry, asked[0]);
+    }
     if asked.len() == 1 {
         return serve_data(&inner, entry, &method, &headers, &hash, Vec::new());
     }
     multipart(&entry, &asked)
+}
+
+/// The range with its first chunk header claiming 7 more compressed bytes than it has (the
+/// body keeps its length, so only the chunk parser can notice).
+fn lying_header(entry: &Entry, (a, b): (u64, u64)) -> Response {
+    let Some(data) = entry.shared.clone() else {
+        return hub_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            "xorb not in memory",
+        );
+    };
+    let size = data.len() as u64;
+    if b >= size || a > b || b - a < 8 {
+        return hub_error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            None,
+            "Range Not Satisfiable",
+        );
+    }
+    let mut body = data[a as usize..=b as usize].to_vec();
+    let claimed = u32::from_le_bytes([body[1], body[2], body[3], 0]) + 7;
+    body[1..4].copy_from_slice(&claimed.to_le_bytes()[..3]);
+    Response::builder()
+        .status(StatusCode::PARTIAL_CONTENT)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{size}"))
+        .header(header::CONTENT_LENGTH, body.len().to_string())
+        .body(Body::from(body))
+        .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
 }
 
 /// A `multipart/byteranges` answer (RFC 7233) for several ranges.
@@ -401,7 +465,39 @@ fn multipart(entry: &Entry, ranges: &[(u64, u64)]) -> Response {
         .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
 }
 
+impl Xorb {
+    /// Uncompressed length of chunk `i` (from its header; 0 if unreadable).
+    fn chunk_len(&self, i: u32) -> u64 {
+        let at = self.chunk_offsets[i as usize] as usize;
+        let mut h = [0u8; super::format::xorb::HEADER_LEN];
+        match self.bytes.get(at..at + h.len()) {
+            Some(b) => h.copy_from_slice(b),
+            None => return 0,
+        }
+        super::format::xorb::ChunkHeader::parse(&h, at as u64)
+            .map(|h| u64::from(h.uncompressed_len))
+            .unwrap_or(0)
+    }
+}
+
 impl XetState {
+    /// Uses one injection of a counted Xet fault; false once all are used.
+    fn take_fault(
+        &self,
+        limit: impl FnOnce(&super::XetFaults) -> u32,
+        used: impl FnOnce(&mut (u32, u32)) -> &mut u32,
+    ) -> bool {
+        let limit = limit(&self.opts.faults);
+        let mut u = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let used = used(&mut u);
+        if *used < limit {
+            *used += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     /// The xorb as a servable entry (built once per xorb).
     fn xorb_entry(&self, hash: &XetHash) -> Option<Arc<Entry>> {
         let mut cache = self.entries.lock().unwrap_or_else(|e| e.into_inner());
