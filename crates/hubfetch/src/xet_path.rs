@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use crate::chunk::{Fail, Shared};
 use crate::error::Error;
+use crate::progress::ChunkState;
 use crate::resolve::Resolved;
-use crate::xet::{Reader, ReaderOptions, XetEvent, XetHash, XetTarget};
+use crate::xet::{Reader, ReaderOptions, TermState, XetEvent, XetHash, XetTarget};
 
 /// What the Xet attempt gave.
 pub(crate) enum XetOutcome {
@@ -60,6 +61,8 @@ pub(crate) async fn fetch(
         sh.hub.cfg.token.as_ref().map(|t| t.secret().to_string()),
         ReaderOptions {
             stall_timeout: sh.stall,
+            connections: sh.limiter.max,
+            paused: Some(sh.paused.clone()),
             ..ReaderOptions::default()
         },
     );
@@ -73,6 +76,19 @@ pub(crate) async fn fetch(
         XetEvent::Retry(why) => {
             tracker.retries.fetch_add(1, Ordering::Relaxed);
             tracker.note_error(why);
+        }
+        // The chunk map: one slot per term (a xorb range), in the same shape as HTTP chunks.
+        XetEvent::Planned(n) => {
+            tracker.init_chunks(fidx, resolved.size, *n);
+            tracker.publish();
+        }
+        XetEvent::Term(i, s) => {
+            let s = match s {
+                TermState::InFlight => ChunkState::InFlight,
+                TermState::Stored | TermState::Verified => ChunkState::Verified,
+                TermState::Failed => ChunkState::Failed,
+            };
+            tracker.set_chunk(fidx, *i as u64, s);
         }
         XetEvent::XorbVerified(_) | XetEvent::Requery | XetEvent::Repair(_) => {}
     };

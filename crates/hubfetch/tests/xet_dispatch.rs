@@ -9,17 +9,22 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use hubfetch::Progress;
-use testhub::{Faults, TestHub, XetOptions};
+use testhub::{Faults, TestHub, XetFaults, XetOptions};
 
 const REPO: &str = "org/xet";
 const SIZE: u64 = (2 << 20) + 4321;
 
 async fn hub(faults: Faults) -> TestHub {
+    hub_with(faults, XetFaults::default()).await
+}
+
+async fn hub_with(faults: Faults, xet_faults: XetFaults) -> TestHub {
     let hub = TestHub::start(vec![repo(REPO, vec![gen("model.bin", SIZE, 11)])], faults)
         .await
         .expect("testhub");
     hub.enable_xet(XetOptions {
         max_xorb_bytes: 512 << 10,
+        faults: xet_faults,
         ..XetOptions::default()
     })
     .await
@@ -91,12 +96,15 @@ async fn disable_xet_uses_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_cas_falls_back_to_http_and_says_why() {
-    // Every xorb transfer the Xet reader tries answers 503 until it gives up (8 attempts);
-    // the HTTP path then gets the CDN without faults.
-    let hub = hub(Faults {
-        cdn_503: 8,
-        ..Faults::default()
-    })
+    // Every xorb transfer answers 503 until the reader gives up on a term (8 attempts); the
+    // HTTP path gets the CDN without faults (xorb_503 does not touch blobs).
+    let hub = hub_with(
+        Faults::default(),
+        XetFaults {
+            xorb_503: 1000,
+            ..XetFaults::default()
+        },
+    )
     .await;
     let seen = download(&hub, false).await;
     assert_eq!(

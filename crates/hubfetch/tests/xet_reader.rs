@@ -66,16 +66,29 @@ fn fast() -> ReaderOptions {
     }
 }
 
-async fn read(
-    target: &XetTarget,
-) -> (
+type Read = (
     Result<hubfetch::xet::XetReport, hubfetch::xet::XetError>,
     Vec<u8>,
     Vec<XetEvent>,
-) {
+);
+
+async fn read(target: &XetTarget) -> Read {
+    read_with(target, fast()).await
+}
+
+/// Two transfers at once: later ranges start after earlier ones end (for faults that must
+/// hit a transfer started mid-download).
+fn two() -> ReaderOptions {
+    ReaderOptions {
+        connections: 2,
+        ..fast()
+    }
+}
+
+async fn read_with(target: &XetTarget, opts: ReaderOptions) -> Read {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("file");
-    let mut reader = Reader::new(reqwest::Client::new(), None, fast());
+    let mut reader = Reader::new(reqwest::Client::new(), None, opts);
     let mut events = Vec::new();
     let r = reader.fetch(target, &out, |e| events.push(e.clone())).await;
     let bytes = std::fs::read(&out).unwrap_or_default();
@@ -114,11 +127,11 @@ async fn baseline(target: &XetTarget) -> u64 {
 async fn flipped_byte_costs_one_xorb_range() {
     let (hub, data, target) = start(opts()).await;
     let clean = baseline(&target).await;
-    // The byte is flipped in the 4th xorb transfer (not the first: a repair that simply starts
-    // from the first term would look as cheap).
+    // The byte is flipped in the 5th xorb transfer (two run at once; not the first: a repair
+    // that simply starts from the first term would look as cheap).
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("file");
-    let mut reader = Reader::new(reqwest::Client::new(), None, fast());
+    let mut reader = Reader::new(reqwest::Client::new(), None, two());
     let mut events = Vec::new();
     let mut verified = 0;
     let r = reader
@@ -187,12 +200,13 @@ async fn expired_urls_and_token_are_renewed_mid_download() {
         ..opts()
     })
     .await;
-    // ~1.5 s for 3 MiB: URLs expire several times, the token at least once.
+    // ~1.5 s for 3 MiB: URLs expire several times, the token at least once (two transfers
+    // at once, so later ranges are asked after the first URLs expired).
     hub.set_faults(Faults {
         bandwidth_total: Some(2_000_000),
         ..Faults::default()
     });
-    let (r, bytes, events) = read(&target).await;
+    let (r, bytes, events) = read_with(&target, two()).await;
     r.expect("read");
     assert!(bytes == data);
     assert!(events.contains(&XetEvent::Requery), "{events:?}");
@@ -227,10 +241,21 @@ async fn wrong_file_hash_or_sha256_is_an_error_not_a_file() {
     );
 }
 
+/// Transfers at once in the interrupted reads (each interruption loses at most the ranges
+/// in flight that have no durable piece yet).
+const CONNS: usize = 2;
+
 /// Received bytes of a read interrupted after `after` (the future is dropped, as a crash
 /// would), and the partial file's path.
 async fn interrupted(target: &XetTarget, out: &std::path::Path, after: Duration) -> u64 {
-    let mut reader = Reader::new(reqwest::Client::new(), None, fast());
+    let mut reader = Reader::new(
+        reqwest::Client::new(),
+        None,
+        ReaderOptions {
+            connections: CONNS,
+            ..fast()
+        },
+    );
     let mut received = 0u64;
     let r = tokio::time::timeout(
         after,
@@ -268,13 +293,17 @@ async fn interrupted_read_resumes_asking_only_for_missing_bytes() {
         .expect("resumed read");
     assert!(std::fs::read(&out).expect("read") == data);
     let after = hub.xet_stats();
-    assert_eq!(
-        after.ranged_reconstructions - before.ranged_reconstructions,
-        1,
+    // One ranged query per gap the journal left: at most one per transfer in flight, plus
+    // the rest of the file; never a whole-file query.
+    let ranged = after.ranged_reconstructions - before.ranged_reconstructions;
+    let all = after.reconstruction_requests - before.reconstruction_requests;
+    assert!(
+        (1..=CONNS as u64 + 1).contains(&ranged) && all == ranged,
         "{after:?}"
     );
-    // Across both runs: the file's xorb bytes once, plus at most the range in flight when
-    // interrupted (one 512 KiB xorb) + 5 %.
+    assert!(report.resumed_terms >= 1, "{report:?}");
+    // Across both runs: the file's xorb bytes once, plus at most the ranges in flight when
+    // interrupted (one 512 KiB xorb each) + 5 %.
     let total = first + report.bytes_received;
     assert!(
         first > 0 && report.bytes_received < clean,
@@ -282,7 +311,7 @@ async fn interrupted_read_resumes_asking_only_for_missing_bytes() {
         report.bytes_received
     );
     assert!(
-        total <= clean + (512 << 10) + clean / 20,
+        total <= clean + CONNS as u64 * (512 << 10) + clean / 20,
         "{total} vs clean {clean}"
     );
     assert!(
@@ -311,4 +340,236 @@ async fn bytes_rotted_on_disk_between_runs_are_fetched_again() {
     reader.fetch(&target, &out, |_| {}).await.expect("read");
     assert!(std::fs::read(&out).expect("read") == data);
     hub.shutdown().await;
+}
+
+/// A hub whose whole file is one term of one xorb (a long term, as a 64 MiB xorb is on the
+/// Hub), the bytes it serves for a clean read, and the target.
+async fn one_long_term() -> (TestHub, Vec<u8>, XetTarget) {
+    start(XetOptions {
+        max_xorb_bytes: 64 << 20,
+        ..XetOptions::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_long_term_resumes_after_its_last_durable_piece() {
+    let (hub, data, target) = one_long_term().await;
+    let clean = baseline(&target).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("file");
+    hub.set_faults(Faults {
+        bandwidth_total: Some(1_000_000),
+        ..Faults::default()
+    });
+    // ~2.5 MB of the 3 MiB term arrive; pieces are journalled every second.
+    let first = interrupted(&target, &out, Duration::from_millis(2500)).await;
+    hub.set_faults(Faults::default());
+    let before = hub.xet_stats();
+    let mut reader = Reader::new(reqwest::Client::new(), None, fast());
+    let report = reader
+        .fetch(&target, &out, |_| {})
+        .await
+        .expect("resumed read");
+    assert!(std::fs::read(&out).expect("read") == data);
+    let after = hub.xet_stats();
+    assert_eq!(
+        after.ranged_reconstructions - before.ranged_reconstructions,
+        1,
+        "the rest of the term, asked by range: {after:?}"
+    );
+    // The resumed read fetched only what came after the last piece: across both runs at most
+    // ~1 s of the link (1 MB) + one chunk more than a clean read.
+    assert!(first > 2_000_000, "{first}");
+    let total = first + report.bytes_received;
+    assert!(
+        total <= clean + 1_000_000 + (128 << 10),
+        "{total} vs clean {clean} (first run {first})"
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_transfers_beat_a_per_connection_cap() {
+    let (hub, data, target) = start(opts()).await;
+    // Each connection is capped at 1 MB/s: one transfer at a time needs ~3 s for 3 MiB.
+    hub.set_faults(Faults {
+        bandwidth_per_connection: Some(1_000_000),
+        ..Faults::default()
+    });
+    let mut times = Vec::new();
+    for conns in [1, 4] {
+        hub.reset_stats();
+        let t0 = std::time::Instant::now();
+        let (r, bytes, _) = read_with(
+            &target,
+            ReaderOptions {
+                connections: conns,
+                ..fast()
+            },
+        )
+        .await;
+        let report = r.expect("read");
+        times.push(t0.elapsed());
+        assert!(bytes == data);
+        assert_eq!(report.max_parallel, conns as u64, "{report:?}");
+        assert!(hub.stats().max_concurrent >= conns as u64);
+    }
+    assert!(
+        times[1] * 2 < times[0],
+        "4 connections {:?} vs 1 connection {:?}",
+        times[1],
+        times[0]
+    );
+    hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_the_transfers_and_resume_finishes() {
+    let (hub, data, target) = start(opts()).await;
+    hub.set_faults(Faults {
+        bandwidth_total: Some(1_000_000),
+        ..Faults::default()
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("file");
+    let mut reader = Reader::new(
+        reqwest::Client::new(),
+        None,
+        ReaderOptions {
+            paused: Some(rx),
+            ..fast()
+        },
+    );
+    let hub2 = &hub;
+    let pauser = async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        tx.send_replace(true);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let a = hub2.stats().bytes_served;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let b = hub2.stats().bytes_served;
+        tx.send_replace(false);
+        (a, b)
+    };
+    let (r, (a, b)) = tokio::join!(reader.fetch(&target, &out, |_| {}), pauser);
+    r.expect("read after resume");
+    assert!(std::fs::read(&out).expect("read") == data);
+    let total = hub.stats().bytes_served;
+    assert!(
+        a > 0 && total > b,
+        "paused before any byte or after the last: {a} {b} {total}"
+    );
+    assert_eq!(b - a, 0, "bytes served while paused");
+    hub.shutdown().await;
+}
+
+/// Body bytes the hub served for one read of `target` with `opts` (hash-checked).
+async fn served(hub: &TestHub, target: &XetTarget, data: &[u8], opts: ReaderOptions) -> u64 {
+    hub.reset_stats();
+    let (r, bytes, events) = read_with(target, opts).await;
+    r.unwrap_or_else(|e| panic!("read: {e}: {events:?}"));
+    assert!(bytes == data, "bytes differ");
+    hub.stats().bytes_served
+}
+
+/// The server-side Xet faults: each read must end with the file's hash (checked by the
+/// reader against X-Xet-Hash and the SHA-256, and here against the bytes) and may re-send
+/// at most `ranges` xorb ranges (512 KiB each) + 5 % more than a clean read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xet_fault_matrix_bytes_re_sent_are_bounded() {
+    use testhub::XetFaults;
+    const XORB: u64 = 512 << 10;
+    let opts_r = ReaderOptions {
+        stall_timeout: Duration::from_millis(700),
+        ..fast()
+    };
+    // Same content, same xorbs: a clean hub gives the baseline.
+    let (hub, data, target) = start(opts()).await;
+    let clean = served(&hub, &target, &data, opts_r.clone()).await;
+    hub.shutdown().await;
+    let cases: Vec<(&str, Faults, XetFaults, u64, &str)> = vec![
+        (
+            "a chunk header that lies about its length",
+            Faults::default(),
+            XetFaults {
+                lying_header: 1,
+                ..XetFaults::default()
+            },
+            1,
+            "xorb_lying_header",
+        ),
+        (
+            "a stalled transfer",
+            Faults {
+                stall: 1,
+                stall_after_bytes: 100_000,
+                ..Faults::default()
+            },
+            XetFaults::default(),
+            1,
+            "stall",
+        ),
+        (
+            "truncated xorbs",
+            Faults {
+                truncate_body: 2,
+                ..Faults::default()
+            },
+            XetFaults::default(),
+            2,
+            "truncate_body",
+        ),
+        (
+            // A stall before the first chunk header: the retry re-uses the signed range,
+            // which this CDN serves once (403), so the reader asks the CAS again.
+            "403 on a re-used signed range",
+            Faults {
+                stall: 1,
+                stall_after_bytes: 4,
+                ..Faults::default()
+            },
+            XetFaults {
+                signed_once: true,
+                ..XetFaults::default()
+            },
+            1,
+            "xorb_reused_range",
+        ),
+        (
+            "503 and 429 on xorb transfers",
+            Faults {
+                status_429: 2,
+                retry_after_secs: 0,
+                ..Faults::default()
+            },
+            XetFaults {
+                xorb_503: 3,
+                ..XetFaults::default()
+            },
+            0,
+            "xorb_503",
+        ),
+    ];
+    for (name, faults, xet_faults, ranges, fault) in cases {
+        let (hub, data, target) = start(XetOptions {
+            faults: xet_faults,
+            ..opts()
+        })
+        .await;
+        hub.set_faults(faults);
+        let got = served(&hub, &target, &data, opts_r.clone()).await;
+        let injected = hub.stats().faults_injected;
+        assert!(
+            injected.contains_key(fault),
+            "{name}: {fault} not injected: {injected:?}"
+        );
+        let extra = got.saturating_sub(clean);
+        assert!(
+            extra <= ranges * XORB + clean / 20,
+            "{name}: re-sent {extra} bytes (clean {clean}, {injected:?})"
+        );
+        hub.shutdown().await;
+    }
 }

@@ -1,7 +1,9 @@
 //! The Xet read's journal: one JSON line per term whose bytes are durable (`fdatasync` first),
-//! appended and synced; a torn last line (crash mid-append) is ignored. A relaunch re-hashes
-//! the journalled terms' chunks from disk (bit rot and torn writes are caught), keeps the
-//! contiguous verified prefix, and asks the reconstruction API only for the bytes after it.
+//! appended and synced; a torn last line (crash mid-append) is ignored. Terms finish out of
+//! order (several transfers run at once), so the journal holds any set of non-overlapping
+//! terms. A relaunch re-hashes each journalled term's chunks from disk (bit rot and torn writes
+//! are caught: that term alone is dropped), and the reader asks the reconstruction API only
+//! from the first byte the journal lacks, keeping the journalled terms after it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,7 +64,8 @@ impl Journal {
         PathBuf::from(p)
     }
 
-    /// Opens (or starts) the journal; returns the durable prefix, re-hashed from `data`.
+    /// Opens (or starts) the journal; returns the durable terms (in file order, without
+    /// overlaps), re-hashed from `data`.
     pub async fn open(
         path: &Path,
         data: &Path,
@@ -90,7 +93,7 @@ impl Journal {
                         Err(_) => break, // torn tail
                     }
                 }
-                records = prefix(by_offset);
+                records = non_overlapping(by_offset);
                 records = recheck(data, records).await?;
             }
         }
@@ -147,21 +150,21 @@ impl Journal {
     }
 }
 
-/// The terms that tile `[0, P)` without a gap.
-fn prefix(by_offset: BTreeMap<u64, TermRecord>) -> Vec<TermRecord> {
-    let mut out = Vec::new();
-    let mut at = 0;
+/// The terms in file order, dropping any that overlaps the one before it.
+fn non_overlapping(by_offset: BTreeMap<u64, TermRecord>) -> Vec<TermRecord> {
+    let mut out: Vec<TermRecord> = Vec::new();
+    let mut end = 0;
     for (off, r) in by_offset {
-        if off != at {
-            break;
+        if off < end {
+            continue;
         }
-        at += r.len();
+        end = off + r.len();
         out.push(r);
     }
     out
 }
 
-/// Re-hashes each journalled term's chunks from disk; stops at the first that differs.
+/// Re-hashes each journalled term's chunks from disk; drops those that differ.
 async fn recheck(data: &Path, records: Vec<TermRecord>) -> Result<Vec<TermRecord>, XetError> {
     let Ok(mut f) = tokio::fs::File::open(data).await else {
         return Ok(Vec::new());
@@ -169,7 +172,7 @@ async fn recheck(data: &Path, records: Vec<TermRecord>) -> Result<Vec<TermRecord
     let mut good = Vec::with_capacity(records.len());
     let mut buf = Vec::new();
     'terms: for r in records {
-        let Some(hashes) = r.hashes() else { break };
+        let Some(hashes) = r.hashes() else { continue };
         f.seek(std::io::SeekFrom::Start(r.offset))
             .await
             .map_err(XetError::Io)?;
@@ -180,7 +183,7 @@ async fn recheck(data: &Path, records: Vec<TermRecord>) -> Result<Vec<TermRecord
                     offset = r.offset,
                     "xet: journalled term differs on disk, fetching it again"
                 );
-                break 'terms;
+                continue 'terms;
             }
         }
         good.push(r);

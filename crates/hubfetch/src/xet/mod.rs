@@ -11,7 +11,7 @@ mod journal;
 mod reader;
 
 pub use format::hash::{chunk_hash, file_hash, xorb_hash, XetHash};
-pub use reader::{Reader, ReaderOptions, XetEvent, XetReport, XetTarget};
+pub use reader::{Reader, ReaderOptions, TermState, XetEvent, XetReport, XetTarget};
 
 /// A Xet read that failed (the HTTP path may still serve the file).
 #[derive(Debug, thiserror::Error)]

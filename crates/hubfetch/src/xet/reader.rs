@@ -10,12 +10,15 @@
 //!   matches (so one corrupt range costs one range);
 //! - the SHA-256 of the written file must equal the LFS sha256 the cache blob is named by.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+use tokio::sync::watch;
 
 use super::api::{FetchRange, ReadToken, Reconstruction, Span, Term};
 use super::format::hash::{file_hash, xorb_hash, XetHash};
@@ -40,11 +43,28 @@ pub struct XetTarget {
     pub sha256: Option<String>,
 }
 
+/// Where one term (one slot of the file's chunk map) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermState {
+    /// Its transfer is running.
+    InFlight,
+    /// Durable, every chunk hashed; it covers part of a xorb, so only the file hash checks it.
+    Stored,
+    /// Durable and its whole xorb matched the xorb hash the Hub named.
+    Verified,
+    /// Its transfer failed or its bytes did not check: it is fetched again.
+    Failed,
+}
+
 /// What happened while reading, for progress streams and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XetEvent {
     /// Body bytes received from a xorb transfer.
     Received(u64),
+    /// The file is read as this many terms (file order; the chunk map's slots).
+    Planned(usize),
+    /// Term `n` (file order) changed state.
+    Term(usize, TermState),
     /// A whole xorb was received and matched its hash.
     XorbVerified(String),
     /// A transfer or query failed and is retried.
@@ -66,17 +86,26 @@ pub struct XetReport {
     pub queries: u64,
     /// Terms fetched again to repair a file-hash mismatch.
     pub repaired_terms: u64,
+    /// Terms kept from the journal of an earlier run (not fetched again).
+    pub resumed_terms: u64,
+    /// Most xorb transfers running at once.
+    pub max_parallel: u64,
 }
 
 /// Knobs of the reader.
 #[derive(Debug, Clone)]
 pub struct ReaderOptions {
-    /// Attempts per term before giving up (transient errors).
+    /// Attempts per term before giving up (transient errors; re-queries count separately).
     pub max_attempts: u32,
     /// Longest wait for the next body bytes.
     pub stall_timeout: Duration,
     /// First backoff delay (doubles, capped at 10 s).
     pub backoff: Duration,
+    /// Xorb ranges transferred at once (at least 1).
+    pub connections: usize,
+    /// While this reads `true` no transfer runs: running ones stop (their range is asked again
+    /// on resume), none starts. `None`: never paused.
+    pub paused: Option<watch::Receiver<bool>>,
 }
 
 impl Default for ReaderOptions {
@@ -85,6 +114,8 @@ impl Default for ReaderOptions {
             max_attempts: 8,
             stall_timeout: Duration::from_secs(30),
             backoff: Duration::from_millis(200),
+            connections: 8,
+            paused: None,
         }
     }
 }
@@ -94,9 +125,10 @@ impl Default for ReaderOptions {
 pub struct Reader {
     http: reqwest::Client,
     hub_token: Option<String>,
-    token: Option<(ReadToken, SystemTime)>,
+    token: tokio::sync::Mutex<Option<(ReadToken, SystemTime)>>,
     opts: ReaderOptions,
-    report: XetReport,
+    report: Mutex<XetReport>,
+    in_flight: std::sync::atomic::AtomicU64,
 }
 
 /// How a term's transfer failed.
@@ -105,13 +137,107 @@ enum TermFail {
     Transient(String),
     /// URLs refused or expired: query again.
     Requery,
+    /// `paused` turned true: wait, then ask the range again.
+    Paused,
     Fatal(XetError),
 }
 
 /// One term's outcome: chunk hashes and whether its whole xorb matched.
+#[derive(Default)]
 pub(crate) struct TermDone {
     chunks: Vec<(XetHash, u64)>,
     xorb_verified: bool,
+}
+
+/// The signed URLs in hand: the fetch info of every reconstruction asked so far, freshest first
+/// (a refused URL is replaced by asking the CAS again for exactly the term that needs it).
+struct Urls(Mutex<Reconstruction>);
+
+impl Urls {
+    fn new() -> Self {
+        Urls(Mutex::new(Reconstruction {
+            offset_into_first_range: 0,
+            terms: Vec::new(),
+            xorbs: std::collections::HashMap::new(),
+        }))
+    }
+
+    fn merge(&self, r: Reconstruction) {
+        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (hash, mut fetches) in r.xorbs {
+            let list = cur.xorbs.entry(hash).or_default();
+            fetches.append(list);
+            *list = fetches;
+        }
+    }
+
+    fn find(&self, term: &Term) -> Option<(String, FetchRange)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .fetch_for(term)
+    }
+}
+
+/// The pieces of one term as they become durable: a long term (up to a 64 MiB xorb) is
+/// journalled piece by piece, and a transfer that fails half-way resumes after its last
+/// durable chunk instead of from the term's start.
+struct Part<'a> {
+    /// The term and its file offset.
+    offset: u64,
+    term: &'a Term,
+    /// Chunks of the term written so far, in order.
+    chunks: Vec<(XetHash, u64)>,
+    /// Of those, how many are in the journal.
+    durable: usize,
+    /// When the last piece was journalled.
+    since: std::time::Instant,
+}
+
+impl Part<'_> {
+    /// Bytes of the term written so far.
+    fn written(&self) -> u64 {
+        self.chunks.iter().map(|c| c.1).sum()
+    }
+
+    /// What is still to fetch, as a term at its file offset.
+    fn rest(&self) -> (u64, Term) {
+        let mut t = self.term.clone();
+        t.range.start += self.chunks.len() as u64;
+        t.unpacked_length -= self.written();
+        (self.offset + self.written(), t)
+    }
+
+    /// A piece is due: 4 MiB, or at least a chunk and a second since the last one.
+    fn due(&self) -> bool {
+        let new: u64 = self.chunks[self.durable..].iter().map(|c| c.1).sum();
+        new >= PIECE_BYTES || (new > 0 && self.since.elapsed() >= PIECE_EVERY)
+    }
+}
+
+/// A piece of a long term is journalled once this many bytes are durable...
+const PIECE_BYTES: u64 = 4 << 20;
+/// ... or this long after the last piece.
+const PIECE_EVERY: Duration = Duration::from_secs(1);
+
+/// The event sink, shared by the concurrent transfers (held only while an event is handed on).
+struct Sink<F>(Mutex<F>);
+
+impl<F: FnMut(&XetEvent)> Sink<F> {
+    fn emit(&self, e: XetEvent) {
+        (self.0.lock().unwrap_or_else(|p| p.into_inner()))(&e);
+    }
+}
+
+/// Counts a running transfer while alive.
+struct Running<'a>(&'a Reader);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Reader {
@@ -120,15 +246,21 @@ impl Reader {
         Reader {
             http,
             hub_token,
-            token: None,
+            token: tokio::sync::Mutex::new(None),
             opts,
-            report: XetReport::default(),
+            report: Mutex::new(XetReport::default()),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
+    fn count(&self, f: impl FnOnce(&mut XetReport)) {
+        f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
     /// A fresh CAS token unless the current one is still good.
-    async fn token(&mut self, t: &XetTarget, force: bool) -> Result<ReadToken, XetError> {
-        if let Some((tok, issued)) = &self.token {
+    async fn token(&self, t: &XetTarget, force: bool) -> Result<ReadToken, XetError> {
+        let mut cur = self.token.lock().await;
+        if let Some((tok, issued)) = &*cur {
             if !force && !tok.stale(*issued) {
                 return Ok(tok.clone());
             }
@@ -159,24 +291,25 @@ impl Reader {
             .map_err(|e| XetError::Http { url, source: e })?;
         let tok: ReadToken = serde_json::from_slice(&body)
             .map_err(|e| XetError::Protocol(format!("xet-read-token JSON: {e}")))?;
-        self.token = Some((tok.clone(), SystemTime::now()));
+        *cur = Some((tok.clone(), SystemTime::now()));
         Ok(tok)
     }
 
-    /// The reconstruction of the file from byte `from` on: v2, else v1.
-    async fn reconstruct(&mut self, t: &XetTarget, from: u64) -> Result<Reconstruction, XetError> {
+    /// The reconstruction of the file's bytes `range` (inclusive; `None` = all): v2, else v1.
+    async fn reconstruct(
+        &self,
+        t: &XetTarget,
+        range: Option<(u64, u64)>,
+    ) -> Result<Reconstruction, XetError> {
         let mut forced = false;
         for _ in 0..3 {
             let tok = self.token(t, forced).await?;
             for version in ["v2", "v1"] {
-                self.report.queries += 1;
+                self.count(|r| r.queries += 1);
                 let url = format!("{}/{version}/reconstructions/{}", tok.cas_url, t.file_hash);
                 let mut req = self.http.get(&url).bearer_auth(&tok.access_token);
-                if from > 0 {
-                    req = req.header(
-                        "range",
-                        format!("bytes={from}-{}", t.size.saturating_sub(1)),
-                    );
+                if let Some((a, b)) = range {
+                    req = req.header("range", format!("bytes={a}-{b}"));
                 }
                 let resp = req.send().await.map_err(|e| XetError::Http {
                     url: url.clone(),
@@ -215,15 +348,42 @@ impl Reader {
         })
     }
 
+    /// Asks the CAS again for exactly the bytes of `term` at `offset` (fresh signed URLs,
+    /// pruned to its chunks).
+    async fn requery(
+        &self,
+        t: &XetTarget,
+        urls: &Urls,
+        offset: u64,
+        term: &Term,
+    ) -> Result<(), XetError> {
+        let last = offset + term.unpacked_length.max(1) - 1;
+        let r = self.reconstruct(t, Some((offset, last))).await?;
+        urls.merge(r);
+        Ok(())
+    }
+
     /// Reads the file into `out` (a partial file there is resumed from its journal,
     /// `out.xet-journal`), verified; removes the journal once the file is verified.
+    /// Up to [`ReaderOptions::connections`] xorb ranges are transferred at once; each term is
+    /// journalled as its bytes become durable (long ones piece by piece).
     pub async fn fetch(
         &mut self,
         t: &XetTarget,
         out: &Path,
-        mut on_event: impl FnMut(&XetEvent),
+        on_event: impl FnMut(&XetEvent) + Send,
     ) -> Result<XetReport, XetError> {
-        let mut file = tokio::fs::OpenOptions::new()
+        let sink = Sink(Mutex::new(on_event));
+        self.fetch_with(t, out, &sink).await
+    }
+
+    async fn fetch_with<F: FnMut(&XetEvent) + Send>(
+        &self,
+        t: &XetTarget,
+        out: &Path,
+        sink: &Sink<F>,
+    ) -> Result<XetReport, XetError> {
+        let file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(false)
@@ -233,59 +393,44 @@ impl Reader {
         if file.metadata().await.map_err(XetError::Io)?.len() != t.size {
             file.set_len(t.size).await.map_err(XetError::Io)?;
         }
-        let (mut journal, mut records) =
+        drop(file);
+        let (journal, records) =
             Journal::open(&Journal::path_for(out), out, &t.file_hash, t.size).await?;
-        let mut resume_at: u64 = records.iter().map(TermRecord::len).sum();
-        let mut recon = self.reconstruct(t, resume_at).await?;
-        if recon.offset_into_first_range != 0 {
-            // The server's terms do not start where our prefix ends: start over.
-            records.clear();
-            resume_at = 0;
-            recon = self.reconstruct(t, 0).await?;
-            if recon.offset_into_first_range != 0 {
-                return Err(XetError::Protocol(
-                    "offset_into_first_range of a whole file".into(),
-                ));
+        let journal = tokio::sync::Mutex::new(journal);
+        let urls = Urls::new();
+        let (terms, mut done) = self.plan(t, records, &urls).await?;
+        sink.emit(XetEvent::Planned(terms.len()));
+        let mut todo = Vec::new();
+        for (i, d) in done.iter().enumerate() {
+            match d {
+                Some(d) => {
+                    self.count(|r| r.resumed_terms += 1);
+                    sink.emit(XetEvent::Term(i, state_of(d)));
+                }
+                None => todo.push(i),
             }
         }
-        let rest: u64 = recon.terms.iter().map(|term| term.unpacked_length).sum();
-        if resume_at + rest != t.size {
-            return Err(XetError::Protocol(format!(
-                "terms hold {rest} bytes after {resume_at}, file is {}",
-                t.size
-            )));
-        }
-        let mut terms: Vec<(u64, Term)> = Vec::new();
-        let mut done: Vec<TermDone> = Vec::new();
-        for r in &records {
-            terms.push((r.offset, r.term()));
-            done.push(TermDone {
-                chunks: r.hashes().unwrap_or_default(),
-                xorb_verified: r.verified,
-            });
-        }
-        let mut offset = resume_at;
-        for term in recon.terms.clone() {
-            let d = self
-                .term(t, &mut recon, &term, offset, &mut file, &mut on_event)
-                .await?;
-            file.sync_data().await.map_err(XetError::Io)?;
-            journal.append(&TermRecord::new(offset, &term, &d)).await?;
-            done.push(d);
-            terms.push((offset, term.clone()));
-            offset += term.unpacked_length;
-        }
-        self.check_and_repair(
+        let conns = self.opts.connections.max(1);
+        let ctx = Ctx {
             t,
-            &mut recon,
-            &terms,
-            &mut done,
-            (&mut file, &mut journal),
-            &mut on_event,
-        )
-        .await?;
-        file.sync_data().await.map_err(XetError::Io)?;
-        drop(file);
+            urls: &urls,
+            out,
+            journal: &journal,
+        };
+        let mut running = futures_util::stream::iter(todo.into_iter().map(|i| {
+            let (offset, term) = &terms[i];
+            let ctx = &ctx;
+            async move { (i, self.term(ctx, i, term, *offset, sink).await) }
+        }))
+        .buffer_unordered(conns);
+        while let Some((i, res)) = running.next().await {
+            let d = res?;
+            sink.emit(XetEvent::Term(i, state_of(&d)));
+            done[i] = Some(d);
+        }
+        drop(running);
+        let mut done: Vec<TermDone> = done.into_iter().map(|d| d.unwrap_or_default()).collect();
+        self.check_and_repair(&ctx, &terms, &mut done, sink).await?;
         if let Some(want) = &t.sha256 {
             let got = sha256_of(out).await?;
             if !got.eq_ignore_ascii_case(want) {
@@ -295,106 +440,322 @@ impl Reader {
                 });
             }
         }
-        journal.remove().await;
-        Ok(self.report.clone())
+        journal.into_inner().remove().await;
+        Ok(self
+            .report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    /// The file's terms in order and which of them the journal already holds. The CAS is
+    /// asked only for the gaps between journalled terms (one ranged query per gap; its terms
+    /// come pruned to the chunks holding those bytes, as the reference CAS does). A CAS that
+    /// does not prune that way gets one whole-file query, keeping the journalled terms it
+    /// names identically.
+    #[allow(clippy::type_complexity)]
+    async fn plan(
+        &self,
+        t: &XetTarget,
+        records: Vec<TermRecord>,
+        urls: &Urls,
+    ) -> Result<(Vec<(u64, Term)>, Vec<Option<TermDone>>), XetError> {
+        let mut gaps = Vec::new();
+        let mut at = 0u64;
+        for r in &records {
+            if r.offset > at {
+                gaps.push((at, r.offset - 1));
+            }
+            at = r.offset + r.len();
+        }
+        if at < t.size {
+            gaps.push((at, t.size - 1));
+        }
+        let mut planned: BTreeMap<u64, (Term, Option<TermDone>)> = records
+            .iter()
+            .map(|r| (r.offset, (r.term(), Some(TermDone::from_record(r)))))
+            .collect();
+        let mut pruned = true;
+        for &(a, b) in &gaps {
+            let whole = a == 0 && b + 1 == t.size;
+            let r = self
+                .reconstruct(t, if whole { None } else { Some((a, b)) })
+                .await?;
+            let held: u64 = r.terms.iter().map(|x| x.unpacked_length).sum();
+            if r.offset_into_first_range != 0 || held != b + 1 - a {
+                pruned = false;
+                break;
+            }
+            let mut o = a;
+            for term in &r.terms {
+                planned.insert(o, (term.clone(), None));
+                o += term.unpacked_length;
+            }
+            urls.merge(r);
+        }
+        if !pruned {
+            let r = self.reconstruct(t, None).await?;
+            if r.offset_into_first_range != 0 {
+                return Err(XetError::Protocol(
+                    "offset_into_first_range of a whole file".into(),
+                ));
+            }
+            let by_offset: BTreeMap<u64, &TermRecord> =
+                records.iter().map(|r| (r.offset, r)).collect();
+            planned.clear();
+            let mut o = 0;
+            for term in &r.terms {
+                let kept = by_offset.get(&o).filter(|r| {
+                    r.xorb == term.hash
+                        && r.start == term.range.start
+                        && r.end == term.range.end
+                        && r.len() == term.unpacked_length
+                });
+                planned.insert(o, (term.clone(), kept.map(|r| TermDone::from_record(r))));
+                o += term.unpacked_length;
+            }
+            urls.merge(r);
+        }
+        let mut terms = Vec::with_capacity(planned.len());
+        let mut done = Vec::with_capacity(planned.len());
+        let mut at = 0;
+        for (o, (term, d)) in planned {
+            if o != at {
+                return Err(XetError::Protocol(format!(
+                    "terms do not tile the file at byte {at}"
+                )));
+            }
+            at += term.unpacked_length;
+            terms.push((o, term));
+            done.push(d);
+        }
+        if at != t.size {
+            return Err(XetError::Protocol(format!(
+                "terms hold {at} bytes, file is {}",
+                t.size
+            )));
+        }
+        Ok((terms, done))
     }
 
     /// File hash from the chunk hashes; on a mismatch re-fetch unverified terms one by one.
-    async fn check_and_repair(
-        &mut self,
-        t: &XetTarget,
-        recon: &mut Reconstruction,
+    async fn check_and_repair<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
         terms: &[(u64, Term)],
         done: &mut [TermDone],
-        (file, journal): (&mut tokio::fs::File, &mut Journal),
-        on_event: &mut impl FnMut(&XetEvent),
+        sink: &Sink<F>,
     ) -> Result<(), XetError> {
         let hash_of = |done: &[TermDone]| {
             let all: Vec<(XetHash, u64)> =
                 done.iter().flat_map(|d| d.chunks.iter().copied()).collect();
             file_hash(&all)
         };
-        if hash_of(done) == t.file_hash {
+        if hash_of(done) == ctx.t.file_hash {
             return Ok(());
         }
         for i in 0..terms.len() {
             if done[i].xorb_verified {
                 continue;
             }
-            on_event(&XetEvent::Repair(i));
-            self.report.repaired_terms += 1;
+            sink.emit(XetEvent::Repair(i));
+            sink.emit(XetEvent::Term(i, TermState::Failed));
+            self.count(|r| r.repaired_terms += 1);
             let (offset, term) = &terms[i];
-            done[i] = self.term(t, recon, term, *offset, file, on_event).await?;
-            file.sync_data().await.map_err(XetError::Io)?;
-            journal
-                .append(&TermRecord::new(*offset, term, &done[i]))
-                .await?;
-            if hash_of(done) == t.file_hash {
+            done[i] = self.term(ctx, i, term, *offset, sink).await?;
+            sink.emit(XetEvent::Term(i, state_of(&done[i])));
+            if hash_of(done) == ctx.t.file_hash {
                 return Ok(());
             }
         }
         Err(XetError::FileHashMismatch {
-            want: t.file_hash.hex(),
+            want: ctx.t.file_hash.hex(),
             got: hash_of(done).hex(),
         })
     }
 
-    /// One term, with retries and re-queries.
-    async fn term(
-        &mut self,
-        t: &XetTarget,
-        recon: &mut Reconstruction,
-        term: &Term,
-        offset: u64,
-        file: &mut tokio::fs::File,
-        on_event: &mut impl FnMut(&XetEvent),
-    ) -> Result<TermDone, XetError> {
-        let mut delay = self.opts.backoff;
-        let mut attempts = 0;
-        loop {
-            let Some((url, range)) = recon.fetch_for(term) else {
-                return Err(XetError::Protocol(format!(
-                    "no fetch info for xorb {}",
-                    term.hash
-                )));
-            };
-            match self
-                .transfer(&url, range, term, offset, file, on_event)
-                .await
-            {
-                Ok(d) => return Ok(d),
-                Err(TermFail::Fatal(e)) => return Err(e),
-                Err(TermFail::Requery) => {
-                    on_event(&XetEvent::Requery);
-                    *recon = self.reconstruct(t, 0).await?;
-                }
-                Err(TermFail::Transient(why)) => {
-                    attempts += 1;
-                    if attempts >= self.opts.max_attempts {
-                        return Err(XetError::GaveUp {
-                            attempts,
-                            last: why,
-                        });
-                    }
-                    tracing::debug!(%why, "xet transfer retried");
-                    on_event(&XetEvent::Retry(why));
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
+    /// Waits while paused.
+    async fn unpaused(&self) {
+        if let Some(p) = &self.opts.paused {
+            let mut p = p.clone();
+            let _ = p.wait_for(|v| !*v).await;
         }
     }
 
-    /// Fetches exactly the signed byte range and writes the term's chunks at `offset`.
-    async fn transfer(
-        &mut self,
+    /// Journals the chunks written since the last piece (after `fdatasync` of their bytes).
+    async fn commit(
+        &self,
+        ctx: &Ctx<'_>,
+        file: &mut tokio::fs::File,
+        part: &mut Part<'_>,
+    ) -> Result<(), XetError> {
+        if part.durable == part.chunks.len() {
+            return Ok(());
+        }
+        file.sync_data().await.map_err(XetError::Io)?;
+        let before: u64 = part.chunks[..part.durable].iter().map(|c| c.1).sum();
+        let new = &part.chunks[part.durable..];
+        let rec = TermRecord {
+            offset: part.offset + before,
+            xorb: part.term.hash.clone(),
+            start: part.term.range.start + part.durable as u64,
+            end: part.term.range.start + part.chunks.len() as u64,
+            chunks: new.iter().map(|(h, l)| (h.hex(), *l)).collect(),
+            verified: false,
+        };
+        ctx.journal.lock().await.append(&rec).await?;
+        part.durable = part.chunks.len();
+        part.since = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// One term, with retries and re-queries; on return its bytes are durable and journalled.
+    /// A failed transfer keeps the chunks it wrote (journalled as a piece) and the next
+    /// attempt asks the CAS for the rest of the term only.
+    async fn term<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        i: usize,
+        term: &Term,
+        offset: u64,
+        sink: &Sink<F>,
+    ) -> Result<TermDone, XetError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(ctx.out)
+            .await
+            .map_err(XetError::Io)?;
+        let mut part = Part {
+            offset,
+            term,
+            chunks: Vec::new(),
+            durable: 0,
+            since: std::time::Instant::now(),
+        };
+        let mut delay = self.opts.backoff;
+        let mut attempts = 0;
+        let mut requeries = 0;
+        let mut range_verified = false;
+        loop {
+            self.unpaused().await;
+            let (rest_at, rest) = part.rest();
+            if rest.range.start >= rest.range.end {
+                break;
+            }
+            let Some((url, range)) = ctx.urls.find(&rest) else {
+                requeries += 1;
+                if requeries > self.opts.max_attempts {
+                    return Err(XetError::Protocol(format!(
+                        "no fetch info for xorb {} chunks {}..{}",
+                        rest.hash, rest.range.start, rest.range.end
+                    )));
+                }
+                self.requery(ctx.t, ctx.urls, rest_at, &rest).await?;
+                continue;
+            };
+            sink.emit(XetEvent::Term(i, TermState::InFlight));
+            let before = part.chunks.len();
+            let res = self
+                .transfer(ctx, &url, range, &rest, rest_at, &mut file, &mut part, sink)
+                .await;
+            let progressed = part.chunks.len() > before;
+            match res {
+                Ok(whole_xorb) => {
+                    range_verified = whole_xorb && before == 0;
+                    break;
+                }
+                Err(TermFail::Fatal(e)) => return Err(e),
+                Err(fail) => {
+                    // Keep what arrived; the next attempt asks for the rest only.
+                    self.commit(ctx, &mut file, &mut part).await?;
+                    if progressed {
+                        let (at, rest) = part.rest();
+                        if rest.range.start < rest.range.end {
+                            self.requery(ctx.t, ctx.urls, at, &rest).await?;
+                        }
+                    }
+                    match fail {
+                        TermFail::Paused | TermFail::Fatal(_) => {}
+                        TermFail::Requery => {
+                            requeries += 1;
+                            if requeries > self.opts.max_attempts {
+                                return Err(XetError::GaveUp {
+                                    attempts: requeries,
+                                    last: "signed URLs refused after every re-query".into(),
+                                });
+                            }
+                            sink.emit(XetEvent::Requery);
+                            if !progressed {
+                                let (at, rest) = part.rest();
+                                self.requery(ctx.t, ctx.urls, at, &rest).await?;
+                            }
+                        }
+                        TermFail::Transient(why) => {
+                            sink.emit(XetEvent::Term(i, TermState::Failed));
+                            attempts = if progressed { 1 } else { attempts + 1 };
+                            if attempts >= self.opts.max_attempts {
+                                return Err(XetError::GaveUp {
+                                    attempts,
+                                    last: why,
+                                });
+                            }
+                            tracing::debug!(%why, "xet transfer retried");
+                            sink.emit(XetEvent::Retry(why));
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(10));
+                        }
+                    }
+                }
+            }
+        }
+        let len = part.written();
+        if len != term.unpacked_length {
+            return Err(XetError::Protocol(format!(
+                "term decompressed to {len} bytes, not {}",
+                term.unpacked_length
+            )));
+        }
+        file.sync_data().await.map_err(XetError::Io)?;
+        // A whole xorb read in pieces is still checked: its chunks' Merkle root is its name.
+        let xorb_verified = range_verified
+            || (term.range.start == 0
+                && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&part.chunks)));
+        if xorb_verified {
+            self.count(|r| r.xorbs_verified += 1);
+            sink.emit(XetEvent::XorbVerified(term.hash.clone()));
+        }
+        let d = TermDone {
+            chunks: part.chunks,
+            xorb_verified,
+        };
+        ctx.journal
+            .lock()
+            .await
+            .append(&TermRecord::new(offset, term, &d))
+            .await?;
+        Ok(d)
+    }
+
+    /// Fetches exactly the signed byte range and writes the chunks of `term` (at `offset`)
+    /// into `part`, journalling pieces as they become due. `Ok(true)`: the range was a whole
+    /// xorb and matched its hash.
+    #[allow(clippy::too_many_arguments)]
+    async fn transfer<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
         url: &str,
         range: FetchRange,
         term: &Term,
         offset: u64,
         file: &mut tokio::fs::File,
-        on_event: &mut impl FnMut(&XetEvent),
-    ) -> Result<TermDone, TermFail> {
+        part: &mut Part<'_>,
+        sink: &Sink<F>,
+    ) -> Result<bool, TermFail> {
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = Running(self);
+        self.count(|r| r.max_parallel = r.max_parallel.max(now));
+        let mut paused = self.opts.paused.clone();
         let want_len = range.bytes.end + 1 - range.bytes.start;
         let resp = self
             .http
@@ -423,19 +784,21 @@ impl Reader {
         let mut parser = ChunkStream::new();
         let mut idx = range.chunks.start;
         let mut range_chunks: Vec<(XetHash, u64)> = Vec::new();
-        let mut pending: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut pending: Vec<(u64, Vec<u8>, XetHash)> = Vec::new();
         let mut write_at = offset;
         let mut got = 0u64;
         let mut body = resp.bytes_stream();
         loop {
-            let next = tokio::time::timeout(self.opts.stall_timeout, body.next())
-                .await
-                .map_err(|_| TermFail::Transient("xorb transfer stalled".into()))?;
+            let next = tokio::select! {
+                n = tokio::time::timeout(self.opts.stall_timeout, body.next()) => n,
+                _ = pause_requested(&mut paused) => return Err(TermFail::Paused),
+            };
+            let next = next.map_err(|_| TermFail::Transient("xorb transfer stalled".into()))?;
             let Some(piece) = next else { break };
             let piece = piece.map_err(|e| TermFail::Transient(format!("xorb body: {e}")))?;
             got += piece.len() as u64;
-            self.report.bytes_received += piece.len() as u64;
-            on_event(&XetEvent::Received(piece.len() as u64));
+            self.count(|r| r.bytes_received += piece.len() as u64);
+            sink.emit(XetEvent::Received(piece.len() as u64));
             if got > want_len {
                 return Err(TermFail::Transient(format!(
                     "xorb body longer than {want_len}"
@@ -445,17 +808,33 @@ impl Reader {
                 let h = super::format::hash::chunk_hash(chunk);
                 range_chunks.push((h, chunk.len() as u64));
                 if idx >= term.range.start && idx < term.range.end {
-                    pending.push((write_at, chunk.to_vec()));
+                    pending.push((write_at, chunk.to_vec(), h));
                     write_at += chunk.len() as u64;
                 }
                 idx += 1;
                 Ok(())
             });
-            res.map_err(|e| TermFail::Transient(format!("xorb data: {e}")))?;
-            for (at, data) in pending.drain(..) {
+            // Chunks parsed before a bad one are good (each hashed from its own bytes).
+            let bad = res.err();
+            if write_at > offset + term.unpacked_length {
+                return Err(TermFail::Transient(format!(
+                    "term decompressed past its {} bytes",
+                    term.unpacked_length
+                )));
+            }
+            for (at, data, h) in pending.drain(..) {
                 write_at_offset(file, at, &data)
                     .await
                     .map_err(|e| TermFail::Fatal(XetError::Io(e)))?;
+                part.chunks.push((h, data.len() as u64));
+            }
+            if let Some(e) = bad {
+                return Err(TermFail::Transient(format!("xorb data: {e}")));
+            }
+            if part.due() {
+                self.commit(ctx, file, part)
+                    .await
+                    .map_err(TermFail::Fatal)?;
             }
         }
         if got != want_len {
@@ -473,26 +852,45 @@ impl Reader {
                 range.chunks.end - range.chunks.start
             )));
         }
-        let skip = (term.range.start - range.chunks.start) as usize;
-        let n = (term.range.end - term.range.start) as usize;
-        let chunks: Vec<(XetHash, u64)> = range_chunks[skip..skip + n].to_vec();
-        let len: u64 = chunks.iter().map(|c| c.1).sum();
-        if len != term.unpacked_length {
-            return Err(TermFail::Transient(format!(
-                "term decompressed to {len} bytes, not {}",
-                term.unpacked_length
-            )));
+        Ok(range.chunks.start == 0
+            && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&range_chunks)))
+    }
+}
+
+/// What the transfers of one read share.
+struct Ctx<'a> {
+    t: &'a XetTarget,
+    urls: &'a Urls,
+    out: &'a Path,
+    journal: &'a tokio::sync::Mutex<Journal>,
+}
+
+/// Resolves once `paused` reads true (never without a pause switch, or once it is gone).
+async fn pause_requested(paused: &mut Option<watch::Receiver<bool>>) {
+    match paused {
+        Some(p) => {
+            if p.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
-        let xorb_verified = range.chunks.start == 0
-            && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&range_chunks));
-        if xorb_verified {
-            self.report.xorbs_verified += 1;
-            on_event(&XetEvent::XorbVerified(term.hash.clone()));
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn state_of(d: &TermDone) -> TermState {
+    if d.xorb_verified {
+        TermState::Verified
+    } else {
+        TermState::Stored
+    }
+}
+
+impl TermDone {
+    fn from_record(r: &TermRecord) -> Self {
+        TermDone {
+            chunks: r.hashes().unwrap_or_default(),
+            xorb_verified: r.verified,
         }
-        Ok(TermDone {
-            chunks,
-            xorb_verified,
-        })
     }
 }
 
