@@ -168,6 +168,16 @@ async fn clean_download_layout_and_progress() {
     assert_eq!(hub.stats().requests, 0);
 }
 
+/// Bytes served beyond the file: what faults cost. Bytes received before a cut are kept
+/// (the retry asks for the rest of the chunk), so a cut costs at most what was in flight.
+fn resent(s: &testhub::Stats, size: u64) -> u64 {
+    s.body_bytes_sent.saturating_sub(size)
+}
+
+/// What bytes in flight at a cut may cost, at most, per fault (well under half a chunk: a
+/// retry from the chunk's start would re-send at least half of it for a mid-body drop).
+const IN_FLIGHT: u64 = 8 * 1024;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_drops_mid_body() {
     let (_h, s, _) = download_ok(
@@ -181,15 +191,31 @@ async fn connection_drops_mid_body() {
         opts(),
     )
     .await;
+    let drops = s.faults_injected.get("drop_mid_body").copied().unwrap_or(0)
+        + s.faults_injected
+            .get("drop_probability")
+            .copied()
+            .unwrap_or(0);
     assert!(
         s.faults_injected.get("drop_mid_body").copied().unwrap_or(0) >= 6,
         "{:?}",
         s.faults_injected
     );
+    // Six drops at half a 64 KiB chunk: a retry from the chunk's start would re-send
+    // 6 x 32 KiB; keeping the partial data re-sends (almost) nothing.
+    let r = resent(&s, MIB);
+    assert!(
+        r <= drops * IN_FLIGHT,
+        "{drops} drops re-sent {r} bytes: partial data was not kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flipped_bytes_are_located_and_repaired() {
+    // The first two data responses (two of chunks 0..3, fetched first by the 4 connections)
+    // carry a flipped middle byte. The repair fetches chunks in file order, 4 at a time, and
+    // the first batch holds both flips: it re-sends 2..=4 chunks, not half the file. (The
+    // exact place of one flip against the bytes re-sent: tests/repair.rs.)
     let (_h, s, _) = download_ok(
         MIB,
         Faults {
@@ -205,33 +231,63 @@ async fn flipped_bytes_are_located_and_repaired() {
         "{:?}",
         s.faults_injected
     );
-    // Repair re-fetched some chunks but not necessarily the whole file twice.
-    assert!(s.body_bytes_sent > MIB);
+    let r = resent(&s, MIB);
+    assert!(
+        (2 * CHUNK..=4 * CHUNK).contains(&r),
+        "re-sent {r} bytes: the flips were in the first 4 chunks"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_connection_is_aborted_and_retried() {
+    // The server holds a stalled connection open for 30 s (its own timeout), far longer than
+    // the client's 700 ms stall timeout: finishing within a few seconds means the client's
+    // timeout cut both stalls (waiting for the server would take >= 30 s).
+    let stall_max = Duration::from_secs(30);
     let f = Faults {
         stall: 2,
         stall_after_bytes: 1000,
-        stall_max: Some(Duration::from_secs(20)),
+        stall_max: Some(stall_max),
         ..Faults::default()
     };
+    let t = std::time::Instant::now();
     let (_h, s, _) = download_ok(512 * 1024, f, opts()).await;
+    let took = t.elapsed();
     assert_eq!(s.faults_injected.get("stall").copied(), Some(2));
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?}: the client's stall timeout did not fire (server timeout {stall_max:?})"
+    );
+    // The 1000 bytes before each stall were kept.
+    assert!(resent(&s, 512 * 1024) <= 2 * IN_FLIGHT, "{s:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_429_and_503_with_retry_after() {
+    // One connection, so the waits add up: the resolve gets 429 then 503, the CDN 503 twice,
+    // each with `Retry-After: 1`. The backoff alone is <= 200 ms a try, so >= 4 s proves the
+    // server's delay was honoured each time.
     let f = Faults {
-        status_429: 2,
-        status_503: 2,
+        status_429: 1,
+        resolve_503: 1,
+        cdn_503: 2,
         retry_after_secs: 1,
         ..Faults::default()
     };
-    let (_h, s, _) = download_ok(256 * 1024, f, opts()).await;
-    assert_eq!(s.faults_injected.get("status_429").copied(), Some(2));
-    assert_eq!(s.faults_injected.get("status_503").copied(), Some(2));
+    let mut o = opts();
+    o.connections = 1;
+    let t = std::time::Instant::now();
+    let (_h, s, _) = download_ok(256 * 1024, f, o).await;
+    let took = t.elapsed();
+    assert_eq!(s.faults_injected.get("status_429").copied(), Some(1));
+    assert_eq!(s.faults_injected.get("resolve_503").copied(), Some(1));
+    assert_eq!(s.faults_injected.get("cdn_503").copied(), Some(2));
+    assert!(
+        took >= Duration::from_millis(3900),
+        "took {took:?}: Retry-After (4 x 1 s) was not honoured"
+    );
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+    assert_eq!(s.body_bytes_sent, 256 * 1024, "no body was sent twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,6 +309,7 @@ async fn ignored_range_is_detected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_bodies_are_completed() {
+    // Five bodies end after 3/4 of their bytes: the retries ask only for the last quarter.
     let (_h, s, _) = download_ok(
         MIB,
         Faults {
@@ -263,19 +320,36 @@ async fn truncated_bodies_are_completed() {
     )
     .await;
     assert_eq!(s.faults_injected.get("truncate_body").copied(), Some(5));
+    let r = resent(&s, MIB);
+    assert!(
+        r <= 5 * IN_FLIGHT,
+        "5 truncations re-sent {r} bytes: partial data was not kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_signed_urls_are_resolved_again() {
+    // Links expire every 300 ms and four bodies break off mid-way: the retries after a cut
+    // meet an expired link, get a fresh one, and still resume where the cut was.
     let f = Faults {
         expire_signed_urls_after: Some(Duration::from_millis(300)),
         bandwidth_per_connection: Some(256 * 1024),
+        drop_mid_body: 4,
         ..Faults::default()
     };
     let mut o = opts();
     o.connections = 2;
+    o.chunk_size = 256 * 1024; // 1 s a chunk: a retry after a cut always meets an expired link
     let (_h, s, _) = download_ok(MIB, f, o).await;
     assert!(s.resolve_requests >= 2, "a fresh link was asked for: {s:?}");
+    // A link that expires refuses new requests only: chunks in flight and those already
+    // received are kept, nothing is fetched twice.
+    assert_eq!(s.faults_injected.get("drop_mid_body"), Some(&4));
+    assert!(
+        resent(&s, MIB) <= (4 + s.resolve_requests) * IN_FLIGHT,
+        "expiry re-sent {} bytes: {s:?}",
+        resent(&s, MIB)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,22 +581,37 @@ async fn pause_resume_and_cancel_keep_partial_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = client(&hub.endpoint(), dir.path(), None);
 
-    // Pause, observe the paused phase, resume, finish.
-    let job = c.download_files("org/m", "main", &["w.bin"], opts());
+    // Pause, observe the paused phase, resume, finish. Two 1 MiB chunks at 0.5 MiB/s each:
+    // the pause comes early in them, so a connection that went on reading would show.
+    let mut o = opts();
+    o.chunk_size = MIB;
+    o.connections = 2;
+    let job = c.download_files("org/m", "main", &["w.bin"], o);
     let mut rx = job.progress();
-    within(30, rx.wait_for(|p| p.bytes_done > 0))
+    within(30, rx.wait_for(|p| p.bytes_done > 64 * 1024))
         .await
         .expect("progress");
     job.pause();
     within(30, rx.wait_for(|p| p.phase == Phase::Paused))
         .await
         .expect("paused");
+    // While paused not a byte flows: the server sends nothing, progress does not move.
+    tokio::time::sleep(Duration::from_millis(300)).await; // connections wind down
+    let (served0, done0) = (hub.stats().body_bytes_sent, rx.borrow().bytes_done);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (served1, done1) = (hub.stats().body_bytes_sent, rx.borrow().bytes_done);
+    assert_eq!(served1, served0, "bytes served while paused");
+    assert_eq!(done1, done0, "progress moved while paused");
+    assert!(served0 < size, "paused before the end: {served0}");
     job.resume();
     within(30, rx.wait_for(|p| p.phase != Phase::Paused))
         .await
         .expect("resumed");
     let f = within(60, job.wait()).await.expect("finishes after resume");
     assert_eq!(sha256_file(&f[0].local_path), sha);
+    // What arrived before the pause was kept: only the in-flight tails were sent again.
+    let r = resent(&hub.stats(), size);
+    assert!(r <= 4 * IN_FLIGHT, "pause/resume re-sent {r} bytes");
 
     // Cancel: the error is Cancelled, and the partial file and journal stay for next time.
     let dir2 = tempfile::tempdir().expect("tempdir");
