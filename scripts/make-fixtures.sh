@@ -6,6 +6,8 @@
 #   .cache/fixtures/moshi-tiny-seed2/    tiny size, seed 2
 #   .cache/fixtures/moshi-small-seed3/   a second, larger tiny size ("small"), seed 3
 #   .cache/fixtures/pipeline-tiny/       matched tiny LM + Mimi + SentencePiece, laid out as a Hub repo
+#   .cache/fixtures/mimi-rustymimi-seed0/ real-size random Mimi + rustymimi's codes/audio for 320
+#                                        frames of espeak-ng speech (~40 s, 400 MB)
 # Idempotent: each output directory carries a stamp (hash of the generator sources,
 # the arguments and the MLX / moshi_mlx versions) and is skipped while it matches.
 # Outputs are written to DIR.incomplete and renamed when complete. Every LM fixture carries
@@ -32,7 +34,7 @@ for arg in "$@"; do
     --full-q4) FULLQ4=1; DEFAULT=0 ;;
     --mimi-full) MIMIFULL=1; DEFAULT=0 ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "make-fixtures: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +51,7 @@ COMMON=(fixture_configs.py fixture_weights.py fixture_lm.py fixture_mimi.py make
 HASH_FIX="$(src_hash "${COMMON[@]}" make_pipeline_repo.py)"
 HASH_CONVERT="$(src_hash fixture_configs.py replay_fixture.py convert_fixture.py)"
 HASH_BENCH="$(src_hash "${COMMON[@]}" make_bench_weights.py)"
+HASH_RUSTYMIMI="$(src_hash "${COMMON[@]}" make_rustymimi_reference.py; "$PY" -c 'import importlib.metadata as m; print(m.version("rustymimi"))'; espeak-ng --version 2>/dev/null || true)"
 
 # build NAME DIR HASH COMMAND...: run COMMAND (which gets the temp dir as its
 # last argument) unless DIR has a stamp matching HASH and the command line.
@@ -83,6 +86,7 @@ if [ "$DEFAULT" = 1 ]; then
   if [ -f "$REF/make_pipeline_repo.py" ]; then
     build pipeline-tiny "$FIX/pipeline-tiny" "$HASH_FIX" "$PY" "$REF/make_pipeline_repo.py" --seed 0 --out
   fi
+  build mimi-rustymimi-seed0 "$FIX/mimi-rustymimi-seed0" "$HASH_RUSTYMIMI" "$PY" "$REF/make_rustymimi_reference.py" --seed 0 --frames 320 --out
 fi
 if [ "$MID" = 1 ]; then
   build bench-mid-lm "$BENCH/mid-lm" "$HASH_BENCH" "$PY" "$REF/make_bench_weights.py" --what mid-lm --out
