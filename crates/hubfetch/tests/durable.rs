@@ -1,7 +1,8 @@
 //! Durable progress at piece granularity (issue 10, Deliver 1): on a 1 MB/s link with drops,
 //! the CLI is SIGKILLed every few seconds and restarted until it is done. With the default
 //! 32 MiB chunks the whole file is one chunk, so only the pieces can carry progress from one
-//! session to the next.
+//! session to the next. Each session prints what it was served, what became durable and
+//! what the kill lost.
 
 mod common;
 
@@ -12,6 +13,8 @@ use common::*;
 use testhub::{Faults, TestHub};
 
 const SIZE: u64 = 6_000_000;
+/// Link time a session gets before it is SIGKILLed.
+const KILL_AFTER: Duration = Duration::from_secs(3);
 
 fn session(endpoint: &str, cache: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hubfetch"));
@@ -46,25 +49,48 @@ fn session(endpoint: &str, cache: &std::path::Path) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_every_three_seconds_on_a_1mbps_link_still_finishes_without_refetching() {
-    let hub = TestHub::start(
-        vec![repo("org/m", vec![gen("model.bin", SIZE, 21)])],
-        Faults {
-            bandwidth_total: Some(1_000_000),
-            drop_probability: 0.1,
-            seed: 5,
-            ..Faults::default()
-        },
-    )
-    .await
-    .expect("testhub");
+    let hub = std::sync::Arc::new(
+        TestHub::start(
+            vec![repo("org/m", vec![gen("model.bin", SIZE, 21)])],
+            Faults {
+                bandwidth_total: Some(1_000_000),
+                drop_probability: 0.1,
+                seed: 5,
+                ..Faults::default()
+            },
+        )
+        .await
+        .expect("testhub"),
+    );
     let sha = hub.sha256("org/m", "model.bin").expect("sha");
     let dir = tempfile::tempdir().expect("tempdir");
     let (ep, cache) = (hub.endpoint(), dir.path().to_path_buf());
+    let hub2 = hub.clone();
+    let sha2 = sha.clone();
     let (sessions, out) = tokio::task::spawn_blocking(move || {
+        let durable = |c: &std::path::Path| -> u64 {
+            durable_pieces(c, "org/m", &sha2, SIZE, 32 * 1024 * 1024)
+                .values()
+                .flatten()
+                .map(|r| r.end - r.start)
+                .sum()
+        };
         for n in 1..=20u32 {
+            let served0 = hub2.stats().body_bytes_sent;
+            let d0 = durable(&cache);
             let mut child = session(&ep, &cache).spawn().expect("spawn hubfetch");
             let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(3) {
+            let mut first: Option<Instant> = None;
+            // The clock of a session starts at its first byte served: under load a process
+            // takes up to seconds to start, and counting that would leave sessions with less
+            // and less link time, each still losing its last piece (the cause of an earlier
+            // flake over 1.5x, see the crate README).
+            while first.is_none_or(|f| f.elapsed() < KILL_AFTER)
+                && t.elapsed() < Duration::from_secs(30)
+            {
+                if first.is_none() && hub2.stats().body_bytes_sent > served0 {
+                    first = Some(Instant::now());
+                }
                 if let Ok(Some(_)) = child.try_wait() {
                     return (n, child.wait_with_output().expect("output"));
                 }
@@ -72,8 +98,17 @@ async fn sigkill_every_three_seconds_on_a_1mbps_link_still_finishes_without_refe
             }
             child.kill().expect("SIGKILL");
             let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            let served = hub2.stats().body_bytes_sent - served0;
+            let d1 = durable(&cache);
+            eprintln!(
+                "session {n}: first byte after {:?}, served {served}, durable +{}, lost {}",
+                first.map(|f| f.duration_since(t)),
+                d1 as i64 - d0 as i64,
+                served as i64 - (d1 as i64 - d0 as i64)
+            );
         }
-        panic!("not finished after 20 sessions of 3 s");
+        panic!("not finished after 20 sessions of {KILL_AFTER:?}");
     })
     .await
     .expect("join");
