@@ -2,13 +2,14 @@
 //! output stream at the device's native rate, channel count and sample format, wired to the
 //! real-time [`Capture`]/[`Playback`] callback state.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{Device, FromSample, Host, SampleFormat, SizedSample, Stream};
 use serde::{Deserialize, Serialize};
 
+use crate::capture_clock::CaptureStamps;
 use crate::error::VoiceError;
 use crate::ring::{AudioCounters, Capture, Playback};
 
@@ -217,62 +218,135 @@ fn open_err(dir: Direction, name: &str, e: impl std::fmt::Display) -> VoiceError
     }
 }
 
-/// Opens `device` for recording at its default (native) configuration. The ring producer is
-/// created by the caller via `make_capture(rate, channels)` once the format is known.
-pub fn open_input(
-    device: &Device,
-    buffer_ms: Option<u32>,
-    counters: Arc<AudioCounters>,
-    make_capture: impl FnOnce(u32, u16) -> Capture,
-) -> Result<OpenStream, VoiceError> {
-    let dir = Direction::Input;
-    let name = device_name(device);
-    let supported = device
-        .default_input_config()
-        .map_err(|e| open_err(dir, &name, e))?;
-    let format = supported.sample_format();
-    let config = stream_config(&supported, buffer_ms);
-    let capture = make_capture(config.sample_rate, config.channels);
-    let c2 = counters.clone();
-    let on_error = move |e: cpal::Error| {
-        // Xruns and reroutes are survivable (counted); the rest means the stream is gone.
-        if stream_is_gone(e.kind()) {
-            c2.input_failed.store(true, Ordering::SeqCst);
-        } else if e.kind() == cpal::ErrorKind::Xrun {
-            c2.input_xruns.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c2.input_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    };
+/// The real-time state one stream's callback drives, and what differs between an input and
+/// an output stream: the default configuration, the cpal builder, and which counters its error
+/// callback bumps. [`open_stream`] does everything else once for both.
+trait StreamSide: Send + 'static {
+    const DIRECTION: Direction;
+    /// The device's default (native) configuration for this direction.
+    fn default_config(device: &Device) -> Result<cpal::SupportedStreamConfig, String>;
+    /// Builds the stream with `self` moved into the data callback.
     fn build<T>(
+        self,
         device: &Device,
         config: cpal::StreamConfig,
-        mut capture: Capture,
         on_error: impl FnMut(cpal::Error) + Send + 'static,
     ) -> Result<Stream, cpal::Error>
     where
-        T: SizedSample + Send + 'static,
+        T: SizedSample + FromSample<f32> + Send + 'static,
+        f32: FromSample<T>;
+    /// (stream gone, xruns, other non-fatal errors) for this direction.
+    fn error_counters(c: &AudioCounters) -> (&AtomicBool, &AtomicU64, &AtomicU64);
+}
+
+/// The input callback: stamps when its first sample was captured ([`CaptureStamps`]), then
+/// hands the data to [`Capture`].
+struct InputSide {
+    capture: Capture,
+    stamps: CaptureStamps,
+    counters: Arc<AudioCounters>,
+}
+
+impl StreamSide for InputSide {
+    const DIRECTION: Direction = Direction::Input;
+    fn default_config(device: &Device) -> Result<cpal::SupportedStreamConfig, String> {
+        device.default_input_config().map_err(|e| e.to_string())
+    }
+    fn build<T>(
+        mut self,
+        device: &Device,
+        config: cpal::StreamConfig,
+        on_error: impl FnMut(cpal::Error) + Send + 'static,
+    ) -> Result<Stream, cpal::Error>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
         f32: FromSample<T>,
     {
         device.build_input_stream::<T, _, _>(
             config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
                 let t = info.timestamp();
-                capture.note_device_latency(t.callback.duration_since(t.capture));
-                capture.process(data)
+                let age = t.callback.duration_since(t.capture);
+                // The index (in mono samples since the stream opened) of this callback's first
+                // sample is what the ring has been given so far.
+                let first = self.counters.captured.load(Ordering::Relaxed);
+                self.stamps.stamp(first, age);
+                self.capture.note_device_latency(age);
+                self.capture.process(data)
             },
             on_error,
             None,
         )
     }
+    fn error_counters(c: &AudioCounters) -> (&AtomicBool, &AtomicU64, &AtomicU64) {
+        (&c.input_failed, &c.input_xruns, &c.input_errors)
+    }
+}
+
+impl StreamSide for Playback {
+    const DIRECTION: Direction = Direction::Output;
+    fn default_config(device: &Device) -> Result<cpal::SupportedStreamConfig, String> {
+        device.default_output_config().map_err(|e| e.to_string())
+    }
+    fn build<T>(
+        mut self,
+        device: &Device,
+        config: cpal::StreamConfig,
+        on_error: impl FnMut(cpal::Error) + Send + 'static,
+    ) -> Result<Stream, cpal::Error>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+        f32: FromSample<T>,
+    {
+        device.build_output_stream::<T, _, _>(
+            config,
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                let t = info.timestamp();
+                self.note_device_latency(t.playback.duration_since(t.callback));
+                self.process(data)
+            },
+            on_error,
+            None,
+        )
+    }
+    fn error_counters(c: &AudioCounters) -> (&AtomicBool, &AtomicU64, &AtomicU64) {
+        (&c.output_failed, &c.output_xruns, &c.output_errors)
+    }
+}
+
+/// Opens `device` at its default (native) configuration for `S`'s direction, with the callback
+/// state built by `make(rate, channels)` once the format is known, and starts it.
+fn open_stream<S: StreamSide>(
+    device: &Device,
+    buffer_ms: Option<u32>,
+    counters: Arc<AudioCounters>,
+    make: impl FnOnce(u32, u16) -> S,
+) -> Result<OpenStream, VoiceError> {
+    let dir = S::DIRECTION;
+    let name = device_name(device);
+    let supported = S::default_config(device).map_err(|e| open_err(dir, &name, e))?;
+    let format = supported.sample_format();
+    let config = stream_config(&supported, buffer_ms);
+    let side = make(config.sample_rate, config.channels);
+    let on_error = move |e: cpal::Error| {
+        // Xruns and reroutes are survivable (counted); the rest means the stream is gone.
+        let (gone, xruns, errors) = S::error_counters(&counters);
+        if stream_is_gone(e.kind()) {
+            gone.store(true, Ordering::SeqCst);
+        } else if e.kind() == cpal::ErrorKind::Xrun {
+            xruns.fetch_add(1, Ordering::Relaxed);
+        } else {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     let stream = match format {
-        SampleFormat::F32 => build::<f32>(device, config, capture, on_error),
-        SampleFormat::F64 => build::<f64>(device, config, capture, on_error),
-        SampleFormat::I16 => build::<i16>(device, config, capture, on_error),
-        SampleFormat::I32 => build::<i32>(device, config, capture, on_error),
-        SampleFormat::U8 => build::<u8>(device, config, capture, on_error),
-        SampleFormat::U16 => build::<u16>(device, config, capture, on_error),
-        SampleFormat::I8 => build::<i8>(device, config, capture, on_error),
+        SampleFormat::F32 => side.build::<f32>(device, config, on_error),
+        SampleFormat::F64 => side.build::<f64>(device, config, on_error),
+        SampleFormat::I16 => side.build::<i16>(device, config, on_error),
+        SampleFormat::I32 => side.build::<i32>(device, config, on_error),
+        SampleFormat::U8 => side.build::<u8>(device, config, on_error),
+        SampleFormat::U16 => side.build::<u16>(device, config, on_error),
+        SampleFormat::I8 => side.build::<i8>(device, config, on_error),
         other => {
             return Err(VoiceError::UnsupportedFormat {
                 direction: dir.as_str(),
@@ -290,6 +364,26 @@ pub fn open_input(
     })
 }
 
+/// Opens `device` for recording at its default (native) configuration. The ring producer is
+/// created by the caller via `make_capture(rate, channels)` once the format is known; the
+/// callback also stamps each buffer's capture time into `stamps` (see [`crate::capture_clock`]).
+pub fn open_input(
+    device: &Device,
+    buffer_ms: Option<u32>,
+    counters: Arc<AudioCounters>,
+    stamps: CaptureStamps,
+    make_capture: impl FnOnce(u32, u16) -> Capture,
+) -> Result<OpenStream, VoiceError> {
+    let c2 = counters.clone();
+    open_stream(device, buffer_ms, counters, move |rate, channels| {
+        InputSide {
+            capture: make_capture(rate, channels),
+            stamps,
+            counters: c2,
+        }
+    })
+}
+
 /// Opens `device` for playback at its default (native) configuration, with the playback
 /// state built by `make_playback(rate, channels)`.
 pub fn open_output(
@@ -298,65 +392,5 @@ pub fn open_output(
     counters: Arc<AudioCounters>,
     make_playback: impl FnOnce(u32, u16) -> Playback,
 ) -> Result<OpenStream, VoiceError> {
-    let dir = Direction::Output;
-    let name = device_name(device);
-    let supported = device
-        .default_output_config()
-        .map_err(|e| open_err(dir, &name, e))?;
-    let format = supported.sample_format();
-    let config = stream_config(&supported, buffer_ms);
-    let playback = make_playback(config.sample_rate, config.channels);
-    let c2 = counters.clone();
-    let on_error = move |e: cpal::Error| {
-        if stream_is_gone(e.kind()) {
-            c2.output_failed.store(true, Ordering::SeqCst);
-        } else if e.kind() == cpal::ErrorKind::Xrun {
-            c2.output_xruns.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c2.output_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    };
-    fn build<T>(
-        device: &Device,
-        config: cpal::StreamConfig,
-        mut playback: Playback,
-        on_error: impl FnMut(cpal::Error) + Send + 'static,
-    ) -> Result<Stream, cpal::Error>
-    where
-        T: SizedSample + FromSample<f32> + Send + 'static,
-    {
-        device.build_output_stream::<T, _, _>(
-            config,
-            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
-                let t = info.timestamp();
-                playback.note_device_latency(t.playback.duration_since(t.callback));
-                playback.process(data)
-            },
-            on_error,
-            None,
-        )
-    }
-    let stream = match format {
-        SampleFormat::F32 => build::<f32>(device, config, playback, on_error),
-        SampleFormat::F64 => build::<f64>(device, config, playback, on_error),
-        SampleFormat::I16 => build::<i16>(device, config, playback, on_error),
-        SampleFormat::I32 => build::<i32>(device, config, playback, on_error),
-        SampleFormat::U8 => build::<u8>(device, config, playback, on_error),
-        SampleFormat::U16 => build::<u16>(device, config, playback, on_error),
-        SampleFormat::I8 => build::<i8>(device, config, playback, on_error),
-        other => {
-            return Err(VoiceError::UnsupportedFormat {
-                direction: dir.as_str(),
-                format: other.to_string(),
-            })
-        }
-    }
-    .map_err(|e| open_err(dir, &name, e))?;
-    stream.play().map_err(|e| open_err(dir, &name, e))?;
-    Ok(OpenStream {
-        stream,
-        rate: config.sample_rate,
-        channels: config.channels,
-        name,
-    })
+    open_stream(device, buffer_ms, counters, make_playback)
 }

@@ -8,10 +8,10 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use crate::aec::{AecFigures, CancellerKind};
+use crate::events::SessionEvent;
 use crate::gate::Gate;
 use crate::metrics::{rms, AudioHealth, FrameFigures, MetricsAccumulator, TranscriptPiece};
 use crate::model::{FrameModel, ModelError, ModelFrame};
-use crate::session::SessionEvent;
 
 /// Frames per metrics event (3 × 80 ms ≈ 4 events a second).
 pub const METRICS_EVERY: u32 = 3;

@@ -9,9 +9,13 @@
 //! callback played); [`echo_room`] is the synthetic room the tests and benchmark measure it in.
 
 pub mod aec;
+pub mod capture_clock;
+pub mod config;
 pub mod devices;
+pub mod drift;
 pub mod echo_room;
 pub mod error;
+pub mod events;
 pub mod file;
 pub mod frame_loop;
 pub mod gate;
@@ -26,12 +30,14 @@ pub mod wav;
 pub mod engine_model;
 
 pub use aec::{AecFigures, CancellerKind, EchoCanceller};
+pub use config::SessionConfig;
 pub use devices::{list_devices, DeviceList};
 pub use error::VoiceError;
+pub use events::SessionEvent;
 pub use file::{run_file, FileReport};
 pub use metrics::{Metrics, TranscriptPiece};
 pub use model::{EchoModel, FrameModel, ModelError, ModelFrame};
-pub use session::{Session, SessionConfig, SessionEvent};
+pub use session::Session;
 
 /// Moshi's sample rate: every frame the model sees or produces is mono at this rate.
 pub const SAMPLE_RATE: u32 = 24_000;

@@ -11,15 +11,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use serde::{Deserialize, Serialize};
 
 use crate::aec::{CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
+use crate::capture_clock::{capture_clock, CaptureClock};
+pub use crate::config::SessionConfig;
 use crate::devices::{self, Direction, OpenStream};
 use crate::error::VoiceError;
+pub use crate::events::SessionEvent;
 use crate::frame_loop::{FrameLoop, LiveFigures};
 use crate::gate::Gate;
 use crate::metrics::AudioHealth;
-use crate::metrics::{Metrics, TranscriptPiece};
 use crate::model::{FrameModel, ModelError};
 use crate::resample::StreamResampler;
 use crate::ring::{self, AudioCounters, Capture, Playback};
@@ -28,96 +29,6 @@ use crate::{FRAME_SAMPLES, SAMPLE_RATE};
 /// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled: 40 ms, about two
 /// device periods of jitter. More would let the far end lag its echo.
 const FAR_BACKLOG: usize = SAMPLE_RATE as usize / 25;
-
-/// What the app chooses when it starts a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// Input device name (as [`crate::list_devices`] gives it); `None` = system default.
-    pub input_device: Option<String>,
-    /// Output device name; `None` = system default.
-    pub output_device: Option<String>,
-    /// Mic always reaches the model (no push-to-talk).
-    pub hands_free: bool,
-    /// Margin queued on top of one frame before playback starts (and restarts after an
-    /// underrun), ms: absorbs the jitter of the model's step time and of the devices' periods.
-    pub prebuffer_ms: u32,
-    /// Complete input frames allowed to wait for the model; older ones are dropped (counted)
-    /// so latency cannot grow when the model is slower than real time.
-    pub max_backlog_frames: usize,
-    /// How long to keep trying to reopen a lost device before giving up with an error.
-    pub reopen_timeout: Duration,
-    /// Audio callback period asked of the devices, ms (`None`: the system's default).
-    pub device_buffer_ms: Option<u32>,
-    /// Capacity of the event channel (events are dropped, never waited for, when it is full).
-    pub event_capacity: usize,
-    /// Remove the speaker's echo from the microphone (WebRTC AEC3 where it is built in). Off
-    /// for headphones, or to hear the raw microphone.
-    pub echo_cancellation: bool,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            input_device: None,
-            output_device: None,
-            hands_free: false,
-            prebuffer_ms: 40,
-            max_backlog_frames: 1,
-            reopen_timeout: Duration::from_secs(10),
-            device_buffer_ms: Some(20),
-            event_capacity: 512,
-            echo_cancellation: true,
-        }
-    }
-}
-
-/// Everything the session tells the app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum SessionEvent {
-    /// Warm-up done, devices open, frames flowing.
-    Ready {
-        /// Input device in use.
-        input_device: String,
-        /// Output device in use.
-        output_device: String,
-        /// Its native rate.
-        input_rate: u32,
-        /// Its native rate.
-        output_rate: u32,
-    },
-    /// A piece of Moshi's transcript (the UI's `transcript` event).
-    Transcript(TranscriptPiece),
-    /// Levels and timings (the UI's `session-metrics` event).
-    Metrics(Metrics),
-    /// A device failed or disappeared; the session is trying to reopen.
-    DeviceLost {
-        /// Which one.
-        direction: Direction,
-        /// Its name.
-        name: String,
-        /// What happened.
-        message: String,
-    },
-    /// Devices reopened after a loss (possibly the defaults instead of the lost one).
-    DeviceReopened {
-        /// Input device now in use.
-        input_device: String,
-        /// Output device now in use.
-        output_device: String,
-    },
-    /// The session cannot go on; the message says what to do.
-    Error {
-        /// For the person.
-        message: String,
-    },
-    /// The model thread has ended.
-    Stopped,
-}
 
 /// Counters a caller (tests, the benchmark, the app's diagnostics) can read at any time.
 #[derive(Debug, Default)]
@@ -301,8 +212,16 @@ struct Io {
     input: OpenStream,
     output: OpenStream,
     in_cons: rtrb::Consumer<f32>,
+    /// Mono device-rate samples pulled from `in_cons` so far (the index the capture clock
+    /// knows them by).
+    consumed: u64,
+    /// When each mic sample was captured.
+    #[allow(dead_code)] // read by push-to-talk by capture time (next step)
+    clock: CaptureClock,
     out_prod: rtrb::Producer<f32>,
+    /// The input resampler (device rate → 24 kHz); called in `pull_input` only.
     in_rs: StreamResampler,
+    /// The output resampler (24 kHz → device rate); called in `Worker::push_output` only.
     out_rs: StreamResampler,
     /// What the output callback played, for the canceller's far end.
     tap_cons: rtrb::Consumer<f32>,
@@ -349,10 +268,12 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let counters = Arc::new(AudioCounters::default());
 
     let mut in_cons_slot = None;
+    let (stamps, mut clock) = capture_clock(SAMPLE_RATE);
     let input = devices::open_input(
         &in_dev,
         config.device_buffer_ms,
         counters.clone(),
+        stamps,
         |rate, channels| {
             let (p, c) = ring::ring(rate as usize * 2);
             in_cons_slot = Some(c);
@@ -382,6 +303,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     else {
         return Err(VoiceError::Thread("stream built without its ring".into()));
     };
+    clock.set_rate(input.rate);
+    // The session's resamplers, built here for each open period of the devices.
     let tap_rs = StreamResampler::new(output.rate, SAMPLE_RATE)?;
     let in_rs = StreamResampler::new(input.rate, SAMPLE_RATE)?;
     let out_rs = StreamResampler::new(SAMPLE_RATE, output.rate)?;
@@ -420,6 +343,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         input,
         output,
         in_cons,
+        consumed: 0,
+        clock,
         out_prod,
         in_rs,
         out_rs,
@@ -484,225 +409,191 @@ impl Worker {
         model
     }
 
-    /// Runs until stopped (Ok) or until devices are lost for good (Err with the message).
+    /// Runs until stopped (Ok) or until devices are lost for good (Err with the message). Each
+    /// turn: check the devices' health, pull what the microphone and the speaker's tap
+    /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
         let mut io = io;
-        let mut scratch: Vec<f32> = Vec::with_capacity(io.input.rate as usize * 2);
-        let mut acc: Vec<f32> = Vec::with_capacity(SAMPLE_RATE as usize * 4);
-        let mut out_buf: Vec<f32> = Vec::with_capacity(io.output.rate as usize);
-        let mut underruns_before = 0u64;
-        let (mut xruns_before, mut errors_before) = (0u64, 0u64);
-        let (mut aec, kind) = self.canceller();
-        let mut far_end = FarEnd::new(FAR_BACKLOG);
-        let mut far_frame = [0.0f32; FRAME_SAMPLES];
-        let mut tap_buf: Vec<f32> = Vec::with_capacity(io.output.rate as usize * 2);
-        let mut tap_24k: Vec<f32> = Vec::with_capacity(SAMPLE_RATE as usize * 2);
-        let mut delay = DelayEstimator::new();
-        let mut last_in_callbacks = 0u64;
-        let mut last_out_callbacks = 0u64;
-        let mut last_progress = Instant::now();
-        let stall = Duration::from_secs(2);
-
+        let mut st = LoopState::new(&io, self.canceller());
         while !self.stop.load(Ordering::SeqCst) {
-            // Device health: error callbacks, vanished devices, callbacks that stopped coming.
-            let c = &io.counters;
-            let (inc, outc) = (
-                c.input_callbacks.load(Ordering::Relaxed),
-                c.output_callbacks.load(Ordering::Relaxed),
-            );
-            if inc != last_in_callbacks && outc != last_out_callbacks {
-                last_progress = Instant::now();
-                last_in_callbacks = inc;
-                last_out_callbacks = outc;
-            }
-            let lost = if c.input_failed.load(Ordering::SeqCst) {
-                Some((Direction::Input, "the input stream failed"))
-            } else if c.output_failed.load(Ordering::SeqCst) {
-                Some((Direction::Output, "the output stream failed"))
-            } else if io.watch_lost.load(Ordering::SeqCst) {
-                let input_gone =
-                    !devices::device_present(&devices::host(), Direction::Input, &io.input.name);
-                if input_gone {
-                    Some((Direction::Input, "the device disappeared"))
-                } else {
-                    Some((Direction::Output, "the device disappeared"))
-                }
-            } else if last_progress.elapsed() > stall {
-                if inc == last_in_callbacks {
-                    Some((Direction::Input, "the device stopped delivering audio"))
-                } else {
-                    Some((Direction::Output, "the device stopped taking audio"))
-                }
-            } else {
-                None
-            };
-            if let Some((dir, why)) = lost {
-                let name = match dir {
-                    Direction::Input => io.input.name.clone(),
-                    Direction::Output => io.output.name.clone(),
-                };
-                tracing::warn!(direction = dir.as_str(), %name, why, "audio device lost");
-                self.send(SessionEvent::DeviceLost {
-                    direction: dir,
-                    name: name.clone(),
-                    message: format!("{} device \"{name}\": {why}", dir.as_str()),
-                });
-                underruns_before += io.counters.underruns.load(Ordering::Relaxed);
-                xruns_before += io.counters.input_xruns.load(Ordering::Relaxed)
-                    + io.counters.output_xruns.load(Ordering::Relaxed);
-                errors_before += io.counters.input_errors.load(Ordering::Relaxed)
-                    + io.counters.output_errors.load(Ordering::Relaxed);
-                self.stats.capture_overflow.fetch_add(
-                    io.counters.capture_overflow.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                drop(io);
-                match self.reopen(dir, &name)? {
+            if let Some((dir, why)) = st.device_check(&io) {
+                match self.recover(&mut st, io, dir, why)? {
                     Some(new_io) => io = new_io,
                     None => return Ok(()),
                 }
-                acc.clear();
-                far_end = FarEnd::new(FAR_BACKLOG);
-                last_progress = Instant::now();
                 continue;
             }
-
-            // Pull what the mic delivered, resampled to 24 kHz.
-            let n = io.in_cons.slots();
-            if n > 0 {
-                if let Ok(chunk) = io.in_cons.read_chunk(n) {
-                    let (a, b) = chunk.as_slices();
-                    scratch.clear();
-                    scratch.extend_from_slice(a);
-                    scratch.extend_from_slice(b);
-                    chunk.commit_all();
-                    io.in_rs
-                        .process(&scratch, &mut acc)
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            // And what the speaker played meanwhile: the canceller's far end.
-            let n = io.tap_cons.slots();
-            if n > 0 {
-                if let Ok(chunk) = io.tap_cons.read_chunk(n) {
-                    let (a, b) = chunk.as_slices();
-                    tap_buf.clear();
-                    tap_buf.extend_from_slice(a);
-                    tap_buf.extend_from_slice(b);
-                    chunk.commit_all();
-                    tap_24k.clear();
-                    io.tap_rs
-                        .process(&tap_buf, &mut tap_24k)
-                        .map_err(|e| e.to_string())?;
-                    far_end.push(&tap_24k);
-                }
-            }
-
-            // Behind? Keep at most `max_backlog_frames` waiting frames; drop the oldest.
-            let ready = acc.len() / FRAME_SAMPLES;
-            let keep = 1 + self.config.max_backlog_frames;
-            if ready > keep {
-                let drop_frames = ready - keep;
-                acc.drain(..drop_frames * FRAME_SAMPLES);
-                self.stats
-                    .frames_dropped
-                    .fetch_add(drop_frames as u64, Ordering::Relaxed);
-            }
-            if acc.len() < FRAME_SAMPLES {
+            pull_input(&mut st, &mut io)?;
+            let Some(mut picked) = self.next_frame(&mut st, &io) else {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
-            }
-
-            // How long ago the frame's first sample left the microphone (a sample at position
-            // i of the frame is heard at position i of the output frame, so this is every
-            // sample's latency through a frame-based model).
-            let in_rate = f64::from(io.input.rate);
-            let age_s = acc.len() as f64 / f64::from(SAMPLE_RATE)
-                + (io.in_cons.slots() + io.in_rs.pending()) as f64 / in_rate
-                + io.counters.input_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
-            let picked = Instant::now();
-            let mut frame = [0.0f32; FRAME_SAMPLES];
-            frame.copy_from_slice(&acc[..FRAME_SAMPLES]);
-            acc.drain(..FRAME_SAMPLES);
-
-            // Echo: line the far end up with this frame, track the delay, cancel.
-            let t_aec = Instant::now();
-            fl.set_mic_rms(crate::metrics::rms(&frame));
-            far_end.take(&mut far_frame);
-            delay.push(&far_frame, &frame);
-            if let Some(a) = aec.as_mut() {
-                a.process(&far_frame, &mut frame)
-                    .map_err(|e| format!("the echo canceller failed: {e}"))?;
-            }
-            self.stats
-                .aec_ns
-                .fetch_add(t_aec.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let live = self.live_figures(
-                &io,
-                kind,
-                aec.as_ref(),
-                &delay,
-                &far_end,
-                xruns_before,
-                errors_before,
-            );
-            fl.set_live(live);
-            *self.stats.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
-
-            let underruns = underruns_before + io.counters.underruns.load(Ordering::Relaxed);
-            self.stats.underruns.store(underruns, Ordering::Relaxed);
-            let prev_latency = match self.stats.latency_us.load(Ordering::Relaxed) {
-                0 => None,
-                us => Some(us as f32 / 1000.0),
             };
-            let dropped = self.stats.frames_dropped.load(Ordering::Relaxed);
-            let out = fl
-                .step(&mut frame, prev_latency, dropped, underruns)
-                .map_err(|e| format!("the model failed: {e}"))?;
-            self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            let pcm = self.step(fl, &mut st, &io, &mut picked)?;
+            self.push_output(&mut st, &mut io, &pcm, &picked)?;
+        }
+        Ok(())
+    }
 
-            out_buf.clear();
-            io.out_rs
-                .process(&out.pcm, &mut out_buf)
-                .map_err(|e| e.to_string())?;
-            let out_rate = f64::from(io.output.rate);
-            let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
-            let latency_s = age_s
-                + picked.elapsed().as_secs_f64()
-                + queued as f64 / out_rate
-                + io.out_rs.delay() as f64 / out_rate
-                + io.counters.output_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+    /// A device was lost: say so, fold its counters into the session's, close it and reopen.
+    /// `Ok(None)` when the session was stopped meanwhile.
+    fn recover(
+        &self,
+        st: &mut LoopState,
+        io: Io,
+        dir: Direction,
+        why: &str,
+    ) -> Result<Option<Io>, String> {
+        let name = match dir {
+            Direction::Input => io.input.name.clone(),
+            Direction::Output => io.output.name.clone(),
+        };
+        tracing::warn!(direction = dir.as_str(), %name, why, "audio device lost");
+        self.send(SessionEvent::DeviceLost {
+            direction: dir,
+            name: name.clone(),
+            message: format!("{} device \"{name}\": {why}", dir.as_str()),
+        });
+        let c = &io.counters;
+        st.underruns_before += c.underruns.load(Ordering::Relaxed);
+        st.xruns_before +=
+            c.input_xruns.load(Ordering::Relaxed) + c.output_xruns.load(Ordering::Relaxed);
+        st.errors_before +=
+            c.input_errors.load(Ordering::Relaxed) + c.output_errors.load(Ordering::Relaxed);
+        self.stats.capture_overflow.fetch_add(
+            c.capture_overflow.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        drop(io);
+        let Some(new_io) = self.reopen(dir, &name)? else {
+            return Ok(None);
+        };
+        st.reset_for(&new_io);
+        Ok(Some(new_io))
+    }
+
+    /// The next frame for the model, if a whole one is there. Behind? Keeps at most
+    /// `max_backlog_frames` waiting frames and drops the oldest (counted).
+    fn next_frame(&self, st: &mut LoopState, io: &Io) -> Option<PickedFrame> {
+        let ready = st.acc.len() / FRAME_SAMPLES;
+        let keep = 1 + self.config.max_backlog_frames;
+        if ready > keep {
+            let drop_frames = ready - keep;
+            st.acc.drain(..drop_frames * FRAME_SAMPLES);
             self.stats
-                .latency_us
-                .store((latency_s * 1e6) as u64 + 1, Ordering::Relaxed);
-            tracing::trace!(
-                age_ms = age_s * 1e3,
-                queued_ms = queued as f64 / out_rate * 1e3,
-                in_dev_us = io.counters.input_device_latency_us.load(Ordering::Relaxed),
-                out_dev_us = io.counters.output_device_latency_us.load(Ordering::Relaxed),
-                captured = io.counters.captured.load(Ordering::Relaxed),
-                played = io.counters.played.load(Ordering::Relaxed),
-                out_cb = io.counters.output_callbacks.load(Ordering::Relaxed),
-                underruns = io.counters.underruns.load(Ordering::Relaxed),
-                "latency parts"
-            );
-            // If the speaker consumes slower than the mic produces (clock drift, a starved
-            // audio server), the queue would grow without bound: keep at most two frames plus
-            // the margin queued, dropping the start of the new frame (counted).
-            let frame_out = FRAME_SAMPLES * io.output.rate as usize / SAMPLE_RATE as usize;
-            let max_queue =
-                2 * frame_out + io.output.rate as usize * self.config.prebuffer_ms as usize / 1000;
-            let room = max_queue.saturating_sub(queued).min(io.out_prod.slots());
-            let fit = out_buf.len().min(room);
-            let skip = out_buf.len() - fit;
-            if skip > 0 {
-                self.stats
-                    .output_overflow
-                    .fetch_add(skip as u64, Ordering::Relaxed);
-            }
-            if let Ok(chunk) = io.out_prod.write_chunk_uninit(fit) {
-                chunk.fill_from_iter(out_buf[skip..].iter().copied());
-            }
+                .frames_dropped
+                .fetch_add(drop_frames as u64, Ordering::Relaxed);
+        }
+        if st.acc.len() < FRAME_SAMPLES {
+            return None;
+        }
+        // How long ago the frame's first sample left the microphone (a sample at position i
+        // of the frame is heard at position i of the output frame, so this is every sample's
+        // latency through a frame-based model).
+        let in_rate = f64::from(io.input.rate);
+        let age_s = st.acc.len() as f64 / f64::from(SAMPLE_RATE)
+            + (io.in_cons.slots() + io.in_rs.pending()) as f64 / in_rate
+            + io.counters.input_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let mut frame = [0.0f32; FRAME_SAMPLES];
+        frame.copy_from_slice(&st.acc[..FRAME_SAMPLES]);
+        st.acc.drain(..FRAME_SAMPLES);
+        Some(PickedFrame {
+            frame,
+            age_s,
+            picked: Instant::now(),
+        })
+    }
+
+    /// Cancels the echo in the picked frame, updates the live figures and runs the model on
+    /// it (the frame loop applies the gate). Returns the model's 24 kHz output.
+    fn step(
+        &self,
+        fl: &mut FrameLoop<Box<dyn FrameModel>>,
+        st: &mut LoopState,
+        io: &Io,
+        picked: &mut PickedFrame,
+    ) -> Result<Vec<f32>, String> {
+        let frame = &mut picked.frame;
+        // Echo: line the far end up with this frame, track the delay, cancel.
+        let t_aec = Instant::now();
+        fl.set_mic_rms(crate::metrics::rms(frame));
+        st.far_end.take(&mut st.far_frame);
+        st.delay.push(&st.far_frame, frame);
+        if let Some(a) = st.aec.as_mut() {
+            a.process(&st.far_frame, frame)
+                .map_err(|e| format!("the echo canceller failed: {e}"))?;
+        }
+        self.stats
+            .aec_ns
+            .fetch_add(t_aec.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let live = self.live_figures(io, st);
+        fl.set_live(live);
+        *self.stats.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
+
+        let underruns = st.underruns_before + io.counters.underruns.load(Ordering::Relaxed);
+        self.stats.underruns.store(underruns, Ordering::Relaxed);
+        let prev_latency = match self.stats.latency_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(us as f32 / 1000.0),
+        };
+        let dropped = self.stats.frames_dropped.load(Ordering::Relaxed);
+        let out = fl
+            .step(frame, prev_latency, dropped, underruns)
+            .map_err(|e| format!("the model failed: {e}"))?;
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        Ok(out.pcm)
+    }
+
+    /// Resamples the model's output to the device rate and queues it for the output callback,
+    /// capped (see below); records the latency estimate.
+    fn push_output(
+        &self,
+        st: &mut LoopState,
+        io: &mut Io,
+        pcm: &[f32],
+        picked: &PickedFrame,
+    ) -> Result<(), String> {
+        // The output resampler: the one place 24 kHz becomes the device's rate.
+        st.out_buf.clear();
+        io.out_rs
+            .process(pcm, &mut st.out_buf)
+            .map_err(|e| e.to_string())?;
+        let out_rate = f64::from(io.output.rate);
+        let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
+        let latency_s = picked.age_s
+            + picked.picked.elapsed().as_secs_f64()
+            + queued as f64 / out_rate
+            + io.out_rs.delay() as f64 / out_rate
+            + io.counters.output_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+        self.stats
+            .latency_us
+            .store((latency_s * 1e6) as u64 + 1, Ordering::Relaxed);
+        tracing::trace!(
+            age_ms = picked.age_s * 1e3,
+            queued_ms = queued as f64 / out_rate * 1e3,
+            in_dev_us = io.counters.input_device_latency_us.load(Ordering::Relaxed),
+            out_dev_us = io.counters.output_device_latency_us.load(Ordering::Relaxed),
+            captured = io.counters.captured.load(Ordering::Relaxed),
+            played = io.counters.played.load(Ordering::Relaxed),
+            out_cb = io.counters.output_callbacks.load(Ordering::Relaxed),
+            underruns = io.counters.underruns.load(Ordering::Relaxed),
+            "latency parts"
+        );
+        // If the speaker consumes slower than the mic produces (clock drift, a starved audio
+        // server), the queue would grow without bound: keep at most two frames plus the
+        // margin queued, dropping the start of the new frame (counted).
+        let frame_out = FRAME_SAMPLES * io.output.rate as usize / SAMPLE_RATE as usize;
+        let max_queue =
+            2 * frame_out + io.output.rate as usize * self.config.prebuffer_ms as usize / 1000;
+        let room = max_queue.saturating_sub(queued).min(io.out_prod.slots());
+        let fit = st.out_buf.len().min(room);
+        let skip = st.out_buf.len() - fit;
+        if skip > 0 {
+            self.stats
+                .output_overflow
+                .fetch_add(skip as u64, Ordering::Relaxed);
+        }
+        if let Ok(chunk) = io.out_prod.write_chunk_uninit(fit) {
+            chunk.fill_from_iter(st.out_buf[skip..].iter().copied());
         }
         Ok(())
     }
@@ -722,17 +613,9 @@ impl Worker {
     }
 
     /// Canceller figures and device accounting for the metrics events.
-    #[allow(clippy::too_many_arguments)]
-    fn live_figures(
-        &self,
-        io: &Io,
-        kind: CancellerKind,
-        aec: Option<&EchoCanceller>,
-        delay: &DelayEstimator,
-        far_end: &FarEnd,
-        xruns_before: u64,
-        errors_before: u64,
-    ) -> LiveFigures {
+    fn live_figures(&self, io: &Io, st: &LoopState) -> LiveFigures {
+        let (kind, aec, delay, far_end) = (st.kind, st.aec.as_ref(), &st.delay, &st.far_end);
+        let (xruns_before, errors_before) = (st.xruns_before, st.errors_before);
         let c = &io.counters;
         let (in_rate, out_rate) = (f64::from(io.input.rate), f64::from(io.output.rate));
         let xruns = xruns_before
@@ -801,4 +684,145 @@ impl Worker {
             dir.as_str()
         ))
     }
+}
+
+/// A frame taken for the model, with what the latency estimate needs.
+struct PickedFrame {
+    frame: [f32; FRAME_SAMPLES],
+    /// How long ago its first sample was captured, when it was picked.
+    age_s: f64,
+    /// When it was picked.
+    picked: Instant,
+}
+
+/// The model thread's buffers, the canceller, and the counters carried across reopened
+/// devices.
+struct LoopState {
+    /// Device-rate mic samples pulled from the ring.
+    scratch: Vec<f32>,
+    /// 24 kHz mic samples waiting to make up frames.
+    acc: Vec<f32>,
+    /// The model's output at the device rate.
+    out_buf: Vec<f32>,
+    /// Device-rate samples the speaker played (the tap).
+    tap_buf: Vec<f32>,
+    /// The same at 24 kHz.
+    tap_24k: Vec<f32>,
+    underruns_before: u64,
+    xruns_before: u64,
+    errors_before: u64,
+    aec: Option<EchoCanceller>,
+    kind: CancellerKind,
+    far_end: FarEnd,
+    far_frame: [f32; FRAME_SAMPLES],
+    delay: DelayEstimator,
+    last_in_callbacks: u64,
+    last_out_callbacks: u64,
+    last_progress: Instant,
+}
+
+/// Callbacks that stop for this long mean a dead device.
+const STALL: Duration = Duration::from_secs(2);
+
+impl LoopState {
+    fn new(io: &Io, (aec, kind): (Option<EchoCanceller>, CancellerKind)) -> Self {
+        Self {
+            scratch: Vec::with_capacity(io.input.rate as usize * 2),
+            acc: Vec::with_capacity(SAMPLE_RATE as usize * 4),
+            out_buf: Vec::with_capacity(io.output.rate as usize),
+            tap_buf: Vec::with_capacity(io.output.rate as usize * 2),
+            tap_24k: Vec::with_capacity(SAMPLE_RATE as usize * 2),
+            underruns_before: 0,
+            xruns_before: 0,
+            errors_before: 0,
+            aec,
+            kind,
+            far_end: FarEnd::new(FAR_BACKLOG),
+            far_frame: [0.0; FRAME_SAMPLES],
+            delay: DelayEstimator::new(),
+            last_in_callbacks: 0,
+            last_out_callbacks: 0,
+            last_progress: Instant::now(),
+        }
+    }
+
+    /// After a reopen: nothing buffered belongs to the new devices.
+    fn reset_for(&mut self, _io: &Io) {
+        self.acc.clear();
+        self.far_end = FarEnd::new(FAR_BACKLOG);
+        self.last_progress = Instant::now();
+    }
+
+    /// Device health: error callbacks, vanished devices, callbacks that stopped coming.
+    /// Returns the lost device's direction and why.
+    fn device_check(&mut self, io: &Io) -> Option<(Direction, &'static str)> {
+        let c = &io.counters;
+        let (inc, outc) = (
+            c.input_callbacks.load(Ordering::Relaxed),
+            c.output_callbacks.load(Ordering::Relaxed),
+        );
+        if inc != self.last_in_callbacks && outc != self.last_out_callbacks {
+            self.last_progress = Instant::now();
+            self.last_in_callbacks = inc;
+            self.last_out_callbacks = outc;
+        }
+        if c.input_failed.load(Ordering::SeqCst) {
+            Some((Direction::Input, "the input stream failed"))
+        } else if c.output_failed.load(Ordering::SeqCst) {
+            Some((Direction::Output, "the output stream failed"))
+        } else if io.watch_lost.load(Ordering::SeqCst) {
+            let input_gone =
+                !devices::device_present(&devices::host(), Direction::Input, &io.input.name);
+            if input_gone {
+                Some((Direction::Input, "the device disappeared"))
+            } else {
+                Some((Direction::Output, "the device disappeared"))
+            }
+        } else if self.last_progress.elapsed() > STALL {
+            if inc == self.last_in_callbacks {
+                Some((Direction::Input, "the device stopped delivering audio"))
+            } else {
+                Some((Direction::Output, "the device stopped taking audio"))
+            }
+        } else {
+            None
+        }
+    }
+}
+
+/// Pulls what the mic delivered (resampled to 24 kHz into `acc`) and what the speaker played
+/// meanwhile (resampled to 24 kHz into the canceller's far end). The input resampler and the
+/// tap's resampler are called here and nowhere else.
+fn pull_input(st: &mut LoopState, io: &mut Io) -> Result<(), String> {
+    if drain_ring(&mut io.in_cons, &mut st.scratch) {
+        io.consumed += st.scratch.len() as u64;
+        io.in_rs
+            .process(&st.scratch, &mut st.acc)
+            .map_err(|e| e.to_string())?;
+    }
+    if drain_ring(&mut io.tap_cons, &mut st.tap_buf) {
+        st.tap_24k.clear();
+        io.tap_rs
+            .process(&st.tap_buf, &mut st.tap_24k)
+            .map_err(|e| e.to_string())?;
+        st.far_end.push(&st.tap_24k);
+    }
+    Ok(())
+}
+
+/// Moves everything waiting in `ring` into `buf` (cleared first); whether there was any.
+fn drain_ring(ring: &mut rtrb::Consumer<f32>, buf: &mut Vec<f32>) -> bool {
+    let n = ring.slots();
+    if n == 0 {
+        return false;
+    }
+    let Ok(chunk) = ring.read_chunk(n) else {
+        return false;
+    };
+    let (a, b) = chunk.as_slices();
+    buf.clear();
+    buf.extend_from_slice(a);
+    buf.extend_from_slice(b);
+    chunk.commit_all();
+    true
 }
