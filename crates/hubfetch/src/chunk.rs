@@ -3,9 +3,8 @@
 //! its SHA-256 is computed, resumed inside the chunk after drops, and made durable
 //! (`fdatasync`) before the chunk is reported done.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,8 @@ use reqwest::{Method, StatusCode, Url};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use crate::connections::ConnLimiter;
+use crate::connections::Slot;
 use crate::error::{Error, HttpError, NetError, Refusal};
 use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
@@ -49,62 +50,10 @@ pub(crate) struct Shared {
     pub cancel: CancellationToken,
     pub paused: watch::Receiver<bool>,
     pub tracker: Arc<Tracker>,
+    /// How many connections the link gets now (see `connections`).
     pub limiter: ConnLimiter,
     /// Hashes chunk bytes as they arrive, on its own thread.
     pub hasher: ChunkHasher,
-}
-
-/// Backs off to fewer connections when resets come in bursts, and grows back on success.
-#[derive(Debug)]
-pub(crate) struct ConnLimiter {
-    pub max: usize,
-    pub allowed: AtomicUsize,
-    recent: Mutex<VecDeque<Instant>>,
-    successes: AtomicU32,
-}
-
-impl ConnLimiter {
-    pub(crate) fn new(max: usize) -> ConnLimiter {
-        let max = max.max(1);
-        ConnLimiter {
-            max,
-            allowed: AtomicUsize::new(max),
-            recent: Mutex::new(VecDeque::new()),
-            successes: AtomicU32::new(0),
-        }
-    }
-    fn reset_seen(&self) {
-        let mut r = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        r.push_back(now);
-        while r
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(10))
-        {
-            r.pop_front();
-        }
-        if r.len() >= 3 {
-            r.clear();
-            let a = self.allowed.load(Ordering::Relaxed);
-            if a > 1 {
-                self.allowed.store(a - 1, Ordering::Relaxed);
-                tracing::warn!(
-                    connections = a - 1,
-                    "repeated connection resets: using fewer connections"
-                );
-            }
-            self.successes.store(0, Ordering::Relaxed);
-        }
-    }
-    fn success(&self) {
-        if self.successes.fetch_add(1, Ordering::Relaxed) + 1 >= 4 {
-            self.successes.store(0, Ordering::Relaxed);
-            let a = self.allowed.load(Ordering::Relaxed);
-            if a < self.max {
-                self.allowed.store(a + 1, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 /// One file being downloaded: where to write, where to read from.
@@ -160,6 +109,8 @@ enum Step {
     /// The download server refused the link: resolve again for a fresh one.
     Refresh(HttpError),
     Paused,
+    /// The connection limit fell below the transfers in flight: this one gave its slot back.
+    Shed,
 }
 
 /// What kind of failure a retry follows, for the connection controller.
@@ -255,6 +206,7 @@ pub(crate) async fn fetch_chunk(sh: &Shared, fj: &FileJob, idx: u64) -> Result<C
         match c.attempt().await? {
             Step::Complete => break,
             Step::Paused => continue,
+            Step::Shed => c.keep_received().await?,
             Step::Retry { why, after, cause } => c.retry(before, why, after, cause).await?,
             Step::Refresh(http) => c.refresh(http).await?,
         }
@@ -364,8 +316,12 @@ impl<'a> ChunkFetch<'a> {
         if self.len() == 0 {
             return Ok(Step::Complete);
         }
+        let sh = self.sh;
+        let Some(mut slot) = sh.limiter.acquire(&sh.cancel).await else {
+            return Err(Fail::Err(Error::Cancelled));
+        };
         let url = self.fj.url();
-        let _conn = ConnGuard::new(&self.sh.tracker);
+        let _conn = ConnGuard::new(&sh.tracker);
         let resp = match self.send(&url).await? {
             Ok(r) => r,
             Err(step) => return Ok(step),
@@ -374,7 +330,7 @@ impl<'a> ChunkFetch<'a> {
             Ok(a) => a,
             Err(step) => return Ok(step),
         };
-        self.receive(resp, accepted).await
+        self.receive(resp, accepted, &mut slot).await
     }
 
     /// Send the range request; no answer within the stall timeout is a stall.
@@ -514,7 +470,12 @@ impl<'a> ChunkFetch<'a> {
 
     /// Stream the body into the file at the chunk's offset, hashing as it goes and making a
     /// piece durable every `PIECE_MAX_BYTES` or `PIECE_MAX_TIME`.
-    async fn receive(&mut self, resp: reqwest::Response, a: Accepted) -> Result<Step, Fail> {
+    async fn receive(
+        &mut self,
+        resp: reqwest::Response,
+        a: Accepted,
+        slot: &mut Slot<'_>,
+    ) -> Result<Step, Fail> {
         let (sh, fj, start, len) = (self.sh, self.fj, self.start, self.len());
         let mut skip = a.skip;
         let mut stream = resp.bytes_stream();
@@ -585,11 +546,25 @@ impl<'a> ChunkFetch<'a> {
                 commit_piece(fj, start, &mut self.cursor, at).await?;
             }
             fj.bytes.fetch_add(n, Ordering::Relaxed);
-            sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed);
+            let total = sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed) + n;
             if self.got == len {
                 return Ok(Step::Complete);
             }
+            sh.limiter.observe(total);
+            if slot.should_shed() {
+                return Ok(Step::Shed);
+            }
         }
+    }
+
+    /// What arrived is made durable now (a piece), so that nothing received is lost while
+    /// this transfer waits: for a retry's backoff, or for a connection slot after a shed.
+    async fn keep_received(&mut self) -> Result<(), Fail> {
+        let at = self.start + self.got;
+        if at > self.cursor.from && self.got < self.len() {
+            commit_piece(self.fj, self.start, &mut self.cursor, at).await?;
+        }
+        Ok(())
     }
 
     /// A failed attempt: keep what arrived, count it, wait (Retry-After or backoff).
@@ -601,18 +576,15 @@ impl<'a> ChunkFetch<'a> {
         cause: Cause,
     ) -> Result<(), Fail> {
         let (sh, fj) = (self.sh, self.fj);
-        if cause == Cause::Reset {
-            sh.limiter.reset_seen();
+        if matches!(cause, Cause::Reset | Cause::Stall) {
+            sh.limiter.failure();
         }
         if self.got > before {
             self.backoff.reset();
         }
         // What arrived before the failure is made durable now, not after the backoff:
         // a kill during the wait would otherwise lose it (and it is served again).
-        let at = self.start + self.got;
-        if at > self.cursor.from && self.got < self.len() {
-            commit_piece(fj, self.start, &mut self.cursor, at).await?;
-        }
+        self.keep_received().await?;
         sh.tracker.note_error(&why.to_string());
         if sh.policy.max_retries.is_some_and(|m| self.tries >= m) {
             return Err(Fail::Err(Error::Network {
@@ -672,7 +644,6 @@ impl<'a> ChunkFetch<'a> {
     /// All bytes are in: data durable (`fdatasync`), then the chunk's SHA-256.
     async fn finish(self) -> Result<ChunkDone, Fail> {
         let (sh, fj) = (self.sh, self.fj);
-        sh.limiter.success();
         sh.tracker.clear_error();
         let f = fj.file.clone();
         tokio::task::spawn_blocking(move || f.sync_data())

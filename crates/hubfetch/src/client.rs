@@ -28,8 +28,14 @@ use crate::verify::{self, Expected};
 pub struct Options {
     /// Bytes per verified chunk (default 32 MiB). A resumed file keeps its journal's size.
     pub chunk_size: u64,
-    /// Parallel connections (default 8); fewer are used while resets come in bursts.
+    /// The most parallel connections (default 16). The job starts with
+    /// `initial_connections` and adds one while the total rate grows with it; bursts of
+    /// resets or stalls shed some at once (see the crate README, "Connections").
     pub connections: usize,
+    /// Connections at the start (default 2; `>= connections` means a fixed count).
+    pub initial_connections: usize,
+    /// How often the connection count is re-evaluated from the measured rate (default 1 s).
+    pub adapt_interval: Duration,
     /// Limit on retries of one request (`None`: retry transient errors forever).
     pub max_retries: Option<u32>,
     /// A request with no byte for this long is aborted and retried (default
@@ -47,7 +53,9 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             chunk_size: 32 * 1024 * 1024,
-            connections: 8,
+            connections: 16,
+            initial_connections: 2,
+            adapt_interval: Duration::from_secs(1),
             max_retries: None,
             stall_timeout: crate::env::seconds_var("HF_HUB_DOWNLOAD_TIMEOUT")
                 .unwrap_or(Duration::from_secs(30)),
@@ -199,7 +207,11 @@ impl Client {
             cancel: cancel.clone(),
             paused: prx,
             tracker: tracker.clone(),
-            limiter: ConnLimiter::new(opts.connections),
+            limiter: ConnLimiter::new(
+                opts.connections,
+                opts.initial_connections,
+                opts.adapt_interval,
+            ),
             hasher: ChunkHasher::start(),
         });
         let (repo, revision) = (repo.to_string(), revision.to_string());

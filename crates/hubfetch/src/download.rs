@@ -44,19 +44,19 @@ pub(crate) async fn run_chunks(
         .max(1);
     let (tx, mut rx) = mpsc::channel::<(u64, Result<ChunkDone, Fail>, Option<u64>)>(n);
     let mut set = JoinSet::new();
-    for w in 0..n {
+    for _ in 0..n {
         let (sh, fj, queue, tx) = (sh.clone(), fj.clone(), queue.clone(), tx.clone());
         set.spawn(async move {
             let mut prev = None;
             loop {
-                // Fewer connections after bursts of resets.
-                while w >= sh.limiter.allowed.load(Ordering::Relaxed) {
+                // A chunk is taken only when the connection limit has room for it.
+                while !sh.limiter.has_room() {
                     if queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
                         return;
                     }
                     tokio::select! {
                         _ = sh.cancel.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     }
                 }
                 let Some(idx) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {

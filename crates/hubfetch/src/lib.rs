@@ -25,6 +25,7 @@
 pub mod cache;
 mod chunk;
 mod client;
+mod connections;
 mod download;
 pub mod env;
 mod error;

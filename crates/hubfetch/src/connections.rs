@@ -1,0 +1,377 @@
+//! Connections that fit the link: start with a few, add one while the total receive rate
+//! grows with it, step back when it stops growing, and shed connections on bursts of resets
+//! **and** stalls. A lower limit applies at once: the transfers over it end at their next
+//! received bytes (their data kept as durable pieces) and wait for a slot, instead of running
+//! to the end of a 32 MiB chunk.
+//!
+//! Why: on the seed user's link ~10 connections carry ~1 MB/s, 20 carry no more and 30 carry
+//! less (more resets and stalls), while a fast link wants as many as the server allows. A
+//! fixed count is wrong for one of them; the receive rate per level is what tells them apart.
+//!
+//! The control loop, evaluated every `interval` of transfer:
+//! - **probing**: measure the rate at the current level; if the previous step up raised it by
+//!   at least `max(GAIN_FLOOR, 0.5 / n)` (half of what one more of `n` linear connections
+//!   would add), step up again, else step back down and hold;
+//! - **holding**: keep the level for `HOLD_INTERVALS`, then probe again (links change);
+//! - **failures**: `FAILURE_BURST` resets or stalls within `FAILURE_WINDOW_INTERVALS` shed a
+//!   quarter of the connections (at least one) and hold.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Smallest relative rate gain that counts as "grew" when stepping up.
+const GAIN_FLOOR: f64 = 0.04;
+/// Intervals a level is held before probing again.
+const HOLD_INTERVALS: u32 = 15;
+/// Resets/stalls within this many intervals that count as a burst...
+const FAILURE_WINDOW_INTERVALS: u32 = 10;
+/// ...and how many make one.
+const FAILURE_BURST: usize = 3;
+
+/// The connection limit of one job and the slots that enforce it.
+#[derive(Debug)]
+pub(crate) struct ConnLimiter {
+    /// The ceiling (`Options::connections`).
+    pub max: usize,
+    /// The current limit (1..=max).
+    pub allowed: AtomicUsize,
+    /// Transfers holding a slot now.
+    active: AtomicUsize,
+    freed: Notify,
+    ctl: Mutex<Control>,
+}
+
+#[derive(Debug)]
+struct Control {
+    interval: Duration,
+    adaptive: bool,
+    window_start: Instant,
+    window_bytes: u64,
+    /// The limit changed: the next window is the transition, not a measurement.
+    settling: bool,
+    /// While probing: the level below the current one and its rate (bytes/s).
+    below: Option<(usize, f64)>,
+    /// Steps of half the level (like TCP's slow start) until the first step that did not pay.
+    slow_start: bool,
+    mode: Mode,
+    failures: VecDeque<Instant>,
+    /// (time, limit) at every change, for tests and logs.
+    history: Vec<(Instant, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Measuring the current level, then deciding to step up or back.
+    Probing,
+    /// Keeping the level until then.
+    Holding(Instant),
+}
+
+/// A transfer's permission to use a connection; dropping it frees the slot.
+#[derive(Debug)]
+pub(crate) struct Slot<'a> {
+    lim: &'a ConnLimiter,
+    held: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.lim.active.fetch_sub(1, Ordering::SeqCst);
+            self.lim.freed.notify_waiters();
+        }
+    }
+}
+
+impl Slot<'_> {
+    /// True when the limit fell below the transfers in flight and this one should give its
+    /// slot back now (exactly the excess number of transfers are told so).
+    pub(crate) fn should_shed(&mut self) -> bool {
+        if !self.held {
+            return true;
+        }
+        let lim = self.lim;
+        let allowed = lim.allowed.load(Ordering::SeqCst);
+        let mut cur = lim.active.load(Ordering::SeqCst);
+        while cur > allowed {
+            match lim
+                .active
+                .compare_exchange(cur, cur - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => {
+                    self.held = false;
+                    lim.freed.notify_waiters();
+                    return true;
+                }
+                Err(now) => cur = now,
+            }
+        }
+        false
+    }
+}
+
+impl ConnLimiter {
+    /// A limiter with ceiling `max`, starting at `initial`, re-evaluated every `interval`;
+    /// with `initial >= max` the count is fixed (no probing, still shedding on failures).
+    pub(crate) fn new(max: usize, initial: usize, interval: Duration) -> ConnLimiter {
+        let max = max.max(1);
+        let initial = initial.clamp(1, max);
+        let now = Instant::now();
+        ConnLimiter {
+            max,
+            allowed: AtomicUsize::new(initial),
+            active: AtomicUsize::new(0),
+            freed: Notify::new(),
+            ctl: Mutex::new(Control {
+                interval: interval.max(Duration::from_millis(10)),
+                adaptive: initial < max,
+                window_start: now,
+                window_bytes: 0,
+                settling: false,
+                below: None,
+                slow_start: true,
+                mode: Mode::Probing,
+                failures: VecDeque::new(),
+                history: vec![(now, initial)],
+            }),
+        }
+    }
+
+    /// The current limit.
+    pub(crate) fn allowed(&self) -> usize {
+        self.allowed.load(Ordering::SeqCst)
+    }
+
+    /// The limits over time (time, limit), first entry at the start.
+    #[cfg(test)]
+    pub(crate) fn history(&self) -> Vec<(Instant, usize)> {
+        self.lock().history.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.ctl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when a new transfer could start now (a free slot under the limit).
+    pub(crate) fn has_room(&self) -> bool {
+        self.active.load(Ordering::SeqCst) < self.allowed()
+    }
+
+    /// Wait until a free slot under the limit, and take it (None: cancelled).
+    pub(crate) async fn acquire(&self, cancel: &CancellationToken) -> Option<Slot<'_>> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let allowed = self.allowed();
+            let cur = self.active.load(Ordering::SeqCst);
+            if cur < allowed
+                && self
+                    .active
+                    .compare_exchange(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                return Some(Slot {
+                    lim: self,
+                    held: true,
+                });
+            }
+            if cur < allowed {
+                continue; // lost a race: try again at once
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                _ = &mut freed => {}
+                // The limit may have grown without a slot being freed.
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// Bytes received so far by the whole job (monotone): drives the control loop.
+    pub(crate) fn observe(&self, total_bytes: u64) {
+        self.observe_at(total_bytes, Instant::now());
+    }
+
+    fn observe_at(&self, total_bytes: u64, now: Instant) {
+        let mut c = self.lock();
+        let elapsed = now.saturating_duration_since(c.window_start);
+        if elapsed < c.interval {
+            return;
+        }
+        let rate = total_bytes.saturating_sub(c.window_bytes) as f64 / elapsed.as_secs_f64();
+        c.window_start = now;
+        c.window_bytes = total_bytes;
+        if !c.adaptive || std::mem::take(&mut c.settling) {
+            return;
+        }
+        let n = self.allowed();
+        // Only a level that was in use says anything about the link (not the last chunks of
+        // a file, fewer than the connections); transfers between chunks leave small gaps.
+        let busy = self.active.load(Ordering::SeqCst) * 4 >= n * 3;
+        match c.mode {
+            Mode::Holding(until) if now < until => {}
+            Mode::Holding(_) => {
+                c.mode = Mode::Probing;
+                c.below = None;
+            }
+            Mode::Probing if !busy => {}
+            Mode::Probing => match c.below {
+                // The first measurement at this level: step up and see.
+                None => self.step_up(&mut c, n, rate, now),
+                Some((n0, r0)) => {
+                    let need = (0.5 * (n - n0) as f64 / n0.max(1) as f64).max(GAIN_FLOOR);
+                    if rate >= r0 * (1.0 + need) && rate > 0.0 {
+                        self.step_up(&mut c, n, rate, now);
+                    } else if rate == 0.0 && r0 == 0.0 {
+                        // Nothing flows at all: not a measurement.
+                    } else if c.slow_start && n - n0 > 1 {
+                        // Too big a step: go on one at a time from the last level that paid.
+                        c.slow_start = false;
+                        c.below = Some((n0, r0));
+                        self.set(&mut c, n0 + 1, now, "probing one connection at a time");
+                    } else {
+                        c.below = None;
+                        self.set(&mut c, n0, now, "throughput stopped growing: stepping back");
+                        c.mode = Mode::Holding(now + c.interval * HOLD_INTERVALS);
+                    }
+                }
+            },
+        }
+    }
+
+    /// The level `n` carried `rate`: remember it and try more (or hold at the ceiling).
+    fn step_up(&self, c: &mut Control, n: usize, rate: f64, now: Instant) {
+        c.below = Some((n, rate));
+        if n >= self.max {
+            c.mode = Mode::Holding(now + c.interval * HOLD_INTERVALS);
+            return;
+        }
+        let step = if c.slow_start { (n / 2).max(1) } else { 1 };
+        self.set(
+            c,
+            (n + step).min(self.max),
+            now,
+            "more connections, more throughput",
+        );
+    }
+
+    /// A transfer failed with a reset (refused, cut body) or a stall: a burst of them sheds
+    /// connections at once.
+    pub(crate) fn failure(&self) {
+        let now = Instant::now();
+        let mut c = self.lock();
+        let window = c.interval * FAILURE_WINDOW_INTERVALS;
+        c.failures.push_back(now);
+        while c
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            c.failures.pop_front();
+        }
+        if c.failures.len() < FAILURE_BURST {
+            return;
+        }
+        c.failures.clear();
+        let n = self.allowed();
+        let to = n.saturating_sub((n / 4).max(1)).max(1);
+        if to < n {
+            self.set(&mut c, to, now, "resets or stalls: fewer connections");
+        }
+        c.below = None;
+        c.slow_start = false;
+        c.mode = Mode::Holding(now + c.interval * HOLD_INTERVALS);
+    }
+
+    fn set(&self, c: &mut Control, to: usize, now: Instant, why: &str) {
+        let from = self.allowed.swap(to, Ordering::SeqCst);
+        if from != to {
+            tracing::info!(from, to, why, "connections");
+            c.history.push((now, to));
+            c.settling = true;
+            self.freed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulated link: `per` bytes/s per connection up to `total` bytes/s in all, in
+    /// virtual time (quarter-interval steps); returns the limit at the end.
+    fn run(lim: &ConnLimiter, per: f64, total: f64, secs: f64) -> usize {
+        let (step, t0) = {
+            let c = lim.lock();
+            (c.interval.as_secs_f64() / 4.0, c.window_start)
+        };
+        let (mut bytes, mut t) = (0.0, 0.0);
+        while t < secs {
+            let n = lim.allowed() as f64;
+            lim.active.store(lim.allowed(), Ordering::SeqCst);
+            bytes += (n * per).min(total) * step;
+            t += step;
+            lim.observe_at(bytes as u64, t0 + Duration::from_secs_f64(t));
+        }
+        lim.allowed()
+    }
+
+    #[test]
+    fn grows_to_the_plateau_and_not_beyond() {
+        // 100 kB/s per connection, 1 MB/s in all: ~10 connections, never 16.
+        let lim = ConnLimiter::new(16, 2, Duration::from_secs(1));
+        let n = run(&lim, 100e3, 1e6, 30.0);
+        let h: Vec<usize> = lim.history().iter().map(|h| h.1).collect();
+        assert!((10..=11).contains(&n), "settled at {n}: {h:?}");
+        assert!(h.iter().all(|n| *n <= 14), "overshot: {h:?}");
+        // Still there after holding and probing again.
+        assert!((10..=11).contains(&run(&lim, 100e3, 1e6, 60.0)), "{h:?}");
+    }
+
+    #[test]
+    fn a_fast_link_gets_the_ceiling() {
+        let lim = ConnLimiter::new(16, 2, Duration::from_secs(1));
+        assert_eq!(run(&lim, 20e6, 1e12, 20.0), 16, "{:?}", lim.history());
+        // A link with room for only 3: 3 or 4, never more.
+        let lim = ConnLimiter::new(16, 2, Duration::from_secs(1));
+        let n = run(&lim, 30e3, 90e3, 30.0);
+        assert!((3..=4).contains(&n), "{n}: {:?}", lim.history());
+    }
+
+    #[test]
+    fn bursts_of_failures_shed_at_once_and_excess_slots_give_way() {
+        let lim = ConnLimiter::new(16, 12, Duration::from_secs(10));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let cancel = CancellationToken::new();
+            let mut slots = Vec::new();
+            for _ in 0..12 {
+                slots.push(lim.acquire(&cancel).await.expect("slot"));
+            }
+            lim.failure(); // resets and a stall, not yet a burst
+            lim.failure();
+            assert_eq!(lim.allowed(), 12);
+            lim.failure(); // the third soon after: shed a quarter
+            assert_eq!(lim.allowed(), 9);
+            // Exactly the excess transfers are told to give their slot back.
+            let shed = slots
+                .iter_mut()
+                .map(|s| s.should_shed())
+                .filter(|b| *b)
+                .count();
+            assert_eq!(shed, 3);
+            assert!(!lim.has_room());
+            drop(slots);
+            assert!(lim.has_room());
+        });
+    }
+}
