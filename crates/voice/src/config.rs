@@ -28,6 +28,10 @@ pub struct SessionConfig {
     /// Remove the speaker's echo from the microphone (WebRTC AEC3 where it is built in). Off
     /// for headphones, or to hear the raw microphone.
     pub echo_cancellation: bool,
+    /// Push-to-talk pre-roll, ms: microphone audio captured this long before a key-down still
+    /// reaches the model, so the first syllable (spoken as the key goes down) is kept. While
+    /// the key is held the model hears the person that much later; 0 turns it off.
+    pub pre_roll_ms: u32,
 }
 
 impl Default for SessionConfig {
@@ -42,6 +46,7 @@ impl Default for SessionConfig {
             device_buffer_ms: Some(20),
             event_capacity: 512,
             echo_cancellation: true,
+            pre_roll_ms: 250,
         }
     }
 }

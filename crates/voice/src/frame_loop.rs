@@ -118,7 +118,35 @@ impl<M: FrameModel> FrameLoop<M> {
         underruns: u64,
     ) -> Result<ModelFrame, ModelError> {
         let input_rms = rms(frame);
-        let (open, index) = self.gate.apply(frame);
+        let gated = self.gate.apply(frame);
+        self.run(frame, input_rms, gated, latency_ms, dropped, underruns)
+    }
+
+    /// Like [`FrameLoop::step`] for a frame whose first sample was captured at `captured`:
+    /// the gate silences the samples the push-to-talk key did not cover at the time they were
+    /// captured ([`Gate::apply_captured`]), however late this runs.
+    pub fn step_captured(
+        &mut self,
+        frame: &mut [f32],
+        captured: Instant,
+        latency_ms: Option<f32>,
+        dropped: u64,
+        underruns: u64,
+    ) -> Result<ModelFrame, ModelError> {
+        let input_rms = rms(frame);
+        let gated = self.gate.apply_captured(frame, captured);
+        self.run(frame, input_rms, gated, latency_ms, dropped, underruns)
+    }
+
+    fn run(
+        &mut self,
+        frame: &[f32],
+        input_rms: f32,
+        (open, index): (bool, u64),
+        latency_ms: Option<f32>,
+        dropped: u64,
+        underruns: u64,
+    ) -> Result<ModelFrame, ModelError> {
         self.last_open = open;
         let start = Instant::now();
         let out = self.model.process(frame)?;

@@ -19,7 +19,7 @@ use crate::devices::{self, Direction, OpenStream};
 use crate::error::VoiceError;
 pub use crate::events::SessionEvent;
 use crate::frame_loop::{FrameLoop, LiveFigures};
-use crate::gate::Gate;
+use crate::gate::{Gate, PreRoll};
 use crate::metrics::AudioHealth;
 use crate::model::{FrameModel, ModelError};
 use crate::resample::StreamResampler;
@@ -111,7 +111,10 @@ impl Session {
         L: FnOnce() -> Result<Box<dyn FrameModel>, ModelError> + Send + 'static,
     {
         let (tx, rx) = crossbeam_channel::bounded(config.event_capacity.max(8));
-        let gate = Arc::new(Gate::new(config.hands_free));
+        let gate = Arc::new(Gate::with_pre_roll(
+            config.hands_free,
+            Duration::from_millis(u64::from(config.pre_roll_ms)),
+        ));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(SessionStats::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
@@ -153,10 +156,16 @@ impl Session {
         }
     }
 
-    /// Push-to-talk key down (`true`) or up (`false`); the next frame handed to the model
-    /// (within 80 ms) follows it.
+    /// Push-to-talk key down (`true`) or up (`false`), now: the microphone samples captured
+    /// from now on (and, at a key-down, the pre-roll before it) follow it.
     pub fn set_talking(&self, talking: bool) {
         self.gate.set_talking(talking);
+    }
+
+    /// Push-to-talk key down or up at `at`, e.g. the instant the hotkey event was received,
+    /// so the time the app took to call this does not cost the person's first syllable.
+    pub fn set_talking_at(&self, talking: bool, at: Instant) {
+        self.gate.set_talking_at(talking, at);
     }
 
     /// Switches hands-free mode on or off while running.
@@ -216,7 +225,6 @@ struct Io {
     /// knows them by).
     consumed: u64,
     /// When each mic sample was captured.
-    #[allow(dead_code)] // read by push-to-talk by capture time (next step)
     clock: CaptureClock,
     out_prod: rtrb::Producer<f32>,
     /// The input resampler (device rate → 24 kHz); called in `pull_input` only.
@@ -231,6 +239,18 @@ struct Io {
     watch_stop: Arc<AtomicBool>,
     watch_lost: Arc<AtomicBool>,
     watcher: Option<JoinHandle<()>>,
+}
+
+impl Io {
+    /// When the first of the `acc_len` 24 kHz samples waiting for the model was captured: the
+    /// last of them is the input resampler's output for the device samples pulled so far
+    /// (minus those it still holds), `delay()` later.
+    fn acc_start_captured(&mut self, acc_len: usize) -> Option<Instant> {
+        let last_in = self.consumed.saturating_sub(self.in_rs.pending() as u64);
+        let end = self.clock.time_of(last_in)?;
+        let back = (acc_len + self.in_rs.delay()) as f64 / f64::from(SAMPLE_RATE);
+        end.checked_sub(Duration::from_secs_f64(back))
+    }
 }
 
 impl Drop for Io {
@@ -414,7 +434,7 @@ impl Worker {
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
         let mut io = io;
-        let mut st = LoopState::new(&io, self.canceller());
+        let mut st = LoopState::new(&io, self.canceller(), self.gate.pre_roll());
         while !self.stop.load(Ordering::SeqCst) {
             if let Some((dir, why)) = st.device_check(&io) {
                 match self.recover(&mut st, io, dir, why)? {
@@ -424,7 +444,7 @@ impl Worker {
                 continue;
             }
             pull_input(&mut st, &mut io)?;
-            let Some(mut picked) = self.next_frame(&mut st, &io) else {
+            let Some(mut picked) = self.next_frame(&mut st, &mut io) else {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             };
@@ -473,7 +493,7 @@ impl Worker {
 
     /// The next frame for the model, if a whole one is there. Behind? Keeps at most
     /// `max_backlog_frames` waiting frames and drops the oldest (counted).
-    fn next_frame(&self, st: &mut LoopState, io: &Io) -> Option<PickedFrame> {
+    fn next_frame(&self, st: &mut LoopState, io: &mut Io) -> Option<PickedFrame> {
         let ready = st.acc.len() / FRAME_SAMPLES;
         let keep = 1 + self.config.max_backlog_frames;
         if ready > keep {
@@ -493,13 +513,18 @@ impl Worker {
         let age_s = st.acc.len() as f64 / f64::from(SAMPLE_RATE)
             + (io.in_cons.slots() + io.in_rs.pending()) as f64 / in_rate
             + io.counters.input_device_latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let picked = Instant::now();
+        let captured = io
+            .acc_start_captured(st.acc.len())
+            .unwrap_or_else(|| picked - Duration::from_secs_f64(age_s));
         let mut frame = [0.0f32; FRAME_SAMPLES];
         frame.copy_from_slice(&st.acc[..FRAME_SAMPLES]);
         st.acc.drain(..FRAME_SAMPLES);
         Some(PickedFrame {
             frame,
             age_s,
-            picked: Instant::now(),
+            picked,
+            captured,
         })
     }
 
@@ -536,8 +561,13 @@ impl Worker {
             us => Some(us as f32 / 1000.0),
         };
         let dropped = self.stats.frames_dropped.load(Ordering::Relaxed);
+        // Push-to-talk by capture time: which frame the model hears (a key-down's pre-roll
+        // may rewind it a few frames), then every sample the key did not cover is silenced.
+        let captured = st.pre_roll.next(&self.gate, frame, picked.captured);
+        picked.age_s +=
+            st.pre_roll.lag_frames() as f64 * FRAME_SAMPLES as f64 / f64::from(SAMPLE_RATE);
         let out = fl
-            .step(frame, prev_latency, dropped, underruns)
+            .step_captured(frame, captured, prev_latency, dropped, underruns)
             .map_err(|e| format!("the model failed: {e}"))?;
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
         Ok(out.pcm)
@@ -693,6 +723,8 @@ struct PickedFrame {
     age_s: f64,
     /// When it was picked.
     picked: Instant,
+    /// When its first sample was captured (from the input callback's stamps).
+    captured: Instant,
 }
 
 /// The model thread's buffers, the canceller, and the counters carried across reopened
@@ -716,6 +748,8 @@ struct LoopState {
     far_end: FarEnd,
     far_frame: [f32; FRAME_SAMPLES],
     delay: DelayEstimator,
+    /// The last frames, for the push-to-talk pre-roll.
+    pre_roll: PreRoll,
     last_in_callbacks: u64,
     last_out_callbacks: u64,
     last_progress: Instant,
@@ -725,7 +759,11 @@ struct LoopState {
 const STALL: Duration = Duration::from_secs(2);
 
 impl LoopState {
-    fn new(io: &Io, (aec, kind): (Option<EchoCanceller>, CancellerKind)) -> Self {
+    fn new(
+        io: &Io,
+        (aec, kind): (Option<EchoCanceller>, CancellerKind),
+        pre_roll: Duration,
+    ) -> Self {
         Self {
             scratch: Vec::with_capacity(io.input.rate as usize * 2),
             acc: Vec::with_capacity(SAMPLE_RATE as usize * 4),
@@ -740,6 +778,7 @@ impl LoopState {
             far_end: FarEnd::new(FAR_BACKLOG),
             far_frame: [0.0; FRAME_SAMPLES],
             delay: DelayEstimator::new(),
+            pre_roll: PreRoll::new(pre_roll),
             last_in_callbacks: 0,
             last_out_callbacks: 0,
             last_progress: Instant::now(),
@@ -749,6 +788,7 @@ impl LoopState {
     /// After a reopen: nothing buffered belongs to the new devices.
     fn reset_for(&mut self, _io: &Io) {
         self.acc.clear();
+        self.pre_roll.clear();
         self.far_end = FarEnd::new(FAR_BACKLOG);
         self.last_progress = Instant::now();
     }
