@@ -330,6 +330,27 @@ impl Client {
         Ok(out)
     }
 
+    /// What the cache holds, like `hf cache scan`: repos, revisions, sizes, partial
+    /// downloads (and whether `prune` would delete them). File-system only (blocking).
+    pub fn scan_cache(&self) -> Result<crate::CacheInfo> {
+        crate::housekeeping::scan(
+            &self.hub.cfg.cache_dir,
+            crate::PruneOptions::default().older_than,
+        )
+    }
+
+    /// Delete abandoned partial downloads and blobs no snapshot links to (see
+    /// [`crate::prune`]); never a download that is running. File-system only (blocking).
+    pub fn prune(&self, opts: &crate::PruneOptions) -> Result<crate::PruneReport> {
+        crate::housekeeping::prune(&self.hub.cfg.cache_dir, opts)
+    }
+
+    /// Delete one model from the cache (the app's "Delete model"); refused while it is being
+    /// downloaded. File-system only (blocking).
+    pub fn delete_repo(&self, repo: &str, dry_run: bool) -> Result<crate::PruneReport> {
+        crate::housekeeping::delete_repo(&self.hub.cfg.cache_dir, repo, dry_run)
+    }
+
     /// Complete and partial files in the cache, with progress of partial ones (no network).
     pub fn status(&self) -> Result<Vec<CacheEntryStatus>> {
         let mut out = Vec::new();

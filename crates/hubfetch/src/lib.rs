@@ -30,6 +30,7 @@ mod download;
 pub mod env;
 mod error;
 mod hashpool;
+mod housekeeping;
 pub mod journal;
 mod lock;
 mod netfail;
@@ -49,6 +50,10 @@ mod xet_path;
 pub use client::{CacheEntryStatus, Client, Job, Options, ResolvedFile, VerifyReport};
 pub use env::{Config, Token};
 pub use error::{Error, ErrorKind, HttpError, NetError, Refusal, Result};
+pub use housekeeping::{
+    delete_repo, prune, scan, BlobInfo, CacheInfo, CachedFile, PartialInfo, PartialKind,
+    PruneOptions, PruneReport, RepoInfo, RevisionInfo,
+};
 pub use progress::{FileProgress, Phase, Progress, ProgressError};
 pub use resolve::{ListedFile, Listing, Resolved};
 pub use sha::Sha256;

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use hubfetch::{Client, Options, Phase, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod housekeeping;
+
 /// Verified, resumable Hugging Face Hub downloads (uses HF_ENDPOINT, HF_HOME, HF_HUB_CACHE,
 /// HF_HUB_OFFLINE, HF_TOKEN like huggingface_hub; logs on stderr, filter with RUST_LOG).
 #[derive(Parser, Debug)]
@@ -28,8 +30,12 @@ pub enum Cmd {
         /// Chunk size, e.g. 32M, 64K, 1048576.
         #[arg(long, default_value = "32M", value_parser = parse_size)]
         chunk_size: u64,
-        #[arg(long, default_value_t = 8)]
+        /// The most parallel connections; the count adapts to the link below it.
+        #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// Connections at the start (>= --connections: a fixed count).
+        #[arg(long, default_value_t = 2)]
+        initial_connections: usize,
         /// Give up after N retries of one request (default: retry transient errors forever).
         #[arg(long)]
         max_retries: Option<u32>,
@@ -53,8 +59,28 @@ pub enum Cmd {
         #[arg(long, default_value = "main")]
         revision: String,
     },
-    /// List cached and partial files with their progress.
-    Status,
+    /// What the cache holds, like `hf cache scan`: repos, revisions, sizes, partial downloads.
+    Status {
+        /// One line per revision and per partial download.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Delete abandoned partial downloads and blobs no snapshot links to.
+    Prune {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// A partial download untouched for this many days is abandoned.
+        #[arg(long, default_value_t = 30.0)]
+        older_than_days: f64,
+    },
+    /// Delete a model from the cache (refused while it is being downloaded).
+    Delete {
+        repo_id: String,
+        /// Only say what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -89,6 +115,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             revision,
             chunk_size,
             connections,
+            initial_connections,
             max_retries,
             stall_timeout,
             backoff_base,
@@ -98,6 +125,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let mut opts = Options::default();
             opts.chunk_size = chunk_size;
             opts.connections = connections.max(1);
+            opts.initial_connections = initial_connections.max(1);
             opts.max_retries = max_retries;
             if let Some(s) = stall_timeout {
                 opts.stall_timeout = secs(s);
@@ -172,23 +200,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Status => {
-            for e in client.status().context("reading the cache")? {
-                let pct = if e.size == 0 {
-                    100.0
-                } else {
-                    e.bytes_verified as f64 * 100.0 / e.size as f64
-                };
-                println!(
-                    "{}\t{}\t{}\t{:.1}%\t{} bytes\t{}",
-                    if e.complete { "complete" } else { "partial" },
-                    e.repo,
-                    e.path.unwrap_or_default(),
-                    pct,
-                    e.size,
-                    e.local_path.display()
-                );
-            }
+        Cmd::Status { verbose } => {
+            let info = client.scan_cache().context("reading the cache")?;
+            print!("{}", crate::cli::housekeeping::status_table(&info, verbose));
+            Ok(())
+        }
+        Cmd::Prune {
+            dry_run,
+            older_than_days,
+        } => {
+            let mut o = hubfetch::PruneOptions::default();
+            o.dry_run = dry_run;
+            o.older_than = Duration::from_secs_f64(older_than_days.max(0.0) * 86400.0);
+            let r = client.prune(&o).context("pruning the cache")?;
+            print!("{}", crate::cli::housekeeping::report_text(&r));
+            Ok(())
+        }
+        Cmd::Delete { repo_id, dry_run } => {
+            let r = client
+                .delete_repo(&repo_id, dry_run)
+                .with_context(|| format!("deleting {repo_id}"))?;
+            print!("{}", crate::cli::housekeeping::report_text(&r));
             Ok(())
         }
     }
