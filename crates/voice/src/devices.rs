@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::capture_clock::CaptureStamps;
 use crate::error::VoiceError;
 use crate::ring::{AudioCounters, Capture, Playback};
+use crate::route::{DeviceTraits, Form, Transport};
 
 /// The reply of the app's `list_audio_devices` command (docs/ipc.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -149,6 +150,77 @@ pub fn find_device(host: &Host, dir: Direction, name: Option<&str>) -> Result<De
                 })
         }
     }
+}
+
+/// What kind of device this is (transport, speaker or worn), from the best source the
+/// platform has (see [`crate::route`]).
+pub fn device_traits(d: &Device, dir: Direction) -> DeviceTraits {
+    let name = device_name(d);
+    let mut t = DeviceTraits {
+        name,
+        ..Default::default()
+    };
+    if let Ok(desc) = d.description() {
+        t.form = match desc.device_type() {
+            cpal::DeviceType::Speaker => Form::Speaker,
+            cpal::DeviceType::Headphones => Form::Headphones,
+            cpal::DeviceType::Headset | cpal::DeviceType::Handset => Form::Headset,
+            cpal::DeviceType::Microphone => Form::Microphone,
+            _ => Form::Unknown,
+        };
+        t.transport = match desc.interface_type() {
+            cpal::InterfaceType::BuiltIn => Transport::BuiltIn,
+            cpal::InterfaceType::Bluetooth => Transport::Bluetooth,
+            cpal::InterfaceType::Usb => Transport::Usb,
+            cpal::InterfaceType::Virtual | cpal::InterfaceType::Aggregate => Transport::Virtual,
+            cpal::InterfaceType::Unknown => Transport::Unknown,
+            _ => Transport::Other,
+        };
+    }
+    if let Some((transport, form)) = platform_traits(d, dir) {
+        if transport != Transport::Unknown {
+            t.transport = transport;
+        }
+        if form != Form::Unknown {
+            t.form = form;
+        }
+    }
+    t.guess_from_name()
+}
+
+/// The computer's own microphone, if the host lists one (to keep a Bluetooth headset out of
+/// its call profile).
+pub fn built_in_input(host: &Host) -> Option<Device> {
+    host.input_devices().ok()?.find(|d| {
+        let t = device_traits(d, Direction::Input);
+        t.transport == Transport::BuiltIn && !t.is_worn()
+    })
+}
+
+/// Linux: PulseAudio's properties of the device (ALSA's "default"/"pulse" PCMs are the
+/// server's default sink or source; the native Pulse host names the sink or source itself).
+#[cfg(target_os = "linux")]
+fn platform_traits(d: &Device, dir: Direction) -> Option<(Transport, Form)> {
+    let id = d.id().ok()?;
+    let pulse_name = match id.id() {
+        "default" | "pulse" | "sysdefault" => None,
+        n if id.to_string().to_lowercase().contains("pulse") => Some(n.to_string()),
+        _ => return None,
+    };
+    crate::route::pulse_traits(pulse_name.as_deref(), dir == Direction::Input)
+}
+
+/// macOS: CoreAudio's transport type, and for the built-in output whether headphones are in
+/// the jack (its data source).
+#[cfg(target_os = "macos")]
+fn platform_traits(d: &Device, dir: Direction) -> Option<(Transport, Form)> {
+    let uid = d.id().ok()?;
+    crate::macos_route::traits(uid.id(), dir == Direction::Input)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn platform_traits(_d: &Device, _dir: Direction) -> Option<(Transport, Form)> {
+    None
 }
 
 /// Whether a device with this name is present now (for noticing a device that vanished

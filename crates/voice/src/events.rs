@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::devices::Direction;
 use crate::metrics::{Metrics, TranscriptPiece};
+use crate::route::RouteNotice;
 
 /// Everything the session tells the app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,11 @@ pub enum SessionEvent {
         input_rate: u32,
         /// Its native rate.
         output_rate: u32,
+        /// What the person should know about this route (speakers without a canceller:
+        /// "use headphones"); `RouteNotice::message` is the sentence.
+        notice: Option<RouteNotice>,
+        /// Whether the echo canceller runs (off for headphones and headsets).
+        echo_cancelled: bool,
     },
     /// A piece of Moshi's transcript (the UI's `transcript` event).
     Transcript(TranscriptPiece),
@@ -45,6 +51,10 @@ pub enum SessionEvent {
         input_device: String,
         /// Output device now in use.
         output_device: String,
+        /// As in `Ready`, for the new route.
+        notice: Option<RouteNotice>,
+        /// As in `Ready`.
+        echo_cancelled: bool,
     },
     /// The session cannot go on; the message says what to do.
     Error {

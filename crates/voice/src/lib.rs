@@ -19,10 +19,13 @@ pub mod events;
 pub mod file;
 pub mod frame_loop;
 pub mod gate;
+#[cfg(target_os = "macos")]
+mod macos_route;
 pub mod metrics;
 pub mod model;
 pub mod resample;
 pub mod ring;
+pub mod route;
 pub mod session;
 pub mod wav;
 
@@ -37,6 +40,7 @@ pub use events::SessionEvent;
 pub use file::{run_file, FileReport};
 pub use metrics::{Metrics, TranscriptPiece};
 pub use model::{EchoModel, FrameModel, ModelError, ModelFrame};
+pub use route::{DeviceTraits, RouteNotice, RoutePlan};
 pub use session::Session;
 
 /// Moshi's sample rate: every frame the model sees or produces is mono at this rate.

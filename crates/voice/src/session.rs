@@ -24,6 +24,7 @@ use crate::metrics::AudioHealth;
 use crate::model::{FrameModel, ModelError};
 use crate::resample::StreamResampler;
 use crate::ring::{self, AudioCounters, Capture, Playback};
+use crate::route::{plan_route, RoutePlan};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
 
 /// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled: 40 ms, about two
@@ -235,6 +236,8 @@ struct Io {
     tap_cons: rtrb::Consumer<f32>,
     tap_rs: StreamResampler,
     opened: Instant,
+    /// What the route means for echo (canceller, notice).
+    route: RoutePlan,
     counters: Arc<AudioCounters>,
     watch_stop: Arc<AtomicBool>,
     watch_lost: Arc<AtomicBool>,
@@ -283,8 +286,33 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
             }
         })
     };
-    let in_dev = pick(Direction::Input, &config.input_device)?;
+    let mut in_dev = pick(Direction::Input, &config.input_device)?;
     let out_dev = pick(Direction::Output, &config.output_device)?;
+    // The route decides the canceller, the notice, and (Bluetooth output) the microphone.
+    let out_traits = devices::device_traits(&out_dev, Direction::Output);
+    let mut in_traits = devices::device_traits(&in_dev, Direction::Input);
+    let available = EchoCanceller::KIND != CancellerKind::Off;
+    let mut route = plan_route(
+        &in_traits,
+        &out_traits,
+        config.input_device.is_some(),
+        config.echo_cancellation,
+        available,
+    );
+    if route.prefer_built_in_input {
+        if let Some(d) = devices::built_in_input(&host) {
+            in_dev = d;
+            in_traits = devices::device_traits(&in_dev, Direction::Input);
+            route = plan_route(
+                &in_traits,
+                &out_traits,
+                true,
+                config.echo_cancellation,
+                available,
+            );
+        }
+    }
+    tracing::info!(input = ?in_traits, output = ?out_traits, ?route, "audio route");
     let counters = Arc::new(AudioCounters::default());
 
     let mut in_cons_slot = None;
@@ -371,6 +399,7 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         tap_cons,
         tap_rs,
         opened: Instant::now(),
+        route,
         counters,
         watch_stop,
         watch_lost,
@@ -413,6 +442,8 @@ impl Worker {
             output_device: io.output.name.clone(),
             input_rate: io.input.rate,
             output_rate: io.output.rate,
+            notice: io.route.notice,
+            echo_cancelled: io.route.cancel_echo,
         });
         let _ = ready.send(Ok(()));
         let mut fl = FrameLoop::new(model, self.gate.clone(), self.events.clone());
@@ -434,7 +465,11 @@ impl Worker {
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
         let mut io = io;
-        let mut st = LoopState::new(&io, self.canceller(), self.gate.pre_roll());
+        let mut st = LoopState::new(
+            &io,
+            self.canceller(io.route.cancel_echo),
+            self.gate.pre_roll(),
+        );
         while !self.stop.load(Ordering::SeqCst) {
             if let Some((dir, why)) = st.device_check(&io) {
                 match self.recover(&mut st, io, dir, why)? {
@@ -488,6 +523,10 @@ impl Worker {
             return Ok(None);
         };
         st.reset_for(&new_io);
+        if new_io.route.cancel_echo != st.aec.is_some() {
+            // Headphones plugged in or out: the canceller follows the new route.
+            (st.aec, st.kind) = self.canceller(new_io.route.cancel_echo);
+        }
         Ok(Some(new_io))
     }
 
@@ -628,9 +667,10 @@ impl Worker {
         Ok(())
     }
 
-    /// The software echo canceller for this session, if it is wanted and built in.
-    fn canceller(&self) -> (Option<EchoCanceller>, CancellerKind) {
-        if !self.config.echo_cancellation {
+    /// The software echo canceller for this route, if it is wanted and built in (`wanted`:
+    /// the route plan's decision, see [`crate::route::plan_route`]).
+    fn canceller(&self, wanted: bool) -> (Option<EchoCanceller>, CancellerKind) {
+        if !wanted {
             return (None, CancellerKind::Off);
         }
         match EchoCanceller::new() {
@@ -698,6 +738,8 @@ impl Worker {
                     self.send(SessionEvent::DeviceReopened {
                         input_device: io.input.name.clone(),
                         output_device: io.output.name.clone(),
+                        notice: io.route.notice,
+                        echo_cancelled: io.route.cancel_echo,
                     });
                     return Ok(Some(io));
                 }
