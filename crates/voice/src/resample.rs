@@ -3,7 +3,10 @@
 //! takes any number of samples per call and allocates nothing after construction.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{
+    Adjustable, Async, Fft, FixedAsync, FixedSync, Resampler, SincInterpolationParameters,
+    WindowFunction,
+};
 
 use crate::error::VoiceError;
 
@@ -125,6 +128,130 @@ impl StreamResampler {
     }
 }
 
+/// A streaming mono resampler whose ratio can be nudged while it runs, for clock-drift
+/// compensation ([`crate::drift`]): rubato's asynchronous sinc resampler (128 taps), nominal
+/// ratio `to / from`, corrected by up to ±`max_ppm`. Ratio changes are ramped over one 10 ms
+/// chunk, so a correction never clicks. Buffers are sized at construction; `process` does not
+/// allocate as long as `output` has capacity for what it appends.
+pub struct AdaptiveResampler {
+    inner: Async<f32>,
+    pending: Vec<f32>,
+    out_chunk: Vec<f32>,
+    chunk_in: usize,
+    from: u32,
+    to: u32,
+    max_ppm: f64,
+    ppm: f64,
+    consumed: u64,
+    produced: u64,
+}
+
+impl std::fmt::Debug for AdaptiveResampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdaptiveResampler")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("ppm", &self.ppm)
+            .finish()
+    }
+}
+
+impl AdaptiveResampler {
+    /// A resampler from `from` Hz to `to` Hz (equal rates too: it still follows the drift) in
+    /// chunks of 10 ms of input, whose ratio may be corrected by up to ±`max_ppm`.
+    pub fn new(from: u32, to: u32, max_ppm: f64) -> Result<Self, VoiceError> {
+        let chunk = (from as usize / 100).max(64);
+        let max_ppm = max_ppm.abs();
+        let params = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2)
+            .oversampling_factor(128);
+        let inner = Async::<f32>::new_sinc(
+            f64::from(to) / f64::from(from),
+            1.0 + max_ppm * 1e-6 + 1e-9,
+            &params,
+            chunk,
+            1,
+            FixedAsync::Input,
+        )
+        .map_err(|e| resample_err(from, to, e))?;
+        let chunk_in = inner.input_frames_next();
+        let out_max = inner.output_frames_max();
+        Ok(Self {
+            inner,
+            pending: Vec::with_capacity(chunk_in * 2 + 65_536),
+            out_chunk: vec![0.0; out_max],
+            chunk_in,
+            from,
+            to,
+            max_ppm,
+            ppm: 0.0,
+            consumed: 0,
+            produced: 0,
+        })
+    }
+
+    /// Sets the correction: the ratio becomes `to / from · (1 + ppm·1e-6)` (clamped to the
+    /// bound given at construction). Positive: more output per input.
+    pub fn set_correction_ppm(&mut self, ppm: f64) -> Result<(), VoiceError> {
+        let ppm = ppm.clamp(-self.max_ppm, self.max_ppm);
+        let (from, to) = (self.from, self.to);
+        self.inner
+            .set_resample_ratio_relative(1.0 + ppm * 1e-6, true)
+            .map_err(|e| resample_err(from, to, e))?;
+        self.ppm = ppm;
+        Ok(())
+    }
+
+    /// The correction now applied, ppm.
+    pub fn correction_ppm(&self) -> f64 {
+        self.ppm
+    }
+
+    /// Samples of delay the resampler adds, at the output rate.
+    pub fn delay(&self) -> usize {
+        self.inner.output_delay()
+    }
+
+    /// Input samples held back until a full chunk is there.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Input samples consumed and output samples produced since the start: their ratio is
+    /// the ratio really applied.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.consumed, self.produced)
+    }
+
+    /// Resamples `input`, appending every output sample it can produce now to `output`.
+    pub fn process(&mut self, input: &[f32], output: &mut Vec<f32>) -> Result<(), VoiceError> {
+        let (from, to) = (self.from, self.to);
+        let mut input = input;
+        while !input.is_empty() || self.pending.len() >= self.chunk_in {
+            let room = self.chunk_in.saturating_sub(self.pending.len());
+            let take = room.min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() < self.chunk_in {
+                break;
+            }
+            let inp = InterleavedSlice::new(&self.pending[..self.chunk_in], 1, self.chunk_in)
+                .map_err(|e| resample_err(from, to, e))?;
+            let cap = self.out_chunk.len();
+            let mut out = InterleavedSlice::new_mut(&mut self.out_chunk[..], 1, cap)
+                .map_err(|e| resample_err(from, to, e))?;
+            let (read, written) = self
+                .inner
+                .process_into_buffer(&inp, &mut out, None)
+                .map_err(|e| resample_err(from, to, e))?;
+            output.extend_from_slice(&self.out_chunk[..written]);
+            self.pending.drain(..read.min(self.chunk_in));
+            self.consumed += read as u64;
+            self.produced += written as u64;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +303,36 @@ mod tests {
         let mut out = Vec::new();
         same.process(&[0.1, 0.2], &mut out)?;
         assert_eq!(out, vec![0.1, 0.2]);
+        Ok(())
+    }
+
+    #[test]
+    fn adaptive_follows_its_correction() -> Result<(), VoiceError> {
+        for (from, to) in [(24_000, 48_000), (48_000, 24_000), (24_000, 24_000)] {
+            let mut r = AdaptiveResampler::new(from, to, 5000.0)?;
+            let x = sine(from, 300.0, from as usize * 4);
+            let mut out = Vec::new();
+            r.process(&x[..from as usize], &mut out)?;
+            let (c0, p0) = r.totals();
+            r.set_correction_ppm(-2000.0)?;
+            for chunk in x[from as usize..].chunks(1920) {
+                r.process(chunk, &mut out)?;
+            }
+            let (c1, p1) = r.totals();
+            let ratio = (p1 - p0) as f64 / (c1 - c0) as f64 / (f64::from(to) / f64::from(from));
+            let ppm = (ratio - 1.0) * 1e6;
+            assert!(
+                (ppm + 2000.0).abs() < 150.0,
+                "{from}->{to}: applied {ppm:.0} ppm"
+            );
+            // The tone survives at its level (no clicks or gaps from the ratio change).
+            let tail = &out[r.delay() + 200..out.len() - 200];
+            let rms = crate::metrics::rms(tail);
+            assert!((rms - 0.354).abs() < 0.01, "{from}->{to}: rms {rms}");
+            // Beyond the bound: clamped, not an error.
+            r.set_correction_ppm(1e6)?;
+            assert_eq!(r.correction_ppm(), 5000.0);
+        }
         Ok(())
     }
 }

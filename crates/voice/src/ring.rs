@@ -23,6 +23,10 @@ pub struct AudioCounters {
     pub input_callbacks: AtomicU64,
     /// Output callbacks run.
     pub output_callbacks: AtomicU64,
+    /// When the latest output callback ran ([`now_ns`]): how far the speaker has got into its
+    /// current period, so the drift compensator sees the queue drain smoothly instead of in
+    /// whole-period steps (0 = none yet).
+    pub output_callback_ns: AtomicU64,
     /// Latest input device latency (capture → callback), microseconds.
     pub input_device_latency_us: AtomicU64,
     /// Latest output device latency (callback → playback), microseconds.
@@ -42,6 +46,15 @@ pub struct AudioCounters {
     pub input_failed: AtomicBool,
     /// Set by a stream's error callback: the device needs reopening.
     pub output_failed: AtomicBool,
+}
+
+static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Monotonic nanoseconds since this process first asked (never 0). Real-time safe once
+/// called: a clock read and an atomic load ([`Playback::new`] makes the first call).
+pub fn now_ns() -> u64 {
+    let epoch = EPOCH.get_or_init(std::time::Instant::now);
+    epoch.elapsed().as_nanos() as u64 + 1
 }
 
 /// Creates a ring of `capacity` mono samples: the producer side and the consumer side.
@@ -127,6 +140,7 @@ impl Playback {
         prebuffer: usize,
         counters: Arc<AudioCounters>,
     ) -> Self {
+        now_ns(); // starts the clock outside the callback
         Self {
             consumer,
             tap: None,
@@ -171,9 +185,20 @@ impl Playback {
     where
         T: Sample + FromSample<f32>,
     {
+        self.process_at(data, now_ns());
+    }
+
+    /// [`Playback::process`] at a given time ([`now_ns`]'s clock; simulations pass their own).
+    pub fn process_at<T>(&mut self, data: &mut [T], now_ns: u64)
+    where
+        T: Sample + FromSample<f32>,
+    {
         self.counters
             .output_callbacks
             .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .output_callback_ns
+            .store(now_ns.max(1), Ordering::Relaxed);
         let ch = self.channels;
         let frames = data.len() / ch;
         if !self.playing {
