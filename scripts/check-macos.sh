@@ -63,4 +63,7 @@ echo "bundle carries mlx.metallib: $METAL_SRC -> Moshibar.app/Contents/Resources
 
 export CFLAGS_aarch64_apple_darwin="${CFLAGS_aarch64_apple_darwin:--ffreestanding -nostdinc -isystem $(clang -print-resource-dir)/include -I$SHIM}"
 cargo check -p moshibar --target "$TARGET" --no-default-features --all-targets
-echo "macOS type-check passed (moshibar, $TARGET, --no-default-features)"
+# voice's own macOS code (the voice-processing unit, CoreAudio device traits) with its tests
+# and binary, and clippy's view of it: the app above only checks voice's library.
+cargo clippy -p voice --target "$TARGET" --no-default-features --all-targets -- -D warnings
+echo "macOS type-check passed (moshibar and voice, $TARGET, --no-default-features)"

@@ -231,8 +231,9 @@ pub fn device_present(host: &Host, dir: Direction, name: &str) -> bool {
 
 /// An open, playing stream and the native format it runs at.
 pub struct OpenStream {
-    /// Keep alive to keep the stream running; drop to close it.
-    pub stream: Stream,
+    /// Keep alive to keep the stream running; drop to close it (a cpal `Stream`, or on macOS
+    /// the voice-processing unit that carries both directions).
+    pub stream: Box<dyn std::any::Any>,
     /// The device's native sample rate.
     pub rate: u32,
     /// The device's channel count.
@@ -429,7 +430,7 @@ fn open_stream<S: StreamSide>(
     .map_err(|e| open_err(dir, &name, e))?;
     stream.play().map_err(|e| open_err(dir, &name, e))?;
     Ok(OpenStream {
-        stream,
+        stream: Box::new(stream),
         rate: config.sample_rate,
         channels: config.channels,
         name,

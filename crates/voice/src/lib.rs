@@ -27,6 +27,8 @@ pub mod resample;
 pub mod ring;
 pub mod route;
 pub mod session;
+#[cfg(target_os = "macos")]
+pub mod vpio;
 pub mod wav;
 
 #[cfg(feature = "engine")]

@@ -238,6 +238,8 @@ struct Io {
     opened: Instant,
     /// What the route means for echo (canceller, notice).
     route: RoutePlan,
+    /// The system cancels the echo (macOS voice-processing unit): no software canceller.
+    system_aec: bool,
     counters: Arc<AudioCounters>,
     watch_stop: Arc<AtomicBool>,
     watch_lost: Arc<AtomicBool>,
@@ -291,7 +293,12 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     // The route decides the canceller, the notice, and (Bluetooth output) the microphone.
     let out_traits = devices::device_traits(&out_dev, Direction::Output);
     let mut in_traits = devices::device_traits(&in_dev, Direction::Input);
-    let available = EchoCanceller::KIND != CancellerKind::Off;
+    // macOS: Apple's voice-processing unit cancels the echo, on the system's default devices.
+    let available = if cfg!(target_os = "macos") {
+        config.input_device.is_none() && config.output_device.is_none()
+    } else {
+        EchoCanceller::KIND != CancellerKind::Off
+    };
     let mut route = plan_route(
         &in_traits,
         &out_traits,
@@ -303,6 +310,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         if let Some(d) = devices::built_in_input(&host) {
             in_dev = d;
             in_traits = devices::device_traits(&in_dev, Direction::Input);
+            // The voice-processing unit only runs on the default input.
+            let available = available && !cfg!(target_os = "macos");
             route = plan_route(
                 &in_traits,
                 &out_traits,
@@ -315,8 +324,44 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     tracing::info!(input = ?in_traits, output = ?out_traits, ?route, "audio route");
     let counters = Arc::new(AudioCounters::default());
 
-    let mut in_cons_slot = None;
     let (stamps, mut clock) = capture_clock(SAMPLE_RATE);
+    #[cfg(target_os = "macos")]
+    if route.cancel_echo {
+        let prebuffer = FRAME_SAMPLES + SAMPLE_RATE as usize * config.prebuffer_ms as usize / 1000;
+        let (in_p, in_cons) = ring::ring(SAMPLE_RATE as usize * 2);
+        let (out_prod, out_c) = ring::ring(SAMPLE_RATE as usize * 2);
+        let (tap_p, tap_cons) = ring::ring(SAMPLE_RATE as usize);
+        let unit = crate::vpio::open(
+            SAMPLE_RATE,
+            counters.clone(),
+            stamps,
+            Capture::new(in_p, 1, counters.clone()),
+            Playback::new(out_c, 1, prebuffer, counters.clone()).with_tap(tap_p),
+        )?;
+        let stream = |stream: Box<dyn std::any::Any>, name: String| OpenStream {
+            stream,
+            rate: SAMPLE_RATE,
+            channels: 1,
+            name,
+        };
+        let input = stream(Box::new(unit), devices::device_name(&in_dev));
+        let output = stream(Box::new(()), devices::device_name(&out_dev));
+        return finish_io(
+            &host,
+            IoParts {
+                input,
+                output,
+                in_cons,
+                out_prod,
+                tap_cons,
+                clock,
+                route,
+                system_aec: true,
+                counters,
+            },
+        );
+    }
+    let mut in_cons_slot = None;
     let input = devices::open_input(
         &in_dev,
         config.device_buffer_ms,
@@ -352,6 +397,48 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         return Err(VoiceError::Thread("stream built without its ring".into()));
     };
     clock.set_rate(input.rate);
+    finish_io(
+        &host,
+        IoParts {
+            input,
+            output,
+            in_cons,
+            out_prod,
+            tap_cons,
+            clock,
+            route,
+            system_aec: false,
+            counters,
+        },
+    )
+}
+
+/// What `open_io` opened, before the resamplers and the watcher are added.
+struct IoParts {
+    input: OpenStream,
+    output: OpenStream,
+    in_cons: rtrb::Consumer<f32>,
+    out_prod: rtrb::Producer<f32>,
+    tap_cons: rtrb::Consumer<f32>,
+    clock: CaptureClock,
+    route: RoutePlan,
+    system_aec: bool,
+    counters: Arc<AudioCounters>,
+}
+
+/// Builds the session's resamplers for the devices' rates and starts the device watcher.
+fn finish_io(host: &cpal::Host, parts: IoParts) -> Result<Io, VoiceError> {
+    let IoParts {
+        input,
+        output,
+        in_cons,
+        out_prod,
+        tap_cons,
+        clock,
+        route,
+        system_aec,
+        counters,
+    } = parts;
     // The session's resamplers, built here for each open period of the devices.
     let tap_rs = StreamResampler::new(output.rate, SAMPLE_RATE)?;
     let in_rs = StreamResampler::new(input.rate, SAMPLE_RATE)?;
@@ -364,8 +451,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let (ws, wl) = (watch_stop.clone(), watch_lost.clone());
     let (in_name, out_name) = (input.name.clone(), output.name.clone());
     // Only names the host can find again are worth watching.
-    let watch_in = devices::device_present(&host, Direction::Input, &in_name);
-    let watch_out = devices::device_present(&host, Direction::Output, &out_name);
+    let watch_in = devices::device_present(host, Direction::Input, &in_name);
+    let watch_out = devices::device_present(host, Direction::Output, &out_name);
     let watcher = std::thread::Builder::new()
         .name("moshibar-device-watch".into())
         .spawn(move || {
@@ -400,6 +487,7 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         tap_rs,
         opened: Instant::now(),
         route,
+        system_aec,
         counters,
         watch_stop,
         watch_lost,
@@ -465,11 +553,7 @@ impl Worker {
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
         let mut io = io;
-        let mut st = LoopState::new(
-            &io,
-            self.canceller(io.route.cancel_echo),
-            self.gate.pre_roll(),
-        );
+        let mut st = LoopState::new(&io, self.canceller(&io), self.gate.pre_roll());
         while !self.stop.load(Ordering::SeqCst) {
             if let Some((dir, why)) = st.device_check(&io) {
                 match self.recover(&mut st, io, dir, why)? {
@@ -523,9 +607,16 @@ impl Worker {
             return Ok(None);
         };
         st.reset_for(&new_io);
-        if new_io.route.cancel_echo != st.aec.is_some() {
-            // Headphones plugged in or out: the canceller follows the new route.
-            (st.aec, st.kind) = self.canceller(new_io.route.cancel_echo);
+        // Headphones plugged in or out: the canceller follows the new route.
+        let kind = if new_io.system_aec {
+            CancellerKind::VoiceProcessingIo
+        } else if new_io.route.cancel_echo {
+            EchoCanceller::KIND
+        } else {
+            CancellerKind::Off
+        };
+        if kind != st.kind {
+            (st.aec, st.kind) = self.canceller(&new_io);
         }
         Ok(Some(new_io))
     }
@@ -667,10 +758,13 @@ impl Worker {
         Ok(())
     }
 
-    /// The software echo canceller for this route, if it is wanted and built in (`wanted`:
-    /// the route plan's decision, see [`crate::route::plan_route`]).
-    fn canceller(&self, wanted: bool) -> (Option<EchoCanceller>, CancellerKind) {
-        if !wanted {
+    /// The echo canceller for these devices: the system's (voice-processing unit), the software
+    /// one when the route plan wants it ([`crate::route::plan_route`]), or none.
+    fn canceller(&self, io: &Io) -> (Option<EchoCanceller>, CancellerKind) {
+        if io.system_aec {
+            return (None, CancellerKind::VoiceProcessingIo);
+        }
+        if !io.route.cancel_echo {
             return (None, CancellerKind::Off);
         }
         match EchoCanceller::new() {
