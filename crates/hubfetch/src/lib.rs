@@ -33,6 +33,7 @@ mod hashpool;
 mod housekeeping;
 pub mod journal;
 mod lock;
+mod net;
 mod netfail;
 pub mod pieces;
 mod progress;

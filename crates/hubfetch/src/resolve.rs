@@ -105,15 +105,7 @@ impl Hub {
             what: format!("HF_ENDPOINT {:?} is not a URL", cfg.endpoint),
             source: Some(Box::new(e)),
         })?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Config {
-                what: "cannot build the HTTP client".into(),
-                source: Some(Box::new(e)),
-            })?;
+        let http = crate::net::http_client(connect_timeout)?;
         Ok(Hub {
             http,
             cfg,
