@@ -204,7 +204,18 @@ fn main() -> Result<()> {
                     }
                     Ok(SessionEvent::Stopped) => break,
                     Ok(e @ SessionEvent::Metrics(_)) => tracing::debug!(?e),
-                    Ok(e) => eprintln!("{}", serde_json::to_string(&e)?),
+                    Ok(e) => {
+                        eprintln!("{}", serde_json::to_string(&e)?);
+                        if let SessionEvent::Ready {
+                            notice: Some(n), ..
+                        }
+                        | SessionEvent::DeviceReopened {
+                            notice: Some(n), ..
+                        } = e
+                        {
+                            eprintln!("{}", n.message());
+                        }
+                    }
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 }
