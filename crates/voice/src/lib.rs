@@ -7,6 +7,12 @@
 //! ([`frame_loop`]) also drives the headless WAV-to-WAV mode ([`mod@file`]). The microphone is
 //! cleaned of the speaker's echo first ([`aec`]: WebRTC AEC3 fed with exactly what the output
 //! callback played); [`echo_room`] is the synthetic room the tests and benchmark measure it in.
+//! On macOS Apple's voice-processing unit (`vpio`) carries both directions and cancels instead.
+//! [`route`] decides per route: headphones skip the canceller, a Bluetooth output records
+//! through the built-in microphone, speakers without a canceller bring a "use headphones"
+//! notice. Push-to-talk ([`gate`]) gates frames by their capture time ([`capture_clock`]),
+//! with a pre-roll that keeps the first syllable. The app configures a session with
+//! [`SessionConfig`] and hears from it through [`SessionEvent`]s.
 
 pub mod aec;
 pub mod capture_clock;
