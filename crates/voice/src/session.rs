@@ -324,7 +324,8 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     tracing::info!(input = ?in_traits, output = ?out_traits, ?route, "audio route");
     let counters = Arc::new(AudioCounters::default());
 
-    let (stamps, mut clock) = capture_clock(SAMPLE_RATE);
+    #[cfg_attr(not(target_os = "macos"), allow(unused_mut))]
+    let (mut stamps, mut clock) = capture_clock(SAMPLE_RATE);
     #[cfg(target_os = "macos")]
     if route.cancel_echo {
         let prebuffer = FRAME_SAMPLES + SAMPLE_RATE as usize * config.prebuffer_ms as usize / 1000;
@@ -337,29 +338,41 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
             stamps,
             Capture::new(in_p, 1, counters.clone()),
             Playback::new(out_c, 1, prebuffer, counters.clone()).with_tap(tap_p),
-        )?;
-        let stream = |stream: Box<dyn std::any::Any>, name: String| OpenStream {
-            stream,
-            rate: SAMPLE_RATE,
-            channels: 1,
-            name,
-        };
-        let input = stream(Box::new(unit), devices::device_name(&in_dev));
-        let output = stream(Box::new(()), devices::device_name(&out_dev));
-        return finish_io(
-            &host,
-            IoParts {
-                input,
-                output,
-                in_cons,
-                out_prod,
-                tap_cons,
-                clock,
-                route,
-                system_aec: true,
-                counters,
-            },
         );
+        match unit {
+            Ok(unit) => {
+                let stream = |stream: Box<dyn std::any::Any>, name: String| OpenStream {
+                    stream,
+                    rate: SAMPLE_RATE,
+                    channels: 1,
+                    name,
+                };
+                let input = stream(Box::new(unit), devices::device_name(&in_dev));
+                let output = stream(Box::new(()), devices::device_name(&out_dev));
+                return finish_io(
+                    &host,
+                    IoParts {
+                        input,
+                        output,
+                        in_cons,
+                        out_prod,
+                        tap_cons,
+                        clock,
+                        route,
+                        system_aec: true,
+                        counters,
+                    },
+                );
+            }
+            Err(e) => {
+                // No voice processing (a refused or missing unit): the plain streams below,
+                // no canceller, and the person is told why Moshi may hear itself.
+                tracing::warn!(error = %e, "the voice-processing unit did not open; no echo cancellation");
+                route.cancel_echo = false;
+                route.notice = Some(crate::route::RouteNotice::UseHeadphones);
+                (stamps, clock) = capture_clock(SAMPLE_RATE);
+            }
+        }
     }
     let mut in_cons_slot = None;
     let input = devices::open_input(
