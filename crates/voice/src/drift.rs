@@ -49,6 +49,8 @@ const OMEGA: f64 = 0.1;
 const ZETA: f64 = 0.8;
 /// Time constant of the depth's low-pass filter, s.
 const SMOOTH_S: f64 = 1.0;
+/// Errors beyond this (s of audio) are offsets, not drift: the integral ignores them.
+const INTEGRATE_WITHIN_S: f64 = 0.015;
 
 impl DriftController {
     /// A controller for a queue consumed at `rate` samples per second that should hold
@@ -82,8 +84,13 @@ impl DriftController {
         };
         self.filtered = Some(filtered);
         let err_s = (filtered - self.target) / self.rate;
-        // Anti-windup: the integral alone never asks for more than the bound.
-        self.integral = (self.integral + self.ki * err_s * dt).clamp(-self.max_ppm, self.max_ppm);
+        // Anti-windup: the integral alone never asks for more than the bound, and learns only
+        // from small errors. A large one is an offset (the start, an underrun's refill, a
+        // stall), which the proportional part drains; drift only ever shows as a small error.
+        if err_s.abs() < INTEGRATE_WITHIN_S {
+            self.integral =
+                (self.integral + self.ki * err_s * dt).clamp(-self.max_ppm, self.max_ppm);
+        }
         self.correction = (-(self.kp * err_s) - self.integral).clamp(-self.max_ppm, self.max_ppm);
         self.updates += 1;
         self.correction
@@ -193,6 +200,11 @@ impl DriftCompensator {
         self.resampler.delay()
     }
 
+    /// Changes the depth the queue is steered to, samples.
+    pub fn set_target(&mut self, target: f64) {
+        self.controller.target = target;
+    }
+
     /// The correction applied now, ppm.
     pub fn correction_ppm(&self) -> f64 {
         self.resampler.correction_ppm()
@@ -247,6 +259,20 @@ mod tests {
         let (c, _) = run(48_000.0, 48_048.0, 300.0);
         assert!((c.drift_ppm() - 1000.0).abs() < 5.0, "{}", c.drift_ppm());
         assert!(!c.saturated());
+    }
+
+    #[test]
+    fn a_start_up_offset_is_drained_without_learning_a_drift() {
+        // Equal clocks, but the queue starts 100 ms too full (prebuffer, device start).
+        let mut c = DriftController::new(48_000.0, 2000.0, 10_000.0);
+        let mut q = 2000.0 + 4800.0;
+        for _ in 0..(60.0 / 0.08) as usize {
+            let ppm = c.correction_ppm();
+            q += 48_000.0 * (1.0 + ppm * 1e-6) * 0.08 - 48_000.0 * 0.08;
+            c.update(q, 0.08);
+        }
+        assert!((q - 2000.0).abs() < 50.0, "depth {q}");
+        assert!(c.drift_ppm().abs() < 100.0, "learned {} ppm", c.drift_ppm());
     }
 
     #[test]

@@ -73,6 +73,12 @@ pub struct AudioHealth {
     pub output_dropped_ms: f64,
     /// Microphone audio dropped because the model thread did not empty the ring in time, ms.
     pub capture_dropped_ms: f64,
+    /// The speaker's clock against the microphone's as the drift compensator learned it, ppm
+    /// (−1 000: the speaker plays 0.1 % slower; [`crate::drift`]).
+    pub drift_ppm: f64,
+    /// The correction the output resampler applies now, ppm (at ±10 000 it is saturated: the
+    /// speaker is further off real time than resampling can follow).
+    pub drift_correction_ppm: f64,
 }
 
 /// Output RMS above which Moshi counts as speaking (about -46 dBFS).
@@ -213,6 +219,8 @@ mod tests {
             "streamErrors",
             "outputDroppedMs",
             "captureDroppedMs",
+            "driftPpm",
+            "driftCorrectionPpm",
         ] {
             assert!(v["audio"].get(k).is_some(), "missing audio.{k} in {v}");
         }

@@ -166,7 +166,8 @@ impl AdaptiveResampler {
             .oversampling_factor(128);
         let inner = Async::<f32>::new_sinc(
             f64::from(to) / f64::from(from),
-            1.0 + max_ppm * 1e-6 + 1e-9,
+            // rubato's bound is symmetric in ratio (max and 1/max): cover -max_ppm too.
+            1.0 / (1.0 - (max_ppm * 1e-6).min(0.5)) + 1e-9,
             &params,
             chunk,
             1,
@@ -332,6 +333,8 @@ mod tests {
             // Beyond the bound: clamped, not an error.
             r.set_correction_ppm(1e6)?;
             assert_eq!(r.correction_ppm(), 5000.0);
+            r.set_correction_ppm(-1e6)?;
+            assert_eq!(r.correction_ppm(), -5000.0);
         }
         Ok(())
     }

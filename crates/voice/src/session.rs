@@ -16,13 +16,14 @@ use crate::aec::{CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
 use crate::capture_clock::{capture_clock, CaptureClock};
 pub use crate::config::SessionConfig;
 use crate::devices::{self, Direction, OpenStream};
+use crate::drift::{self, DriftCompensator};
 use crate::error::VoiceError;
 pub use crate::events::SessionEvent;
 use crate::frame_loop::{FrameLoop, LiveFigures};
 use crate::gate::{Gate, PreRoll};
 use crate::metrics::AudioHealth;
 use crate::model::{FrameModel, ModelError};
-use crate::resample::StreamResampler;
+use crate::resample::{AdaptiveResampler, StreamResampler};
 use crate::ring::{self, AudioCounters, Capture, Playback};
 use crate::route::{plan_route, RoutePlan};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
@@ -230,11 +231,13 @@ struct Io {
     out_prod: rtrb::Producer<f32>,
     /// The input resampler (device rate → 24 kHz); called in `pull_input` only.
     in_rs: StreamResampler,
-    /// The output resampler (24 kHz → device rate); called in `Worker::push_output` only.
-    out_rs: StreamResampler,
+    /// The output resampler (24 kHz → device rate), its ratio following the speaker's clock
+    /// ([`crate::drift`]); called in `Worker::push_output` only.
+    out_rs: DriftCompensator,
     /// What the output callback played, for the canceller's far end.
     tap_cons: rtrb::Consumer<f32>,
-    tap_rs: StreamResampler,
+    /// Speaker rate → 24 kHz on the microphone's clock (the inverse of `out_rs`'s correction).
+    tap_rs: AdaptiveResampler,
     opened: Instant,
     /// What the route means for echo (canceller, notice).
     route: RoutePlan,
@@ -453,9 +456,12 @@ fn finish_io(host: &cpal::Host, parts: IoParts) -> Result<Io, VoiceError> {
         counters,
     } = parts;
     // The session's resamplers, built here for each open period of the devices.
-    let tap_rs = StreamResampler::new(output.rate, SAMPLE_RATE)?;
+    let tap_rs = AdaptiveResampler::new(output.rate, SAMPLE_RATE, drift::MAX_PPM)?;
     let in_rs = StreamResampler::new(input.rate, SAMPLE_RATE)?;
-    let out_rs = StreamResampler::new(SAMPLE_RATE, output.rate)?;
+    // Steered to keep the margin queued when a frame arrives (tests/clock_drift.rs); the
+    // configured margin is set in `push_output`.
+    let margin = f64::from(output.rate) * 0.04;
+    let out_rs = DriftCompensator::new(SAMPLE_RATE, output.rate, margin, drift::MAX_PPM)?;
 
     // Some systems quietly move a stream elsewhere when its device vanishes; watch for the
     // devices' names disappearing so the person hears about it (and we reopen).
@@ -725,6 +731,21 @@ impl Worker {
         pcm: &[f32],
         picked: &PickedFrame,
     ) -> Result<(), String> {
+        // Clock drift: steer the output ratio by the queue's depth once the speaker plays, and
+        // map what it plays back onto the microphone's clock with the inverse.
+        let last_cb = io.counters.output_callback_ns.load(Ordering::Relaxed);
+        if last_cb != 0 && io.counters.played.load(Ordering::Relaxed) > 0 {
+            let since = ring::now_ns().saturating_sub(last_cb) as f64 * 1e-9;
+            let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
+            let out_rate = f64::from(io.output.rate);
+            let depth = drift::fluid_depth(queued, since, out_rate);
+            io.out_rs
+                .set_target(out_rate * f64::from(self.config.prebuffer_ms) / 1000.0);
+            io.out_rs.observe_now(depth).map_err(|e| e.to_string())?;
+            io.tap_rs
+                .set_correction_ppm(io.out_rs.far_end_ppm())
+                .map_err(|e| e.to_string())?;
+        }
         // The output resampler: the one place 24 kHz becomes the device's rate.
         st.out_buf.clear();
         io.out_rs
@@ -826,6 +847,8 @@ impl Worker {
                     / out_rate
                     * 1000.0,
                 capture_dropped_ms: capture_dropped as f64 / in_rate * 1000.0,
+                drift_ppm: io.out_rs.drift_ppm(),
+                drift_correction_ppm: io.out_rs.correction_ppm(),
             },
         }
     }
