@@ -38,5 +38,6 @@ pub use plan::{
     BANDWIDTH_FRACTION, MEMORY_FRACTION, MIMI_FILE, TOKENIZER_FILE,
 };
 pub use speed::{
-    machine_id, QualitySpeed, SpeedCache, SpeedCacheError, SpeedReport, FRAME_MS, SPEED_MARGIN,
+    machine_id, QualitySpeed, SpeedCache, SpeedCacheError, SpeedReport, FRAME_MS, SPEED_CACHE_ENV,
+    SPEED_MARGIN,
 };

@@ -48,9 +48,10 @@ pub struct QualitySpeed {
 }
 
 impl QualitySpeed {
-    /// True when the measured frame fits in [`SPEED_MARGIN`] of the frame.
+    /// True when the measured frame fits in [`SPEED_MARGIN`] of the frame (a non-positive or
+    /// non-finite time is a broken measurement, never real time).
     pub fn real_time(&self) -> bool {
-        self.frame_ms <= FRAME_MS * SPEED_MARGIN
+        self.frame_ms.is_finite() && self.frame_ms > 0.0 && self.frame_ms <= FRAME_MS * SPEED_MARGIN
     }
 
     /// One phrase for a plan's reason, e.g. "measured 61 ms per frame at q4 — real time".
@@ -258,6 +259,8 @@ mod tests {
     fn the_margin_is_64_ms() {
         assert!(speed(Quality::Q4, 64.0).real_time());
         assert!(!speed(Quality::Q4, 64.5).real_time());
+        assert!(!speed(Quality::Q8, -153_649.0).real_time(), "a broken fit");
+        assert!(!speed(Quality::Q8, f64::NAN).real_time());
         assert_eq!(
             speed(Quality::Q4, 61.2).describe(),
             "measured 61 ms per frame at q4 — real time"

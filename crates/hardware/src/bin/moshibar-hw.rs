@@ -2,12 +2,23 @@
 //!
 //! ```text
 //! moshibar-hw doctor [--json] [--profile m2-pro-16] [--quality q8] [--cached bf16]
+//!                    [--speedtest] [--no-speed]
 //! moshibar-hw table
 //! ```
+//!
+//! The doctor plans with the frame times the engine's speed test measured on this machine
+//! (read from the speed cache, [`hardware::SpeedCache`]); `--speedtest` runs the test first.
+//! The test lives in the engine (`moshi-speedtest`, which links MLX); this crate must not depend
+//! on the engine, so it is run as a separate program: `$MOSHIBAR_SPEEDTEST_BIN`, else
+//! `moshi-speedtest` beside this binary, else on `PATH`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use hardware::{plan, profile, CacheState, Hardware, PlanOptions, Quality, Tier};
+use hardware::{
+    machine_id, plan, plan_with_speed, profile, CacheState, Hardware, PlanOptions, Quality,
+    SpeedCache, SpeedReport, Tier,
+};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +47,12 @@ enum Command {
         /// Qualities already in the cache (comma-separated), e.g. `bf16`.
         #[arg(long, value_delimiter = ',')]
         cached: Vec<Quality>,
+        /// Run the engine's speed test (`moshi-speedtest`) first and store its result.
+        #[arg(long, conflicts_with = "no_speed")]
+        speedtest: bool,
+        /// Ignore stored speed measurements (plan from the bandwidth table only).
+        #[arg(long)]
+        no_speed: bool,
     },
     /// Print the planner's choice for every chip and common RAM size as a
     /// Markdown table.
@@ -50,10 +67,28 @@ fn main() -> Result<()> {
             profile: prof,
             quality,
             cached,
+            speedtest,
+            no_speed,
         } => {
+            // A measurement is of this machine: a simulated profile never uses one.
+            let simulated = prof.is_some() || std::env::var_os(hardware::PROFILE_ENV).is_some();
             let hw = match prof {
                 Some(p) => profile::parse(&p)?,
                 None => hardware::detect().context("detecting hardware")?,
+            };
+            if speedtest {
+                if simulated {
+                    anyhow::bail!(
+                        "--speedtest measures this machine; drop --profile / {}",
+                        hardware::PROFILE_ENV
+                    );
+                }
+                run_speedtest()?;
+            }
+            let speed = if simulated || no_speed {
+                None
+            } else {
+                stored_speed(&hw)?
             };
             let opts = PlanOptions {
                 override_quality: quality,
@@ -61,17 +96,77 @@ fn main() -> Result<()> {
                     complete: cached.into_iter().collect(),
                 },
             };
-            let p = plan(&hw, &opts);
+            let p = plan_with_speed(&hw, &opts, speed.as_ref());
             if json {
-                let out = serde_json::json!({ "hardware": hw, "plan": p });
+                let out = serde_json::json!({ "hardware": hw, "plan": p, "speed": speed });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 print_doctor(&hw, &p);
+                print_speed(speed.as_ref(), simulated || no_speed);
             }
         }
         Command::Table => print_table()?,
     }
     Ok(())
+}
+
+/// The speed cache's report for this machine and this version, if any.
+fn stored_speed(hw: &Hardware) -> Result<Option<SpeedReport>> {
+    let Some(cache) = SpeedCache::default_location() else {
+        return Ok(None);
+    };
+    Ok(cache.load(&machine_id(hw), env!("CARGO_PKG_VERSION"))?)
+}
+
+/// Runs `moshi-speedtest` (which stores its report in the speed cache).
+fn run_speedtest() -> Result<()> {
+    let bin = match std::env::var_os("MOSHIBAR_SPEEDTEST_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let beside = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join("moshi-speedtest")))
+                .filter(|p| p.exists());
+            beside.unwrap_or_else(|| PathBuf::from("moshi-speedtest"))
+        }
+    };
+    let status = std::process::Command::new(&bin).status().with_context(|| {
+        format!(
+            "running {} (build it: cargo build -p engine --bin moshi-speedtest)",
+            bin.display()
+        )
+    })?;
+    if !status.success() {
+        anyhow::bail!("{} failed ({status})", bin.display());
+    }
+    Ok(())
+}
+
+fn print_speed(speed: Option<&SpeedReport>, ignored: bool) {
+    println!();
+    println!("Speed test");
+    match speed {
+        Some(r) => {
+            for q in &r.qualities {
+                println!(
+                    "  {:<5}          {} ({:.1} ms/layer × {} + {:.0} ms fixed + {:.0} ms Mimi; layers timed {:?})",
+                    q.quality.to_string(),
+                    q.describe(),
+                    q.per_layer_ms,
+                    q.full_layers,
+                    q.fixed_ms,
+                    q.mimi_ms,
+                    q.layers_timed
+                );
+            }
+            println!(
+                "  Took           {:.0} s (app {})",
+                r.seconds, r.app_version
+            );
+        }
+        None if ignored => println!("  not used (simulated profile or --no-speed)"),
+        None => println!("  not run on this machine yet: moshibar-hw doctor --speedtest"),
+    }
 }
 
 fn print_doctor(hw: &Hardware, p: &hardware::Plan) {
