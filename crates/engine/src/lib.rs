@@ -13,6 +13,7 @@ pub mod nn;
 pub mod parity;
 pub mod quant;
 pub mod sampling;
+pub mod speedtest;
 pub mod tokenizer;
 pub mod weights;
 

@@ -81,6 +81,19 @@ impl Mimi {
         Ok(mimi)
     }
 
+    /// A real-size (or any-size) Mimi with random weights, for the speed test: same
+    /// architecture and cost as a checkpoint, nothing to read.
+    pub fn random(cfg: &MimiConfig, num_codebooks: usize, seed: u64) -> Result<Mimi, EngineError> {
+        cfg.validate()?;
+        if num_codebooks == 0 || num_codebooks > cfg.quantizer_nq {
+            return Err(EngineError::Config(format!(
+                "num_codebooks must be in 1..={}, got {num_codebooks}",
+                cfg.quantizer_nq
+            )));
+        }
+        Self::from_weights(&mut Weights::random(seed)?, cfg, num_codebooks)
+    }
+
     fn from_weights(
         w: &mut Weights,
         cfg: &MimiConfig,

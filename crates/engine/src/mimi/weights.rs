@@ -17,6 +17,8 @@ pub(crate) struct Weights {
     path: PathBuf,
     tensors: HashMap<String, Array>,
     used: HashSet<String>,
+    /// Set for [`Weights::random`]: tensors are drawn on request instead of read.
+    random: Option<Array>,
 }
 
 impl Weights {
@@ -29,11 +31,47 @@ impl Weights {
             path: path.to_path_buf(),
             tensors,
             used: HashSet::new(),
+            random: None,
         })
+    }
+
+    /// Random weights of whatever shape is asked for (the speed test: real sizes, no file).
+    /// 1-D tensors (biases, norms, layer scales, cluster usage) are ones; the others
+    /// N(0, 1/fan_in).
+    pub(crate) fn random(seed: u64) -> Result<Self, EngineError> {
+        Ok(Weights {
+            path: PathBuf::from("<random>"),
+            tensors: HashMap::new(),
+            used: HashSet::new(),
+            random: Some(mlx_rs::random::key(seed)?),
+        })
+    }
+
+    fn draw(&mut self, name: &str, shape: &[usize]) -> Result<Array, EngineError> {
+        let key = self
+            .random
+            .as_ref()
+            .ok_or_else(|| EngineError::weights(name, "not a random checkpoint".to_string()))?;
+        let parts = mlx_rs::random::split(key, 2)?;
+        self.random = Some(parts.0);
+        let dims: Vec<i32> = shape.iter().map(|&d| d as i32).collect();
+        let a = if shape.len() == 1 {
+            mlx_rs::ops::ones::<f32>(&dims)?
+        } else {
+            let fan_in: usize = shape[1..].iter().product();
+            let scale = 1.0 / (fan_in.max(1) as f32).sqrt();
+            mlx_rs::random::normal::<f32>(&dims[..], None, scale, &parts.1)?
+        };
+        a.eval()?;
+        self.used.insert(name.to_string());
+        Ok(a)
     }
 
     /// A tensor with exactly this shape, as float32.
     pub(crate) fn get(&mut self, name: &str, shape: &[usize]) -> Result<Array, EngineError> {
+        if self.random.is_some() {
+            return self.draw(name, shape);
+        }
         let a = self.tensors.get(name).ok_or_else(|| {
             EngineError::weights(
                 name,
