@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use voice::{EchoModel, FrameModel, Session, SessionConfig, SessionEvent};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "moshibar-voice",
@@ -79,8 +81,8 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Live session for N seconds, then print real-time figures (RTF, stage times, latency,
-    /// underruns, drops).
+    /// The canceller offline (ERLE, delay estimate, CPU per 80 ms frame), then a live session
+    /// for N seconds (latency p50/p95, drift correction, RTF, drops). Build with --release.
     Bench {
         #[command(flatten)]
         model: ModelArgs,
@@ -93,6 +95,9 @@ enum Cmd {
         /// Duration of the run.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
+        /// Only the offline canceller figures (no audio devices needed).
+        #[arg(long)]
+        offline_only: bool,
     },
 }
 
@@ -228,7 +233,8 @@ fn main() -> Result<()> {
             input,
             output,
             seconds,
-        } => bench(&model, input, output, seconds)?,
+            offline_only,
+        } => bench::run(&model, input, output, seconds, offline_only)?,
         Cmd::Aec { far, near, out } => aec_files(&far, &near, &out)?,
     }
     Ok(())
@@ -265,82 +271,5 @@ fn aec_files(far: &std::path::Path, near: &std::path::Path, out: &std::path::Pat
             "cpuMsPerFrame": secs * 1000.0 / (audio_s / 0.08).max(1.0),
         })
     );
-    Ok(())
-}
-
-fn bench(
-    model: &ModelArgs,
-    input: Option<String>,
-    output: Option<String>,
-    seconds: f64,
-) -> Result<()> {
-    use std::sync::atomic::Ordering;
-    let config = SessionConfig {
-        input_device: input,
-        output_device: output,
-        hands_free: true,
-        ..Default::default()
-    };
-    let (session, events) = start_session(model, config)?;
-    let end = Instant::now() + Duration::from_secs_f64(seconds);
-    let mut metrics = Vec::new();
-    let mut lat = Vec::new();
-    while Instant::now() < end {
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(SessionEvent::Metrics(m)) => {
-                if let Some(l) = m.latency_ms {
-                    lat.push(l);
-                }
-                metrics.push(m);
-            }
-            Ok(SessionEvent::Stopped) => break,
-            Ok(SessionEvent::Error { message }) => bail!("session error: {message}"),
-            _ => {}
-        }
-    }
-    let stats = session.stats().clone();
-    session.stop()?;
-    if metrics.is_empty() {
-        bail!("no metrics arrived");
-    }
-    let n = metrics.len() as f32;
-    let mean = |f: &dyn Fn(&voice::Metrics) -> f32| metrics.iter().map(f).sum::<f32>() / n;
-    let max_rtf = metrics.iter().map(|m| m.rtf).fold(0.0, f32::max);
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f32| {
-        lat.get(((lat.len() as f32 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(f32::NAN)
-    };
-    println!("frames            {}", stats.frames.load(Ordering::Relaxed));
-    println!("encode ms (mean)  {:.2}", mean(&|m| m.encode_ms));
-    println!("lm ms (mean)      {:.2}", mean(&|m| m.lm_ms));
-    println!("decode ms (mean)  {:.2}", mean(&|m| m.decode_ms));
-    println!("RTF mean / max    {:.3} / {:.3}", mean(&|m| m.rtf), max_rtf);
-    println!("latency ms p50/p95 {:.1} / {:.1}", pct(0.5), pct(0.95));
-    println!(
-        "frames dropped    {}",
-        stats.frames_dropped.load(Ordering::Relaxed)
-    );
-    println!(
-        "underruns         {}",
-        stats.underruns.load(Ordering::Relaxed)
-    );
-    println!(
-        "capture overflow  {}",
-        stats.capture_overflow.load(Ordering::Relaxed)
-    );
-    println!(
-        "output overflow   {}",
-        stats.output_overflow.load(Ordering::Relaxed)
-    );
-    println!(
-        "device reopens    {}",
-        stats.reopens.load(Ordering::Relaxed)
-    );
-    let audio_s = (stats.frames.load(Ordering::Relaxed)
-        + stats.frames_dropped.load(Ordering::Relaxed)) as f64
-        * 0.08;
-    println!("audio captured    {audio_s:.1} s in {seconds:.1} s of wall time");
     Ok(())
 }
