@@ -49,7 +49,9 @@ const OMEGA: f64 = 0.1;
 const ZETA: f64 = 0.8;
 /// Time constant of the depth's low-pass filter, s.
 const SMOOTH_S: f64 = 1.0;
-/// Errors beyond this (s of audio) are offsets, not drift: the integral ignores them.
+/// Errors beyond this (s of audio) are offsets, not drift: the integral ignores them. The
+/// price: a drift beyond about 2 400 ppm (whose proportional-only error exceeds this) is held by
+/// the proportional part alone, with the queue that many ms above its target.
 const INTEGRATE_WITHIN_S: f64 = 0.015;
 
 impl DriftController {
@@ -266,13 +268,19 @@ mod tests {
         // Equal clocks, but the queue starts 100 ms too full (prebuffer, device start).
         let mut c = DriftController::new(48_000.0, 2000.0, 10_000.0);
         let mut q = 2000.0 + 4800.0;
+        let mut worst: f64 = 0.0;
         for _ in 0..(60.0 / 0.08) as usize {
             let ppm = c.correction_ppm();
             q += 48_000.0 * (1.0 + ppm * 1e-6) * 0.08 - 48_000.0 * 0.08;
             c.update(q, 0.08);
+            worst = worst.max(c.drift_ppm().abs());
         }
         assert!((q - 2000.0).abs() < 50.0, "depth {q}");
-        assert!(c.drift_ppm().abs() < 100.0, "learned {} ppm", c.drift_ppm());
+        // 554 ppm measured (integrating large errors too: 6 010).
+        assert!(
+            worst < 700.0,
+            "took the offset for a drift of {worst:.0} ppm"
+        );
     }
 
     #[test]
