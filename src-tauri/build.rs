@@ -4,26 +4,8 @@
 
 use std::path::Path;
 
-/// The commands the popover may invoke (docs/ipc.md). Each one gets an `allow-<name>` permission.
-const COMMANDS: &[&str] = &[
-    "get_state",
-    "get_progress",
-    "get_settings",
-    "save_settings",
-    "set_hf_token",
-    "pause_download",
-    "resume_download",
-    "retry_download",
-    "list_audio_devices",
-    "start_session",
-    "stop_session",
-    "set_talking",
-    "quit_app",
-    "open_microphone_settings",
-    "delete_model",
-    "reveal_model",
-    "pick_cache_dir",
-];
+// COMMANDS: the one list of the popover's commands (shared with the app and its tests).
+include!("src/ipc_commands.rs");
 
 fn main() {
     let dist = Path::new("../ui/dist");
@@ -39,6 +21,7 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=../ui/dist/index.html");
+    println!("cargo:rerun-if-changed=src/ipc_commands.rs");
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),

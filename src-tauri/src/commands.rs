@@ -71,12 +71,15 @@ pub async fn set_hf_token<R: Runtime>(
     token: Option<String>,
 ) -> CmdResult<()> {
     let has = token.is_some();
+    // The keychain may ask for the login password: the popover stays up meanwhile.
+    let hold = crate::window::HoldOpen::new(&app);
     let stored = tauri::async_runtime::spawn_blocking(move || {
         use tauri::Manager;
         app.state::<TokenStore>().set(token.as_deref())
     })
     .await
     .map_err(|e| e.to_string())?;
+    drop(hold);
     if stored == Stored::MemoryOnly && has {
         tracing::warn!("the token is kept for this run only: the system keychain is unavailable");
     }
@@ -128,6 +131,23 @@ pub async fn stop_session(core: State<'_, Core>) -> CmdResult<()> {
 #[tauri::command]
 pub async fn set_talking(core: State<'_, Core>, talking: bool) -> CmdResult<()> {
     core.command(Event::Talk(talking)).await
+}
+
+/// `dismiss_error`: the banner's ×. Clears a session, shortcut or model error; the Error
+/// stage's error stays until the flow runs again (Retry).
+#[tauri::command]
+pub async fn dismiss_error(core: State<'_, Core>) -> CmdResult<()> {
+    core.command(Event::DismissError).await
+}
+
+/// `restart_question { settings }`: the question to ask before saving `settings` stops the
+/// download or unloads the model to plan again; `null` when nothing needs confirming.
+#[tauri::command]
+pub async fn restart_question(
+    core: State<'_, Core>,
+    settings: Settings,
+) -> CmdResult<Option<String>> {
+    Ok(core.restart_question(settings).await)
 }
 
 /// `quit_app`.

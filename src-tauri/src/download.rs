@@ -128,6 +128,12 @@ impl<R: Runtime> app_core::Hub for HubfetchHub<R> {
         disk_free(settings)
     }
 
+    fn delete(&self, settings: &Settings, repo: &str) -> Result<u64, UiError> {
+        let cache = crate::model_files::cache_root(settings.cache_dir.as_deref());
+        crate::model_files::delete_repo(&cache, repo)
+            .map_err(|e| UiError::new("Could not delete the model", e.to_string(), None))
+    }
+
     fn cached_snapshot(
         &self,
         settings: &Settings,
@@ -356,7 +362,7 @@ pub fn ui_error(e: &hubfetch::Error) -> UiError {
         E::DiskFull { .. } => UiError::new("Not enough disk space", message, Some("openSettings")),
         E::Offline(_) | E::Unreachable { .. } => UiError::new("Offline", message, Some("retry")),
         E::Cancelled => UiError::new("Download stopped", message, Some("retry")),
-        E::Network(_) => UiError::new("Download interrupted", message, Some("retry")),
+        E::Network { .. } => UiError::new("Download interrupted", message, Some("retry")),
         _ => UiError::new("Download failed", message, Some("retry")),
     }
 }

@@ -20,31 +20,104 @@ use voice::{FrameModel, ModelError, ModelFrame};
 
 use crate::state::UiError;
 
-/// Why the model could not be loaded.
+/// A cause kept as the error's source (the engine crate is optional in this build).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the model could not be loaded. Each kind names its cause and the action that helps:
+/// only a missing or unreadable file is fixed by downloading again (the files were verified
+/// against the Hub's hashes before loading, so a bad layout or an engine failure is not).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The engine failed to load or run the files.
-    #[error("{0}")]
-    Engine(String),
+    /// A model file is missing or cannot be read.
+    #[error("a model file is missing or unreadable: {0}")]
+    Unreadable(#[source] Cause),
+    /// The verified files are not laid out as this version's engine expects (a tensor, the
+    /// repo's `config.json`).
+    #[error("the model files do not match what this version of Moshibar expects: {0}")]
+    Layout(#[source] Cause),
+    /// MLX could not load its Metal shader library (`mlx.metallib`, bundled in the app).
+    #[error("MLX's Metal shader library (mlx.metallib) could not be loaded: {0}")]
+    Metallib(#[source] Cause),
+    /// The engine (MLX) failed to load or run the model: memory, a kernel, the warm-up.
+    #[error("the engine failed: {0}")]
+    Engine(#[source] Cause),
+    /// The engine thread is gone.
+    #[error("the engine thread has stopped")]
+    ThreadGone,
     /// This build has no engine.
     #[error("This build was made without the `engine` feature, so it cannot run Moshi.")]
     NoEngine,
 }
 
 impl LoadError {
-    /// The error as the person sees it.
+    /// An engine failure with this message (warm-up, thread errors).
+    pub fn engine(message: impl Into<String>) -> Self {
+        LoadError::Engine(message.into().into())
+    }
+
+    /// The error as the person sees it: the cause, and the action that fixes it.
     pub fn to_ui(&self) -> UiError {
+        const TITLE: &str = "Loading Moshi failed";
         match self {
-            LoadError::Engine(e) => UiError::new(
-                "Loading Moshi failed",
+            LoadError::Unreadable(e) => UiError::new(
+                TITLE,
                 format!(
-                    "The model files could not be loaded: {e}. Retry; if it fails again, \
-                     delete the model from the cache so that it is downloaded again."
+                    "A model file is missing or unreadable ({e}). Delete the model in \
+                     Settings and download it again."
+                ),
+                Some("openSettings"),
+            ),
+            LoadError::Layout(e) => UiError::new(
+                TITLE,
+                format!(
+                    "The model files are not laid out as this version of Moshibar expects \
+                     ({e}). They were verified against the Hub, so downloading them again \
+                     will not help: update Moshibar, or choose another quality or voice in \
+                     Settings."
+                ),
+                Some("openSettings"),
+            ),
+            LoadError::Metallib(e) => UiError::new(
+                TITLE,
+                format!(
+                    "MLX's Metal shader library (mlx.metallib) could not be loaded ({e}). This \
+                     copy of Moshibar is incomplete: install it again. The model files are \
+                     fine; keep them."
+                ),
+                None,
+            ),
+            LoadError::Engine(e) => UiError::new(
+                TITLE,
+                format!(
+                    "The engine failed ({e}). The model files were verified and are fine: \
+                     retry; if it fails again, choose a smaller quality in Settings (q4 needs \
+                     the least memory) and send the log (menu: Reveal logs)."
                 ),
                 Some("retry"),
             ),
+            LoadError::ThreadGone => UiError::new(
+                TITLE,
+                "The engine stopped unexpectedly. Quit Moshibar and open it again; the model \
+                 files are fine."
+                    .to_owned(),
+                None,
+            ),
             LoadError::NoEngine => UiError::new("No engine in this build", self.to_string(), None),
         }
+    }
+}
+
+/// Sorts an engine error by what fixes it (see [`LoadError`]).
+#[cfg(feature = "engine")]
+pub fn classify(e: engine::EngineError) -> LoadError {
+    use engine::EngineError as E;
+    match e {
+        E::Mlx(ref m) if m.to_ascii_lowercase().contains("metallib") => {
+            LoadError::Metallib(Box::new(e))
+        }
+        E::Io { .. } => LoadError::Unreadable(Box::new(e)),
+        E::Weights { .. } | E::RepoConfig { .. } | E::Json(_) => LoadError::Layout(Box::new(e)),
+        other => LoadError::Engine(Box::new(other)),
     }
 }
 
@@ -97,7 +170,7 @@ impl ModelSpec {
         let started = Instant::now();
         model
             .warmup()
-            .map_err(|e| LoadError::Engine(format!("warm-up failed: {e}")))?;
+            .map_err(|e| LoadError::engine(format!("warm-up failed: {e}")))?;
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             "engine warm-up done"
@@ -117,8 +190,7 @@ fn load_engine(
         hardware::Quality::Q8 => engine::Quality::Q8,
         hardware::Quality::Q4 => engine::Quality::Q4,
     };
-    let paths =
-        engine::MoshiPaths::from_dir(dir, quality).map_err(|e| LoadError::Engine(e.to_string()))?;
+    let paths = engine::MoshiPaths::from_dir(dir, quality).map_err(classify)?;
     // `from_dir` falls back to the bf16 file when the quantized one is absent; `Moshi::load`
     // quantizes a bf16 file at load time and uses an already quantized file as is.
     let lm_is_bf16 = paths
@@ -130,7 +202,7 @@ fn load_engine(
         quantize_from_bf16: quality != engine::Quality::Bf16 && (quantize_from_bf16 || lm_is_bf16),
         sampling: engine::SamplingConfig::default(),
     };
-    let moshi = engine::Moshi::load(&paths, &opts).map_err(|e| LoadError::Engine(e.to_string()))?;
+    let moshi = engine::Moshi::load(&paths, &opts).map_err(classify)?;
     Ok(Box::new(moshi))
 }
 
@@ -232,9 +304,7 @@ impl EngineThread {
     }
 
     fn send(&self, job: Job) -> Result<(), LoadError> {
-        self.jobs
-            .send(job)
-            .map_err(|_| LoadError::Engine("the engine thread has stopped".into()))
+        self.jobs.send(job).map_err(|_| LoadError::ThreadGone)
     }
 
     /// Loads the model on the engine thread (replacing any other) and runs its warm-up frame;
@@ -242,8 +312,7 @@ impl EngineThread {
     pub fn load(&self, spec: ModelSpec) -> Result<(), LoadError> {
         let (tx, rx) = bounded(1);
         self.send(Job::Load(spec, tx))?;
-        rx.recv()
-            .map_err(|_| LoadError::Engine("the engine thread stopped while loading".into()))?
+        rx.recv().map_err(|_| LoadError::ThreadGone)?
     }
 
     /// Frees the model; blocks until it is dropped.
@@ -276,7 +345,7 @@ fn engine_loop(rx: Receiver<Job>) {
                 let r = spec.load().and_then(|mut m| {
                     let started = Instant::now();
                     m.warmup()
-                        .map_err(|e| LoadError::Engine(format!("warm-up failed: {e}")))?;
+                        .map_err(|e| LoadError::engine(format!("warm-up failed: {e}")))?;
                     tracing::info!(
                         ms = started.elapsed().as_millis() as u64,
                         "engine warm-up done"
@@ -394,7 +463,7 @@ mod tests {
         let mut m = ModelSpec::Echo(0).load()?;
         let out = m
             .process(&[0.25; voice::FRAME_SAMPLES])
-            .map_err(|e| LoadError::Engine(e.to_string()))?;
+            .map_err(|e| LoadError::engine(e.to_string()))?;
         assert_eq!(out.pcm.len(), voice::FRAME_SAMPLES);
         Ok(())
     }
@@ -413,17 +482,81 @@ mod tests {
         let ui = err.to_ui();
         assert!(!ui.title.is_empty() && !ui.message.is_empty());
         if cfg!(feature = "engine") {
-            assert!(matches!(err, LoadError::Engine(_)), "{err}");
-            assert_eq!(ui.action.as_deref(), Some("retry"));
+            assert!(matches!(err, LoadError::Unreadable(_)), "{err}");
+            assert_eq!(ui.action.as_deref(), Some("openSettings"));
+            assert!(ui.message.contains("download it again"), "{}", ui.message);
         } else {
             assert!(matches!(err, LoadError::NoEngine));
         }
         Ok(())
     }
 
+    /// Only a missing or unreadable file is fixed by downloading again; the message names
+    /// the cause and never sends a person with a broken app bundle to re-download 5 GB.
+    #[test]
+    fn load_errors_name_the_cause_and_the_right_action() {
+        let metallib =
+            LoadError::Metallib("Failed to load the default metallib. library not found".into())
+                .to_ui();
+        assert!(
+            metallib.message.contains("mlx.metallib"),
+            "{}",
+            metallib.message
+        );
+        assert!(metallib.message.contains("install it again"));
+        assert!(
+            !metallib.message.contains("download"),
+            "{}",
+            metallib.message
+        );
+        let engine = LoadError::engine("[malloc] out of memory").to_ui();
+        assert!(engine.message.contains("out of memory"));
+        assert!(!engine.message.contains("download"), "{}", engine.message);
+        assert_eq!(engine.action.as_deref(), Some("retry"));
+        let layout = LoadError::Layout("tensor `x`: missing".into()).to_ui();
+        assert!(
+            layout.message.contains("will not help"),
+            "{}",
+            layout.message
+        );
+        let unreadable = LoadError::Unreadable("model.q4.safetensors: not found".into()).to_ui();
+        assert!(unreadable.message.contains("download it again"));
+        assert!(
+            std::error::Error::source(&LoadError::engine("x")).is_some(),
+            "cause kept"
+        );
+    }
+
+    #[cfg(feature = "engine")]
+    #[test]
+    fn engine_errors_are_sorted_by_what_fixes_them() {
+        use engine::EngineError as E;
+        let m = |s: &str| E::Mlx(s.into());
+        assert!(matches!(
+            classify(m("Failed to load the default metallib.")),
+            LoadError::Metallib(_)
+        ));
+        assert!(matches!(
+            classify(m("[malloc] out of memory")),
+            LoadError::Engine(_)
+        ));
+        assert!(matches!(
+            classify(E::io("/x", std::io::Error::other("gone"))),
+            LoadError::Unreadable(_)
+        ));
+        assert!(matches!(
+            classify(E::weights("t", "missing")),
+            LoadError::Layout(_)
+        ));
+        assert!(matches!(
+            classify(E::Shape("x".into())),
+            LoadError::Engine(_)
+        ));
+    }
+
     #[test]
     fn engine_thread_keeps_one_model_for_every_session() -> Result<(), LoadError> {
-        let engine = EngineThread::spawn().map_err(|e| LoadError::Engine(e.to_string()))?;
+        let engine = EngineThread::spawn().map_err(|e| LoadError::engine(e.to_string()))?;
         let mut before = engine.remote();
         assert!(
             before.process(&[0.0; voice::FRAME_SAMPLES]).is_err(),
@@ -432,11 +565,11 @@ mod tests {
         engine.load(ModelSpec::Echo(0))?;
         for _ in 0..2 {
             let mut m = engine.remote();
-            m.warmup().map_err(|e| LoadError::Engine(e.to_string()))?;
+            m.warmup().map_err(|e| LoadError::engine(e.to_string()))?;
             engine.probe.set_talking(true);
             let out = m
                 .process(&[0.5; voice::FRAME_SAMPLES])
-                .map_err(|e| LoadError::Engine(e.to_string()))?;
+                .map_err(|e| LoadError::engine(e.to_string()))?;
             assert_eq!(out.pcm.len(), voice::FRAME_SAMPLES);
             assert!(
                 out.pcm.iter().all(|&x| (x - 0.5).abs() < 1e-6),
@@ -444,7 +577,7 @@ mod tests {
             );
             engine.probe.set_talking(false);
             m.process(&[0.0; voice::FRAME_SAMPLES])
-                .map_err(|e| LoadError::Engine(e.to_string()))?;
+                .map_err(|e| LoadError::engine(e.to_string()))?;
         }
         assert_eq!(
             engine.probe.frames_heard(),

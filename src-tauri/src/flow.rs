@@ -16,6 +16,10 @@ use tauri::{AppHandle, Manager, Runtime};
 /// download.
 pub const MODEL_DIR_ENV: &str = "MOSHIBAR_MODEL_DIR";
 
+/// Environment variable (test hook): how long a talked-in session stays open after the last
+/// release with the popover hidden, ms (default [`app_core::IDLE_CLOSE`]).
+pub const IDLE_CLOSE_MS_ENV: &str = "MOSHIBAR_IDLE_CLOSE_MS";
+
 /// The shell the core drives.
 pub struct TauriShell<R: Runtime> {
     app: AppHandle<R>,
@@ -112,7 +116,12 @@ pub fn start<R: Runtime>(
     let memory = FlowMemory::load(&config_dir);
     let hands_free = settings.hands_free;
     let model_dir = crate::test_hooks::var_os(MODEL_DIR_ENV).map(PathBuf::from);
-    let machine = Machine::new(settings, memory.download_paused).with_model_dir(model_dir);
+    let mut machine = Machine::new(settings, memory.download_paused).with_model_dir(model_dir);
+    if let Some(ms) = crate::test_hooks::var_os(IDLE_CLOSE_MS_ENV)
+        .and_then(|v| v.to_str().and_then(|v| v.parse::<u64>().ok()))
+    {
+        machine = machine.with_idle_close(std::time::Duration::from_millis(ms));
+    }
     let services = Services {
         shell: Arc::new(TauriShell {
             app: app.clone(),
@@ -138,6 +147,9 @@ pub fn start<R: Runtime>(
             message,
             Some("openSettings"),
         )));
+    }
+    if crate::window::popover_events() && crate::window::is_shown(app) {
+        core.event(Event::Popover(true));
     }
     app.manage(core);
     Ok(())

@@ -41,8 +41,8 @@ fn samples() -> Map<String, Value> {
     };
 
     let mut state = app_core::AppState::initial(&settings);
-    state.hardware = Some(to_value(&hw));
-    state.plan = Some(to_value(&plan));
+    state.hardware = Some(hw.clone());
+    state.plan = Some(plan.clone());
     state.error = Some(app_core::UiError::new("t", "m", Some("retry")));
     state.disk_free_bytes = Some(1);
     state.model_dir = Some("/m".into());
@@ -111,6 +111,51 @@ fn ipc_shapes_match_the_committed_contract() {
         "the IPC types changed: ui/tests/ipc-shapes.json is stale. Update ui/src/types.ts and the \
          UI, then run MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract.\n\
          now:\n{text}"
+    );
+}
+
+const BINDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/bindings.ts");
+
+/// `ui/src/bindings.ts`: the TypeScript of the app's own IPC types, generated from the Rust
+/// types with ts-rs (the crates' types it refers to, `Hardware`, `Plan`, `Voice`, come from
+/// `types.ts`, which the shape test above keeps true).
+fn bindings() -> String {
+    use ts_rs::TS;
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let decls = [
+        app_core::Stage::decl(&cfg),
+        app_core::QualityOverride::decl(&cfg),
+        app_core::UiError::decl(&cfg),
+        app_core::SessionState::decl(&cfg),
+        app_core::AppState::decl(&cfg),
+        app_core::Settings::decl(&cfg),
+        crate::model_files::FolderCheck::decl(&cfg),
+        crate::session::AudioDevices::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust IPC types (app-core, src-tauri) by ts-rs: do not edit.\n\
+         // Regenerate: MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract\n\
+         import type { Hardware, Plan, Voice } from './types';\n",
+    );
+    for d in decls {
+        out.push_str("\nexport ");
+        out.push_str(d.trim());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn typescript_bindings_are_generated_from_the_rust_types() {
+    let want = bindings();
+    if std::env::var_os("MOSHIBAR_UPDATE_IPC_SHAPES").is_some() {
+        std::fs::write(BINDINGS, &want).expect("write bindings.ts");
+    }
+    let got = std::fs::read_to_string(BINDINGS).unwrap_or_default();
+    assert!(
+        got == want,
+        "ui/src/bindings.ts is stale: MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib \
+         ipc_contract\nnow:\n{want}"
     );
 }
 

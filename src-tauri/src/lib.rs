@@ -14,6 +14,7 @@ pub mod download;
 pub mod engine;
 pub mod flow;
 pub mod hotkey;
+pub mod ipc_commands;
 pub mod keychain;
 pub mod logs;
 pub mod metallib;
@@ -61,10 +62,12 @@ pub fn run() {
             commands::get_progress,
             commands::get_settings,
             commands::save_settings,
+            commands::restart_question,
             commands::set_hf_token,
             commands::pause_download,
             commands::resume_download,
             commands::retry_download,
+            commands::dismiss_error,
             commands::list_audio_devices,
             commands::start_session,
             commands::stop_session,

@@ -90,6 +90,7 @@ pub fn delete_repo(cache: &Path, repo: &str) -> Result<u64, ModelFilesError> {
 
 /// What a candidate cache folder offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct FolderCheck {
     /// The folder (absolute).
@@ -97,8 +98,10 @@ pub struct FolderCheck {
     /// A file could be created and removed in it.
     pub writable: bool,
     /// Free space there.
+    #[cfg_attr(test, ts(type = "number | null"))]
     pub free_bytes: Option<u64>,
     /// What the planned model still needs.
+    #[cfg_attr(test, ts(type = "number"))]
     pub needed_bytes: u64,
     /// Why it cannot be used, for the person; none when it can.
     pub error: Option<String>,
@@ -150,26 +153,34 @@ fn settings_cache<R: Runtime>(app: &AppHandle<R>) -> PathBuf {
 }
 
 /// `delete_model { repo }`: deletes one of the app's repos from the cache; returns bytes freed.
+/// The core does it ([`app_core::Core::delete_model`]): for the repo in use it first cancels
+/// the download, closes the session and unloads the model, and plans again afterwards.
 #[tauri::command]
 pub async fn delete_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<u64, String> {
-    let cache = settings_cache(&app);
-    tauri::async_runtime::spawn_blocking(move || delete_repo(&cache, &repo))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    if !is_app_repo(&repo) {
+        return Err(ModelFilesError::NotAppRepo(repo).to_string());
+    }
+    crate::state::core(&app).delete_model(repo).await
 }
 
 /// `reveal_model { repo }`: shows the repo's folder in Finder (the cache folder when the repo
-/// is not there yet).
+/// is not there yet). Async and off the main thread: the file system (a network volume, a
+/// sleeping disk) and Finder may take a while.
 #[tauri::command]
-pub fn reveal_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<(), String> {
-    use tauri_plugin_opener::OpenerExt;
+pub async fn reveal_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<(), String> {
     let cache = settings_cache(&app);
-    let dir = repo_dir(&cache, &repo);
+    tauri::async_runtime::spawn_blocking(move || reveal(&app, &cache, &repo))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn reveal<R: Runtime>(app: &AppHandle<R>, cache: &Path, repo: &str) -> Result<(), String> {
+    use tauri_plugin_opener::OpenerExt;
+    let dir = repo_dir(cache, repo);
     let result = if dir.exists() {
         app.opener().reveal_item_in_dir(&dir)
     } else {
-        std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+        std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
         app.opener()
             .open_path(cache.to_string_lossy(), None::<&str>)
     };

@@ -1,25 +1,7 @@
 //! Checks of the security configuration: the UI's capability lists exactly the app's commands,
 //! and the CSP allows no remote origin.
 
-const COMMANDS: &[&str] = &[
-    "get_state",
-    "get_progress",
-    "get_settings",
-    "save_settings",
-    "set_hf_token",
-    "pause_download",
-    "resume_download",
-    "retry_download",
-    "list_audio_devices",
-    "start_session",
-    "stop_session",
-    "set_talking",
-    "quit_app",
-    "open_microphone_settings",
-    "delete_model",
-    "reveal_model",
-    "pick_cache_dir",
-];
+use crate::ipc_commands::COMMANDS;
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).expect("valid JSON")
@@ -63,11 +45,55 @@ fn capability_allows_exactly_the_ipc_commands() {
     assert_eq!(cap["windows"], serde_json::json!(["main"]));
 }
 
+/// The capability file as generated from [`COMMANDS`]: the event listener, one `allow-*` per
+/// command, and the opener for Hugging Face pages only.
+fn capability() -> serde_json::Value {
+    let mut permissions = vec![
+        serde_json::json!("core:event:allow-listen"),
+        serde_json::json!("core:event:allow-unlisten"),
+    ];
+    permissions.extend(
+        COMMANDS
+            .iter()
+            .map(|c| serde_json::json!(format!("allow-{}", c.replace('_', "-")))),
+    );
+    permissions.push(serde_json::json!({
+        "identifier": "opener:allow-open-url",
+        "allow": [{ "url": "https://huggingface.co/*" }]
+    }));
+    serde_json::json!({
+        "$schema": "../gen/schemas/desktop-schema.json",
+        "identifier": "main",
+        "description": "The popover: listen to Moshibar's events, call exactly the commands in docs/ipc.md (src/ipc_commands.rs; this file is generated from it), and open Hugging Face pages (gated-model terms, tokens) in the browser. Nothing else: no fs, shell, http, window control.",
+        "windows": ["main"],
+        "permissions": permissions,
+    })
+}
+
+#[test]
+fn capability_file_is_generated_from_the_command_list() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/capabilities/main.json");
+    let want = serde_json::to_string_pretty(&capability()).expect("json") + "\n";
+    if std::env::var_os("MOSHIBAR_UPDATE_IPC_SHAPES").is_some() {
+        std::fs::write(path, &want).expect("write capability");
+    }
+    let got = std::fs::read_to_string(path).expect("capability file");
+    assert_eq!(
+        got, want,
+        "capabilities/main.json is stale: MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib security"
+    );
+}
+
 #[test]
 fn build_script_declares_the_same_commands() {
     let build = include_str!("../build.rs");
+    assert!(
+        build.contains("include!(\"src/ipc_commands.rs\")"),
+        "build.rs takes the one command list"
+    );
+    let docs = include_str!("../../docs/ipc.md");
     for c in COMMANDS {
-        assert!(build.contains(&format!("\"{c}\"")), "build.rs lacks {c}");
+        assert!(docs.contains(&format!("`{c}`")), "docs/ipc.md lacks `{c}`");
     }
     let lib = include_str!("lib.rs");
     for c in COMMANDS {

@@ -32,6 +32,7 @@ pub const ECHO_MODEL_ENV: &str = "MOSHIBAR_ECHO_MODEL";
 
 /// `list_audio_devices`' answer.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AudioDevices {
     /// Input device names.

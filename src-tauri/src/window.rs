@@ -121,6 +121,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) {
                 if w.is_visible().unwrap_or(false) {
                     handle.state::<BlurClock>().mark();
                     let _ = w.hide();
+                    tell_core(&handle, false);
                 }
             }
         }
@@ -173,13 +174,40 @@ pub fn show<R: Runtime>(app: &AppHandle<R>) {
     // Some window systems only know the window's size once it is mapped: place it again.
     place(&window);
     let _ = window.set_focus();
+    tell_core(app, true);
 }
 
 /// Hides the popover.
 pub fn hide<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = popover(app) {
         let _ = window.hide();
+        tell_core(app, false);
     }
+}
+
+/// The core opens the session's audio while the popover is up in Ready (the first press then
+/// loses nothing) and closes it when the popover hides with nobody talking.
+fn tell_core<R: Runtime>(app: &AppHandle<R>, visible: bool) {
+    if !popover_events() {
+        return;
+    }
+    if let Some(core) = crate::actions::core(app) {
+        core.event(app_core::Event::Popover(visible));
+    }
+}
+
+/// The popover's visibility drives the warm microphone, except in the file-session test hook
+/// (a session there runs the input WAV once; opening it ahead would consume it).
+pub fn popover_events() -> bool {
+    crate::test_hooks::var_os(crate::session::INPUT_WAV_ENV).is_none()
+}
+
+/// Whether the popover is on screen now (the core's initial visibility: the popover may have
+/// opened at launch before the core existed).
+pub fn is_shown<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.get_webview_window(LABEL)
+        .and_then(|w| w.is_visible().ok())
+        .unwrap_or(false)
 }
 
 /// Left click on the tray icon: open if closed, close if open.

@@ -39,14 +39,14 @@ test('planning, downloading and verifying have no accessibility violations', asy
 test('ready, session, error and settings have no accessibility violations', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });
   await audit(page, 'ready');
-  await setApp(page, { session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
+  await setApp(page, { session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
   await emit(page, 'session-metrics', fx.metrics({ speaking: true, outputLevel: 0.2 }));
   await emit(page, 'transcript', { piece: ' Hello there.', frame: 1 });
   await expect(page.getByTestId('session-status')).toHaveText('Moshi is speaking');
   await audit(page, 'session');
   await setApp(page, {
     stage: 'error',
-    session: { active: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
+    session: { active: false, inputOpen: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
     error: { title: 'Accept the model’s terms', message: 'Gated.', action: 'openUrl:https://huggingface.co/kyutai/moshiko-mlx-bf16' },
   });
   await expect(page.getByRole('heading', { name: 'Accept the model’s terms' })).toBeVisible();

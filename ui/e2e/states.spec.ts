@@ -144,7 +144,7 @@ test('ready: hotkey hint, start a conversation', async ({ page }) => {
 
 test('session: hold-to-talk, mic level, speaking indicator, transcript, latency', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });
-  await setApp(page, { session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
+  await setApp(page, { session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
   await expect(page.getByTestId('stage')).toHaveText('Live');
   const talk = page.getByRole('button', { name: 'Hold to talk' });
   await expect(talk).toHaveAttribute('aria-pressed', 'false');
@@ -188,12 +188,12 @@ test('session: hold-to-talk, mic level, speaking indicator, transcript, latency'
 
   await page.getByRole('button', { name: 'End conversation' }).click();
   await expect.poll(async () => (await commands(page)).at(-1)).toEqual({ cmd: 'stop_session', args: {} });
-  await setApp(page, { session: { active: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
+  await setApp(page, { session: { active: false, inputOpen: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } });
   await expect(page.getByRole('heading', { name: 'Ready' })).toBeVisible();
 });
 
 test('session: hands-free mode has no hold button', async ({ page }) => {
-  await openApp(page, { app: fx.appState({ stage: 'ready', plan: fx.plan, session: { active: true, talking: false, handsFree: true, framesHeard: 0, keyToModelMs: null } }) });
+  await openApp(page, { app: fx.appState({ stage: 'ready', plan: fx.plan, session: { active: true, inputOpen: true, talking: false, handsFree: true, framesHeard: 0, keyToModelMs: null } }) });
   await expect(page.getByTestId('hands-free')).toHaveText('Hands-free is on — just speak.');
   await expect(page.getByRole('button', { name: 'Hold to talk' })).toHaveCount(0);
   await expect(page.getByTestId('session-status')).toHaveText('Listening');

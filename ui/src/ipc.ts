@@ -8,10 +8,14 @@ export const api = {
   getProgress: () => invoke<Progress | null>('get_progress'),
   getSettings: () => invoke<Settings>('get_settings'),
   saveSettings: (settings: Settings) => invoke<Settings>('save_settings', { settings }),
+  /** The core's question before `settings` stops the download or unloads the model; null: nothing to confirm. */
+  restartQuestion: (settings: Settings) => invoke<string | null>('restart_question', { settings }),
   setHfToken: (token: string | null) => invoke<void>('set_hf_token', { token }),
   pauseDownload: () => invoke<void>('pause_download'),
   resumeDownload: () => invoke<void>('resume_download'),
   retryDownload: () => invoke<void>('retry_download'),
+  /** The banner's ×: the core forgets a session, shortcut or model error (the Error stage's stays). */
+  dismissError: () => invoke<void>('dismiss_error'),
   listAudioDevices: () => invoke<AudioDevices>('list_audio_devices'),
   startSession: () => invoke<void>('start_session'),
   stopSession: () => invoke<void>('stop_session'),

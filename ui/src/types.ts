@@ -1,7 +1,10 @@
-// Shapes from docs/ipc.md — keep names and fields exactly as the contract says.
+// Shapes from docs/ipc.md. The app's own types (AppState, Settings, AppError, FolderCheck,
+// AudioDevices, Stage, QualityOverride) are generated from Rust into ./bindings.ts; the crates'
+// types below (Progress, Hardware, Plan, Metrics, …) are written here and checked against the
+// Rust serialization by tests/ipc-contract.test.ts (ipc-shapes.json).
+export type { AppError, AppState, AudioDevices, FolderCheck, QualityOverride, SessionState, Settings, Stage } from './bindings';
 
 export type Quality = 'bf16' | 'q8' | 'q4';
-export type QualityOverride = 'auto' | Quality;
 /** Moshi's voice: Moshiko (male) or Moshika (female); the same layout, other repos. */
 export type Voice = 'moshiko' | 'moshika';
 
@@ -100,36 +103,7 @@ export interface Plan {
   alternatives: Alternative[];
 }
 
-export type Stage = 'detecting' | 'planning' | 'downloading' | 'verifying' | 'loading' | 'ready' | 'error';
 
-export interface AppError {
-  title: string;
-  message: string;
-  /** "retry" | "openSettings" | "openUrl:https://…" | null */
-  action: string | null;
-}
-
-export interface AppState {
-  stage: Stage;
-  hardware: Hardware | null;
-  plan: Plan | null;
-  session: {
-    active: boolean;
-    talking: boolean;
-    handsFree: boolean;
-    /** Microphone frames that reached the model in this session. */
-    framesHeard: number;
-    /** Key-down to first frame into the model, ms (null before the first press). */
-    keyToModelMs: number | null;
-  };
-  hotkey: string;
-  error: AppError | null;
-  diskFreeBytes: number | null;
-  modelDir: string | null;
-  /** The download is paused (remembered across relaunch). */
-  downloadPaused: boolean;
-  voice: Voice;
-}
 
 export interface TranscriptPiece {
   piece: string;
@@ -167,36 +141,14 @@ export interface AudioHealth {
   streamErrors: number;
   outputDroppedMs: number;
   captureDroppedMs: number;
+  /** The speaker's clock against the microphone's, ppm (the drift compensator's estimate). */
+  driftPpm: number;
+  /** The correction the output resampler applies now, ppm. */
+  driftCorrectionPpm: number;
 }
 
-export interface Settings {
-  qualityOverride: QualityOverride;
-  voice: Voice;
-  hotkey: string;
-  inputDevice: string | null;
-  outputDevice: string | null;
-  handsFree: boolean;
-  launchAtLogin: boolean;
-  cacheDir: string | null;
-  hasToken: boolean;
-}
 
-/** `pick_cache_dir`'s answer: the chosen folder, checked for writability and space. */
-export interface FolderCheck {
-  path: string;
-  writable: boolean;
-  freeBytes: number | null;
-  neededBytes: number;
-  /** Why it cannot be used; null when it can. */
-  error: string | null;
-}
 
-export interface AudioDevices {
-  inputs: string[];
-  outputs: string[];
-  defaultInput: string | null;
-  defaultOutput: string | null;
-}
 
 /** Event names (app → UI). */
 export const EVENTS = {

@@ -22,7 +22,7 @@ const app: AppState = fx.appState({
   hardware: fx.hardware,
   plan: { ...fx.plan, warning: 'will not run in real time' },
   error: { title: 't', message: 'm', action: 'retry' },
-  session: { active: true, talking: false, handsFree: false, framesHeard: 3, keyToModelMs: 12 },
+  session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 3, keyToModelMs: 12 },
 });
 const settings: Settings = { ...fx.settings, inputDevice: 'a', outputDevice: 'b', cacheDir: '/x' };
 const p = fx.progress(0.3);

@@ -48,7 +48,7 @@ describe('error banner in any stage', () => {
   it('shows the app error while Ready, downloading, in a session', () => {
     expect(bannerError(withApp({ error: err }))).toEqual(err);
     expect(bannerError(withApp({ stage: 'downloading', error: err }))).toEqual(err);
-    expect(bannerError(withApp({ error: err, session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } }))).toEqual(err);
+    expect(bannerError(withApp({ error: err, session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } }))).toEqual(err);
   });
   it('not in the Error stage (the full-page view shows it) nor without an error', () => {
     expect(bannerError(withApp({ stage: 'error', error: err }))).toBeNull();

@@ -13,7 +13,7 @@ describe('state reducer from events', () => {
     }
   });
   it('ready with an active session is the session screen', () => {
-    const s = run([app({ stage: 'ready', session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } })]);
+    const s = run([app({ stage: 'ready', session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } })]);
     expect(screenOf(s)).toBe('session');
   });
   it('settings view overrides the stage; back returns to it', () => {
@@ -33,7 +33,7 @@ describe('state reducer from events', () => {
   });
   it('appends transcript pieces and remembers the last frame', () => {
     const s = run([
-      app({ stage: 'ready', session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } }),
+      app({ stage: 'ready', session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } }),
       { type: 'transcript', piece: { piece: ' Hello', frame: 3 } },
       { type: 'transcript', piece: { piece: ' there.', frame: 7 } },
     ]);
@@ -58,7 +58,7 @@ describe('state reducer from events', () => {
     expect(s.lastFrame).toBe(-1);
   });
   it('trims a very long transcript at a word boundary', () => {
-    let s = run([app({ stage: 'ready', session: { active: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } })]);
+    let s = run([app({ stage: 'ready', session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null } })]);
     for (let i = 0; i < 1500; i++) s = reduce(s, { type: 'transcript', piece: { piece: ` w${i}`, frame: i } });
     expect(s.transcript.length).toBeLessThanOrEqual(TRANSCRIPT_MAX + 1);
     expect(s.transcript.startsWith('… w')).toBe(true);

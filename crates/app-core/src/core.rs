@@ -25,6 +25,7 @@ pub(crate) enum Msg {
     Command(Event, oneshot::Sender<Result<(), Refusal>>),
     SaveSettings(Settings, oneshot::Sender<Result<Settings, String>>),
     RestartQuestion(Settings, oneshot::Sender<Option<String>>),
+    DeleteModel(String, oneshot::Sender<Result<u64, String>>),
 }
 
 #[derive(Default)]
@@ -59,6 +60,7 @@ impl Core {
             shared,
             download: None,
             published: None,
+            delete_reply: None,
         };
         tokio::spawn(runner.run(rx));
         core.event(Event::Launch);
@@ -125,6 +127,19 @@ impl Core {
             .ok()?;
         rx.await.ok().flatten()
     }
+
+    /// "Delete model": removes `repo` from the cache and returns the bytes freed. When it is
+    /// the repo in use, the core first cancels its download, closes the session and unloads
+    /// the model, and plans again afterwards (a new download starts paused).
+    pub async fn delete_model(&self, repo: String) -> Result<u64, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::DeleteModel(repo, reply))
+            .await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
+        rx.await
+            .map_err(|_| "Moshibar is shutting down.".to_owned())?
+    }
 }
 
 struct Runner {
@@ -134,6 +149,8 @@ struct Runner {
     shared: Arc<Mutex<Shared>>,
     download: Option<Box<dyn DownloadControl>>,
     published: Option<(AppState, crate::state::TrayState)>,
+    /// The answer to the `DeleteModel` command being handled (taken by its effect).
+    delete_reply: Option<oneshot::Sender<Result<u64, String>>>,
 }
 
 impl Runner {
@@ -151,6 +168,14 @@ impl Runner {
                 Msg::Command(event, reply) => {
                     let r = self.handle(event);
                     let _ = reply.send(r);
+                }
+                Msg::DeleteModel(repo, reply) => {
+                    self.delete_reply = Some(reply);
+                    if let Err(r) = self.handle(Event::DeleteModel { repo }) {
+                        if let Some(reply) = self.delete_reply.take() {
+                            let _ = reply.send(Err(r.0));
+                        }
+                    }
                 }
                 Msg::SaveSettings(settings, reply) => {
                     let r = self.save_settings(settings);
@@ -312,6 +337,43 @@ impl Runner {
                 s.clock.sleep(RELEASE_DEBOUNCE).await;
                 Event::ReleaseDue { generation }
             }),
+            Effect::ScheduleIdleClose { generation, after } => self.send_later(async move {
+                s.clock.sleep(after).await;
+                Event::IdleCloseDue { generation }
+            }),
+            Effect::DeleteModel {
+                epoch,
+                repo,
+                in_use,
+            } => {
+                let reply = self.delete_reply.take();
+                self.send_later(async move {
+                    if in_use {
+                        // The Unload and CloseSession effects before this one are running;
+                        // these wait for them (both are queued behind them and idempotent).
+                        s.audio.close().await;
+                        s.engine.unload().await;
+                    }
+                    let result =
+                        tokio::task::spawn_blocking(move || s.hub.delete(&settings, &repo))
+                            .await
+                            .unwrap_or_else(|e| {
+                                Err(UiError::new(
+                                    "Could not delete the model",
+                                    e.to_string(),
+                                    None,
+                                ))
+                            });
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result.clone().map_err(|e| e.message));
+                    }
+                    Event::ModelDeleted {
+                        epoch,
+                        in_use,
+                        result,
+                    }
+                })
+            }
             Effect::Notify { title, body } => s.shell.notify(&title, &body),
             Effect::RememberPaused(paused) => s.store.remember_paused(paused),
             Effect::Exit => {

@@ -28,7 +28,7 @@ mod settings;
 mod state;
 
 pub use crate::core::{Core, RELEASE_DEBOUNCE};
-pub use machine::{Candidate, Effect, Event, Machine, Refusal};
+pub use machine::{Candidate, Effect, Event, Machine, Refusal, IDLE_CLOSE};
 pub use services::{
     Audio, BoxFuture, Clock, Detector, Download, DownloadControl, Engine, Hub, Services,
     SessionReport, Shell, StageReport, Store, TokioClock,

@@ -124,6 +124,29 @@ pub enum Event {
     ShortcutFailed(UiError),
     /// The person closed the banner.
     DismissError,
+    /// The popover was shown (`true`) or hidden. While it is up in Ready the session's audio
+    /// is opened ahead of the first press (see [`Machine`]'s doc on the session's purpose).
+    Popover(bool),
+    /// The idle delay after the last talk passed (see [`Effect::ScheduleIdleClose`]).
+    IdleCloseDue {
+        /// The idle generation the delay was scheduled with.
+        generation: u64,
+    },
+    /// "Delete model": remove a repo from the cache. The repo in use is first stopped
+    /// (download cancelled, session closed, model unloaded), then the flow plans again.
+    DeleteModel {
+        /// The repo id.
+        repo: String,
+    },
+    /// The repo of [`Effect::DeleteModel`] was removed, or not.
+    ModelDeleted {
+        /// Flow run the delete belongs to.
+        epoch: u64,
+        /// The repo was the one in use: plan again.
+        in_use: bool,
+        /// Bytes freed, or why not.
+        result: Result<u64, UiError>,
+    },
     /// Quit: stop everything (the journal keeps the download) and exit.
     Quit,
 }
@@ -199,6 +222,22 @@ pub enum Effect {
     },
     /// Remember across relaunches that the download is paused.
     RememberPaused(bool),
+    /// Send [`Event::IdleCloseDue`] after `after`.
+    ScheduleIdleClose {
+        /// The generation to send back.
+        generation: u64,
+        /// How long to wait.
+        after: std::time::Duration,
+    },
+    /// Remove `repo` from the cache, after the model and session are gone when `in_use`.
+    DeleteModel {
+        /// Flow run.
+        epoch: u64,
+        /// The repo id.
+        repo: String,
+        /// It is the repo in use: wait for the unload and the session's close first.
+        in_use: bool,
+    },
     /// Close the session, free the model and exit.
     Exit,
 }
@@ -214,7 +253,26 @@ enum Scope {
     Flow,
     Session,
     Shortcut,
+    Model,
 }
+
+/// Why the session's audio is open; decides when it closes by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Opened ahead of the first press because the popover is up in Ready, so the first
+    /// words are not lost to opening the devices. Not a conversation yet (`session.active`
+    /// stays false); closes when the popover hides.
+    Warm,
+    /// The person talked (hotkey or Talk button). Closes [`IDLE_CLOSE`] after the last
+    /// release once the popover is hidden and Moshi is quiet (no microphone open while idle).
+    Talk,
+    /// "Start conversation" (or hands-free): open until End.
+    Explicit,
+}
+
+/// How long a session the person talked in stays open after the last release while the
+/// popover is hidden (the next press then reaches the model at once).
+pub const IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SessionPhase {
@@ -236,6 +294,10 @@ pub struct Machine {
     downloading: bool,
     engine_loaded: bool,
     session: SessionPhase,
+    purpose: Purpose,
+    popover: bool,
+    idle_generation: u64,
+    idle_close: std::time::Duration,
     session_ids: u64,
     key_down: bool,
     key_generation: u64,
@@ -260,6 +322,10 @@ impl Machine {
             downloading: false,
             engine_loaded: false,
             session: SessionPhase::Closed,
+            purpose: Purpose::Warm,
+            popover: false,
+            idle_generation: 0,
+            idle_close: IDLE_CLOSE,
             session_ids: 0,
             key_down: false,
             key_generation: 0,
@@ -273,6 +339,13 @@ impl Machine {
     /// (`MOSHIBAR_MODEL_DIR`).
     pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.model_dir_override = dir;
+        self
+    }
+
+    /// How long a talked-in session stays open after the last release with the popover hidden
+    /// (default [`IDLE_CLOSE`]; tests use a shorter one).
+    pub fn with_idle_close(mut self, after: std::time::Duration) -> Self {
+        self.idle_close = after;
         self
     }
 
@@ -383,8 +456,12 @@ impl Machine {
                 if self.state.stage != Stage::Ready {
                     return Err(not_ready());
                 }
+                self.idle_generation += 1;
                 if self.session == SessionPhase::Closed {
-                    self.open_session(&mut fx);
+                    self.open_session(Purpose::Explicit, &mut fx);
+                } else {
+                    self.purpose = Purpose::Explicit;
+                    self.state.session.active = true;
                 }
             }
             Event::StopSession => self.close_session(&mut fx),
@@ -408,6 +485,25 @@ impl Machine {
                 }
             }
             Event::Speaking(on) => self.speaking = on,
+            Event::Popover(visible) => self.popover(visible, &mut fx),
+            Event::IdleCloseDue { generation } => {
+                if generation == self.idle_generation {
+                    self.idle_due(&mut fx);
+                }
+            }
+            Event::DeleteModel { repo } => self.delete_model(repo, &mut fx),
+            Event::ModelDeleted {
+                epoch,
+                in_use,
+                result,
+            } => {
+                if let Err(e) = result {
+                    self.set_error(Scope::Model, e);
+                }
+                if in_use && epoch == self.epoch {
+                    self.start_flow(&mut fx);
+                }
+            }
             Event::Pause(paused) => {
                 if !self.downloading {
                     return Err(Refusal("No download is running.".into()));
@@ -500,7 +596,7 @@ impl Machine {
     }
 
     fn detected(&mut self, hw: Hardware, fx: &mut Vec<Effect>) {
-        self.state.hardware = serde_json::to_value(&hw).ok();
+        self.state.hardware = Some(hw.clone());
         self.state.stage = Stage::Planning;
         let voice = self.settings.voice;
         let candidates = Quality::BEST_FIRST
@@ -546,7 +642,7 @@ impl Machine {
         );
         plan.repo = crate::settings::voice_repo(self.settings.voice, &plan.repo);
         tracing::info!(quality = %plan.quality, repo = %plan.repo, source = ?plan.source, "plan");
-        self.state.plan = serde_json::to_value(&plan).ok();
+        self.state.plan = Some(plan.clone());
         self.state.disk_free_bytes = disk_free;
         self.state.voice = self.settings.voice;
         self.plan = Some(plan.clone());
@@ -603,6 +699,8 @@ impl Machine {
         if self.key_down {
             // The key was held while loading: talk now.
             self.talk(true, fx);
+        } else {
+            self.warm_up(fx);
         }
     }
 
@@ -659,17 +757,122 @@ impl Machine {
         }
         tracing::info!(talking = on, "talk");
         self.state.session.talking = on;
+        self.idle_generation += 1;
         fx.push(Effect::SetGate(on));
-        if on && self.session == SessionPhase::Closed {
-            self.open_session(fx);
+        if on {
+            if self.session == SessionPhase::Closed {
+                self.open_session(Purpose::Talk, fx);
+            } else if self.purpose == Purpose::Warm {
+                // The press lands in the session the popover opened: a conversation now.
+                self.purpose = Purpose::Talk;
+                self.state.session.active = true;
+            }
+        } else {
+            self.schedule_idle_close(fx);
         }
     }
 
-    fn open_session(&mut self, fx: &mut Vec<Effect>) {
+    /// Opens the session's audio ahead of the first press when the popover is up in Ready
+    /// (hold-to-talk only: hands-free would send the microphone to the model at once).
+    fn warm_up(&mut self, fx: &mut Vec<Effect>) {
+        if self.popover
+            && self.state.stage == Stage::Ready
+            && self.session == SessionPhase::Closed
+            && !self.settings.hands_free
+        {
+            tracing::info!("popover up in Ready: opening the audio ahead of the first press");
+            self.open_session(Purpose::Warm, fx);
+        }
+    }
+
+    fn popover(&mut self, visible: bool, fx: &mut Vec<Effect>) {
+        if visible == self.popover {
+            return;
+        }
+        self.popover = visible;
+        self.idle_generation += 1;
+        if visible {
+            self.warm_up(fx);
+        } else if self.session != SessionPhase::Closed && !self.state.session.talking {
+            match self.purpose {
+                Purpose::Warm => {
+                    tracing::info!("popover hidden, nobody talked: closing the audio");
+                    self.close_session(fx);
+                }
+                Purpose::Talk => self.schedule_idle_close(fx),
+                Purpose::Explicit => {}
+            }
+        }
+    }
+
+    /// After the last release, with the popover hidden: close the talked-in session later.
+    fn schedule_idle_close(&mut self, fx: &mut Vec<Effect>) {
+        if self.session != SessionPhase::Closed && self.purpose == Purpose::Talk && !self.popover {
+            fx.push(Effect::ScheduleIdleClose {
+                generation: self.idle_generation,
+                after: self.idle_close,
+            });
+        }
+    }
+
+    fn idle_due(&mut self, fx: &mut Vec<Effect>) {
+        if self.session == SessionPhase::Closed
+            || self.purpose != Purpose::Talk
+            || self.state.session.talking
+            || self.popover
+        {
+            return;
+        }
+        if self.speaking {
+            // Moshi is still answering: look again later.
+            self.schedule_idle_close(fx);
+            return;
+        }
+        tracing::info!("idle after the last talk, popover hidden: closing the audio");
+        self.close_session(fx);
+    }
+
+    /// "Delete model": the repo in use is stopped first (download, session, model) and the
+    /// flow plans again once it is gone, starting a new download paused (deleting it was a
+    /// choice: it is not fetched again behind the person's back). Another repo (a partial left
+    /// by a quality change) is just removed.
+    fn delete_model(&mut self, repo: String, fx: &mut Vec<Effect>) {
+        let in_use = self.plan.as_ref().is_some_and(|p| p.repo == repo);
+        if in_use {
+            if self.downloading {
+                fx.push(Effect::CancelDownload);
+                self.downloading = false;
+            }
+            if self.session != SessionPhase::Closed {
+                self.close_session(fx);
+            }
+            if self.engine_loaded {
+                fx.push(Effect::Unload);
+                self.engine_loaded = false;
+            }
+            // Late results of the old run are ignored from here on.
+            self.epoch += 1;
+            self.clear_error(Scope::Flow);
+            self.state.stage = Stage::Planning;
+            self.state.model_dir = None;
+            self.state.download_paused = true;
+            fx.push(Effect::RememberPaused(true));
+        }
+        self.clear_error(Scope::Model);
+        fx.push(Effect::DeleteModel {
+            epoch: self.epoch,
+            repo,
+            in_use,
+        });
+    }
+
+    fn open_session(&mut self, purpose: Purpose, fx: &mut Vec<Effect>) {
         self.session_ids += 1;
         let id = self.session_ids;
         self.session = SessionPhase::Opening(id);
-        self.state.session.active = true;
+        self.purpose = purpose;
+        self.state.session.active = purpose != Purpose::Warm;
+        self.state.session.input_open = true;
         self.state.session.frames_heard = 0;
         self.state.session.key_to_model_ms = None;
         self.clear_error(Scope::Session);
@@ -706,7 +909,9 @@ impl Machine {
 
     fn session_closed(&mut self) {
         self.session = SessionPhase::Closed;
+        self.idle_generation += 1;
         self.state.session.active = false;
+        self.state.session.input_open = false;
         self.state.session.talking = false;
         self.speaking = false;
     }
@@ -716,6 +921,13 @@ impl Machine {
         self.state.session.hands_free = self.settings.hands_free;
         if old.hands_free != self.settings.hands_free {
             fx.push(Effect::SetHandsFree(self.settings.hands_free));
+            if self.settings.hands_free
+                && self.session != SessionPhase::Closed
+                && self.purpose == Purpose::Warm
+            {
+                // Hands-free would send the warm microphone to the model: not without Start.
+                self.close_session(fx);
+            }
         }
         self.state.voice = self.settings.voice;
         if self.settings.changes_model(&old) {

@@ -80,6 +80,10 @@ pub trait Hub: Send + Sync {
     fn disk_free(&self, settings: &Settings) -> Option<u64>;
     /// The snapshot directory of a plan whose files are all in the cache (no network).
     fn cached_snapshot(&self, settings: &Settings, plan: &Plan) -> Result<PathBuf, UiError>;
+    /// Removes one of the app's repos from the cache (blobs, partials, journals, snapshots);
+    /// returns the bytes freed. Blocking: the core calls it off the async threads, after it
+    /// cancelled the download and unloaded the model of that repo.
+    fn delete(&self, settings: &Settings, repo: &str) -> Result<u64, UiError>;
     /// Starts downloading the plan's files; progress goes to `report` (and to the UI directly).
     fn download(
         &self,

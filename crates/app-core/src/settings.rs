@@ -20,6 +20,7 @@ pub const DEFAULT_HOTKEY: &str = "Alt+Space";
 
 /// Quality choice: `auto` lets the planner decide.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum QualityOverride {
     /// The planner decides.
@@ -60,11 +61,13 @@ pub fn voice_repo(voice: Voice, planned_repo: &str) -> String {
 
 /// `Settings` of docs/ipc.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// Quality override.
     pub quality_override: QualityOverride,
     /// The voice.
+    #[cfg_attr(feature = "ts", ts(type = "Voice"))]
     pub voice: Voice,
     /// Hold-to-talk shortcut, in Tauri's accelerator syntax ("Alt+Space").
     pub hotkey: String,

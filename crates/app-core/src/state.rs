@@ -13,6 +13,7 @@ pub const STATE_FILE_ENV: &str = "MOSHIBAR_STATE_FILE";
 
 /// Where the flow is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Stage {
     /// Reading the chip and memory.
@@ -48,10 +49,18 @@ impl Stage {
 
 /// The voice session as the UI sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionState {
-    /// A session is running (audio devices open) or opening.
+    /// A conversation is running or opening: the person talked (hotkey, Talk button) or
+    /// pressed Start. The audio opened ahead of the first press while the popover is up in
+    /// Ready is `inputOpen` but not `active`.
     pub active: bool,
+    /// The session's audio devices (the microphone) are open or opening: a conversation, or
+    /// the popover up in Ready (so the first press loses nothing). False while idle with the
+    /// popover hidden (no microphone indicator then).
+    #[serde(default)]
+    pub input_open: bool,
     /// The person holds the talk key (or the UI button): the microphone reaches the model.
     pub talking: bool,
     /// The microphone is always open.
@@ -59,6 +68,7 @@ pub struct SessionState {
     /// Frames of microphone audio the model has received while the gate was open, this session
     /// (so tools can check that talking really reaches the model).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub frames_heard: u64,
     /// Key-down to the first frame into the model, for the last press (ms).
     #[serde(default)]
@@ -67,6 +77,8 @@ pub struct SessionState {
 
 /// An error the person should see, with the action the banner offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "AppError"))]
 #[serde(rename_all = "camelCase")]
 pub struct UiError {
     /// Short title ("Download failed").
@@ -97,16 +109,19 @@ impl std::fmt::Display for UiError {
 impl std::error::Error for UiError {}
 
 /// `AppState` of docs/ipc.md. `hardware` and `plan` are the crates' own types, serialized
-/// unchanged (the core does not re-shape them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// unchanged (the core does not re-shape them). Only ever sent (UI, state file), never read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AppState {
     /// The flow's stage.
     pub stage: Stage,
-    /// `hardware::Hardware`.
-    pub hardware: Option<serde_json::Value>,
-    /// `hardware::Plan`.
-    pub plan: Option<serde_json::Value>,
+    /// The chip and memory, once detected.
+    #[cfg_attr(feature = "ts", ts(type = "Hardware | null"))]
+    pub hardware: Option<hardware::Hardware>,
+    /// The plan in force (quality, repo, files, why), once planned.
+    #[cfg_attr(feature = "ts", ts(type = "Plan | null"))]
+    pub plan: Option<hardware::Plan>,
     /// The voice session.
     pub session: SessionState,
     /// The hold-to-talk shortcut in force (registered).
@@ -114,6 +129,7 @@ pub struct AppState {
     /// What needs the person, if anything (shown in every stage).
     pub error: Option<UiError>,
     /// Free space where the model goes.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub disk_free_bytes: Option<u64>,
     /// The snapshot directory holding the verified model.
     pub model_dir: Option<String>,
@@ -122,6 +138,7 @@ pub struct AppState {
     pub download_paused: bool,
     /// The voice in force (`moshiko` or `moshika`).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "Voice"))]
     pub voice: crate::settings::Voice,
 }
 

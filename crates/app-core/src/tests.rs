@@ -301,7 +301,16 @@ fn hotkey_in_ready_opens_the_session_and_gates_the_mic() {
             generation: *generation,
         })
         .expect("due");
-    assert_eq!(fx, vec![Effect::SetGate(false)]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::SetGate(false),
+            Effect::ScheduleIdleClose {
+                generation: m_idle_generation(&fx),
+                after: IDLE_CLOSE
+            }
+        ]
+    );
     assert!(!m.state().session.talking);
     assert!(m.state().session.active);
     // The next press talks into the open session without opening another.
@@ -457,6 +466,302 @@ fn load_error_is_the_error_stage_and_retry_runs_again() {
     assert!(m.state().error.is_none());
 }
 
+fn m_idle_generation(fx: &[Effect]) -> u64 {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::ScheduleIdleClose { generation, .. } => Some(*generation),
+            _ => None,
+        })
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn popover_in_ready_opens_the_audio_ahead_and_the_press_lands_in_it() {
+    let mut m = ready();
+    let fx = m.handle(Event::Popover(true)).expect("shown");
+    let id = open_session_id(&fx).expect("the popover in Ready opens the audio");
+    assert!(
+        m.state().session.input_open,
+        "input open while the popover is up"
+    );
+    assert!(
+        !m.state().session.active,
+        "not a conversation yet: Ready, not Live"
+    );
+    assert_eq!(m.tray(), TrayState::Ready);
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    // The press goes into the open session: no device opening on the press.
+    let fx = m.handle(Event::Key { pressed: true }).expect("press");
+    assert_eq!(fx, vec![Effect::SetGate(true)], "no second OpenSession");
+    assert!(m.state().session.active && m.state().session.talking);
+    // Hiding the popover while talking keeps the session.
+    let fx = m.handle(Event::Popover(false)).expect("hidden");
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(m.state().session.input_open);
+}
+
+#[test]
+fn popover_hidden_with_nobody_talking_closes_the_audio() {
+    let mut m = ready();
+    let fx = m.handle(Event::Popover(true)).expect("shown");
+    let id = open_session_id(&fx).expect("warm");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    let fx = m.handle(Event::Popover(false)).expect("hidden");
+    assert_eq!(fx, vec![Effect::CloseSession], "no microphone while idle");
+    assert!(!m.state().session.input_open && !m.state().session.active);
+    // Shown again: opened again (a new session).
+    let fx = m.handle(Event::Popover(true)).expect("shown again");
+    assert!(open_session_id(&fx).is_some_and(|n| n != id), "{fx:?}");
+    // The same visibility twice does nothing.
+    assert!(m.handle(Event::Popover(true)).expect("again").is_empty());
+}
+
+#[test]
+fn popover_before_ready_opens_the_audio_at_ready_and_never_in_hands_free() {
+    let mut m = Machine::new(Settings::default(), false);
+    assert!(m.handle(Event::Popover(true)).expect("shown").is_empty());
+    let fx = to_plan(&mut m, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let epoch = *epoch;
+    m.handle(Event::ModelFiles {
+        epoch,
+        result: Ok("/x".into()),
+    })
+    .expect("files");
+    let fx = m
+        .handle(Event::Loaded {
+            epoch,
+            result: Ok(()),
+        })
+        .expect("loaded");
+    assert!(
+        open_session_id(&fx).is_some(),
+        "ready with the popover up: {fx:?}"
+    );
+    assert!(!m.state().session.active);
+
+    let mut hf = Machine::new(
+        Settings {
+            hands_free: true,
+            ..Settings::default()
+        },
+        false,
+    );
+    let fx = to_plan(&mut hf, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let epoch = *epoch;
+    hf.handle(Event::ModelFiles {
+        epoch,
+        result: Ok("/x".into()),
+    })
+    .expect("files");
+    hf.handle(Event::Loaded {
+        epoch,
+        result: Ok(()),
+    })
+    .expect("loaded");
+    let fx = hf.handle(Event::Popover(true)).expect("shown");
+    assert!(
+        open_session_id(&fx).is_none(),
+        "hands-free would send the microphone to the model: {fx:?}"
+    );
+}
+
+#[test]
+fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
+    let mut m = ready();
+    let fx = m.handle(Event::Talk(true)).expect("press");
+    let id = open_session_id(&fx).expect("cold press opens the session");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    let fx = m.handle(Event::Talk(false)).expect("release");
+    let generation = m_idle_generation(&fx);
+    assert_ne!(generation, u64::MAX, "idle close scheduled: {fx:?}");
+    // Moshi still answering: look again later, keep the session.
+    m.handle(Event::Speaking(true)).expect("speaking");
+    let fx = m
+        .handle(Event::IdleCloseDue { generation })
+        .expect("due while speaking");
+    let again = m_idle_generation(&fx);
+    assert_eq!(again, generation, "rescheduled: {fx:?}");
+    assert!(m.state().session.input_open);
+    m.handle(Event::Speaking(false)).expect("quiet");
+    let fx = m
+        .handle(Event::IdleCloseDue { generation: again })
+        .expect("due");
+    assert!(fx.contains(&Effect::CloseSession), "{fx:?}");
+    assert!(!m.state().session.input_open && !m.state().session.active);
+
+    // A press before the delay cancels it; showing the popover too.
+    let fx = m.handle(Event::Talk(true)).expect("press");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    let fx = m.handle(Event::Talk(false)).expect("release");
+    let stale = m_idle_generation(&fx);
+    m.handle(Event::Popover(true)).expect("shown");
+    assert!(m
+        .handle(Event::IdleCloseDue { generation: stale })
+        .expect("stale")
+        .is_empty());
+    assert!(m.state().session.input_open, "kept while the popover is up");
+    // Popover hidden after talking: the delay starts then.
+    let fx = m.handle(Event::Popover(false)).expect("hidden");
+    assert_ne!(m_idle_generation(&fx), u64::MAX, "{fx:?}");
+    assert!(m.state().session.input_open);
+}
+
+#[test]
+fn an_explicit_conversation_is_not_closed_by_the_idle_delay() {
+    let mut m = ready();
+    let fx = m.handle(Event::StartSession).expect("start");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    m.handle(Event::Talk(true)).expect("talk");
+    let fx = m.handle(Event::Talk(false)).expect("release");
+    assert_eq!(m_idle_generation(&fx), u64::MAX, "{fx:?}");
+    assert!(m.handle(Event::Popover(false)).expect("hidden").is_empty());
+    assert!(m.state().session.active);
+}
+
+#[test]
+fn delete_model_in_use_mid_download_stops_it_and_plans_again_paused() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, BTreeSet::new());
+    let (old_epoch, plan, _) = download_of(&fx).expect("download");
+    let repo = plan.repo.clone();
+    let fx = m
+        .handle(Event::DeleteModel { repo: repo.clone() })
+        .expect("delete");
+    assert_eq!(fx[0], Effect::CancelDownload, "{fx:?}");
+    let Some(Effect::DeleteModel {
+        epoch,
+        repo: r,
+        in_use: true,
+    }) = fx.last()
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(r, &repo);
+    let epoch = *epoch;
+    assert_ne!(epoch, old_epoch);
+    assert!(!m.is_downloading());
+    assert_eq!(m.state().stage, Stage::Planning);
+    assert!(fx.contains(&Effect::RememberPaused(true)));
+    // The cancelled download's late end is ignored.
+    assert!(m
+        .handle(Event::ModelFiles {
+            epoch: old_epoch,
+            result: Ok("/old".into()),
+        })
+        .expect("late")
+        .is_empty());
+    // Deleted: plan again (no detection: hardware is known), then a paused download.
+    let fx = m
+        .handle(Event::ModelDeleted {
+            epoch,
+            in_use: true,
+            result: Ok(1000),
+        })
+        .expect("deleted");
+    let [Effect::ProbeCache { epoch, .. }] = fx[..] else {
+        panic!("{fx:?}")
+    };
+    let fx = m
+        .handle(Event::CacheProbed {
+            epoch,
+            complete: BTreeSet::new(),
+            disk_free: None,
+        })
+        .expect("probed");
+    let (_, again, paused) = download_of(&fx).expect("planned download");
+    assert_eq!(again.repo, repo);
+    assert!(paused, "not fetched again behind the person's back");
+    assert_eq!(m.state().stage, Stage::Downloading);
+}
+
+#[test]
+fn delete_model_in_ready_closes_the_session_and_unloads_first() {
+    let mut m = ready();
+    let fx = m.handle(Event::Key { pressed: true }).expect("press");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    let repo = m.plan().expect("plan").repo.clone();
+    let fx = m.handle(Event::DeleteModel { repo }).expect("delete");
+    let close = fx.iter().position(|e| *e == Effect::CloseSession);
+    let unload = fx.iter().position(|e| *e == Effect::Unload);
+    let delete = fx
+        .iter()
+        .position(|e| matches!(e, Effect::DeleteModel { in_use: true, .. }));
+    assert!(
+        close.is_some() && unload.is_some() && close < delete && unload < delete,
+        "{fx:?}"
+    );
+    assert!(!m.state().session.active && !m.state().session.input_open);
+    assert_eq!(m.state().stage, Stage::Planning);
+    assert!(m.state().model_dir.is_none());
+    // The hotkey no longer talks to an unloaded model.
+    assert!(m.handle(Event::Talk(true)).is_err(), "not ready");
+}
+
+#[test]
+fn deleting_another_repo_neither_stops_nor_replans_and_a_failure_is_shown() {
+    let mut m = ready();
+    let fx = m
+        .handle(Event::DeleteModel {
+            repo: "kyutai/moshika-mlx-bf16".into(),
+        })
+        .expect("delete");
+    let Some(Effect::DeleteModel { epoch, in_use, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(fx.len(), 1, "{fx:?}");
+    assert!(!in_use);
+    assert_eq!(m.state().stage, Stage::Ready);
+    let epoch = *epoch;
+    let fx = m
+        .handle(Event::ModelDeleted {
+            epoch,
+            in_use: false,
+            result: Err(UiError::new("Could not delete the model", "busy", None)),
+        })
+        .expect("failed");
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(m.state().stage, Stage::Ready);
+    assert_eq!(
+        m.state().error.as_ref().map(|e| e.title.as_str()),
+        Some("Could not delete the model")
+    );
+    m.handle(Event::DismissError).expect("dismiss");
+    assert!(m.state().error.is_none());
+}
+
+#[test]
+fn dismiss_clears_a_session_error_but_not_the_error_stage() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_plan(&mut m, all_cached());
+    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    let epoch = *epoch;
+    m.handle(Event::ModelFiles {
+        epoch,
+        result: Err(err("Cache unreadable")),
+    })
+    .expect("failed");
+    m.handle(Event::DismissError).expect("dismiss");
+    assert_eq!(m.state().stage, Stage::Error);
+    assert!(m.state().error.is_some(), "the Error stage keeps its error");
+}
+
 // ---- The core with fake services ----
 
 #[derive(Default)]
@@ -548,6 +853,10 @@ impl Hub for Fakes {
     fn cached_snapshot(&self, _s: &Settings, plan: &Plan) -> Result<PathBuf, UiError> {
         self.note(format!("cache {}", plan.repo));
         Ok(PathBuf::from("/cache/snapshot"))
+    }
+    fn delete(&self, _s: &Settings, repo: &str) -> Result<u64, UiError> {
+        self.note(format!("delete {repo}"));
+        Ok(4096)
     }
     fn download(
         &self,
@@ -762,5 +1071,78 @@ async fn core_quality_change_mid_download_cancels_and_restarts() {
         fakes.log.lock()
     );
     let plan = core.state().plan.expect("plan");
-    assert_eq!(plan["quality"], "q8");
+    assert_eq!(plan.quality, Quality::Q8);
+}
+
+#[tokio::test]
+async fn core_delete_model_stops_everything_then_deletes_then_plans_again() {
+    let fakes = Arc::new(Fakes {
+        download_never_ends: true,
+        ..Fakes::default()
+    });
+    *fakes.cached.lock().expect("cached") = all_cached();
+    let core = Core::start(Machine::new(Settings::default(), false), fakes.services());
+    until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    core.event(Event::Key { pressed: true });
+    until(&core, "talking", |s| {
+        s.session.talking && s.session.input_open
+    })
+    .await;
+    core.event(Event::Key { pressed: false });
+    until(&core, "released", |s| !s.session.talking).await;
+    let repo = core.state().plan.expect("plan").repo;
+    // The model is gone from the cache once deleted.
+    fakes.cached.lock().expect("cached").clear();
+    let freed = core.delete_model(repo.clone()).await.expect("deleted");
+    assert_eq!(freed, 4096);
+    let s = until(&core, "a paused download of the same repo", |s| {
+        s.stage == Stage::Verifying && s.download_paused
+    })
+    .await;
+    assert!(!s.session.active && !s.session.input_open);
+    let log = fakes.log.lock().expect("log").clone();
+    let at = |what: &str| {
+        log.iter()
+            .rposition(|l| l.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {log:?}"))
+    };
+    let deleted = at(&format!("delete {repo}"));
+    assert!(at("close") < deleted, "{log:?}");
+    assert!(at("unload") < deleted, "{log:?}");
+    assert!(
+        at(&format!("download {repo} paused=true")) > deleted,
+        "{log:?}"
+    );
+    assert_eq!(fakes.count("remember paused=true"), 1);
+}
+
+#[tokio::test]
+async fn core_popover_opens_the_audio_and_closing_it_closes_the_audio() {
+    let fakes = Arc::new(Fakes::default());
+    *fakes.cached.lock().expect("cached") = all_cached();
+    let core = Core::start(
+        Machine::new(Settings::default(), false).with_idle_close(Duration::from_millis(50)),
+        fakes.services(),
+    );
+    until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    assert_eq!(fakes.count("open"), 0, "no microphone before the popover");
+    core.event(Event::Popover(true));
+    until(&core, "input open", |s| {
+        s.session.input_open && !s.session.active
+    })
+    .await;
+    core.event(Event::Popover(false));
+    until(&core, "input closed", |s| !s.session.input_open).await;
+    assert_eq!(fakes.count("open"), 1);
+    assert_eq!(fakes.count("close"), 1);
+    // A cold press with the popover hidden: opened by the press, closed after the idle delay.
+    core.event(Event::Key { pressed: true });
+    until(&core, "talking", |s| s.session.talking && s.session.active).await;
+    core.event(Event::Key { pressed: false });
+    until(&core, "closed after the idle delay", |s| {
+        !s.session.input_open && !s.session.active
+    })
+    .await;
+    assert_eq!(fakes.count("open"), 2);
+    assert_eq!(fakes.count("close"), 2);
 }

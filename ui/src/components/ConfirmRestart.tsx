@@ -7,13 +7,17 @@ import type { Settings } from '../types';
 
 interface Pending {
   next: Settings;
-  impact: RestartImpact;
+  /** A download stops and leaves a partial (offer to delete it). */
+  impact: RestartImpact | null;
+  /** The core's own question (app-core `Core::restart_question`), e.g. unloading the model in Ready. */
+  question: string | null;
   resolve: (s: Settings | undefined) => void;
 }
 
 /**
  * Saves settings, but first asks when the change restarts the model download (another quality
- * or voice while downloading or paused), offering to delete the partial files it leaves.
+ * or voice while downloading or paused), offering to delete the partial files it leaves, or
+ * when the core says it would stop something (`restart_question`: e.g. unload the model in Ready).
  * Returns `save` and the dialog to render (null when nothing is asked).
  */
 export function useGuardedSave() {
@@ -32,11 +36,13 @@ export function useGuardedSave() {
     return saved;
   };
 
-  const save = (next: Settings): Promise<Settings | undefined> => {
+  const save = async (next: Settings): Promise<Settings | undefined> => {
     const before = state.settings;
     const impact = before ? restartImpact(state.app, state.progress, before, next) : null;
-    if (!impact) return doSave(next, null);
-    return new Promise((resolve) => setPending({ next, impact, resolve }));
+    // The core knows what a change stops; if it cannot be asked, the UI's own check still holds.
+    const question = await api.restartQuestion(next).catch(() => null);
+    if (!impact && !question) return doSave(next, null);
+    return new Promise((resolve) => setPending({ next, impact, question, resolve }));
   };
 
   const finish = async (choice: 'keep' | 'delete' | 'cancel') => {
@@ -44,11 +50,39 @@ export function useGuardedSave() {
     if (!p) return;
     setPending(null);
     if (choice === 'cancel') return p.resolve(undefined);
-    p.resolve(await doSave(p.next, choice === 'delete' ? p.impact.repo : null));
+    p.resolve(await doSave(p.next, choice === 'delete' && p.impact ? p.impact.repo : null));
   };
 
-  const dialog = pending ? <ConfirmRestart impact={pending.impact} onChoose={finish} /> : null;
+  const dialog = pending ? (
+    pending.impact ? (
+      <ConfirmRestart impact={pending.impact} onChoose={finish} />
+    ) : (
+      <ConfirmReplan question={pending.question ?? ''} onChoose={finish} />
+    )
+  ) : null;
   return { save, dialog };
+}
+
+/** The core's question when no download stops (e.g. the model is unloaded to plan again). */
+function ConfirmReplan({ question, onChoose }: { question: string; onChoose: (c: 'keep' | 'cancel') => void }) {
+  return (
+    <section class="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text" data-testid="confirm-replan">
+      <h2 class="h2" id="confirm-title">
+        Change the model?
+      </h2>
+      <p class="small" id="confirm-text">
+        {question}
+      </p>
+      <div class="actions col">
+        <button class="btn primary wide" onClick={() => onChoose('keep')}>
+          Change and plan again
+        </button>
+        <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
+          Cancel
+        </button>
+      </div>
+    </section>
+  );
 }
 
 function ConfirmRestart({ impact, onChoose }: { impact: RestartImpact; onChoose: (c: 'keep' | 'delete' | 'cancel') => void }) {

@@ -25,6 +25,11 @@ export function ErrorBanner({ error }: { error: AppError }) {
               Open Settings
             </button>
           )}
+          {action?.kind === 'startSession' && (
+            <button class="btn small-btn" onClick={() => run('start the conversation', api.startSession)}>
+              Start again
+            </button>
+          )}
           {action?.kind === 'openMicrophoneSettings' && (
             <button class="btn small-btn" onClick={() => run('open System Settings', api.openMicrophoneSettings)}>
               Open Privacy Settings
@@ -37,7 +42,15 @@ export function ErrorBanner({ error }: { error: AppError }) {
           )}
         </div>
       </div>
-      <button class="btn icon small" aria-label="Dismiss" onClick={() => dispatch({ type: 'dismiss-error', key: errorKey(error) })}>
+      <button
+        class="btn icon small"
+        aria-label="Dismiss"
+        onClick={() => {
+          dispatch({ type: 'dismiss-error', key: errorKey(error) });
+          // The core forgets it too (the tray icon leaves its error state).
+          void run('dismiss the message', api.dismissError);
+        }}
+      >
         ×
       </button>
     </div>

@@ -2,14 +2,20 @@ import { useApp } from '../ctx';
 import { api } from '../ipc';
 import type { AppError } from '../types';
 
-export type ErrorAction = { kind: 'retry' } | { kind: 'openSettings' } | { kind: 'openMicrophoneSettings' } | { kind: 'openUrl'; url: string };
+export type ErrorAction =
+  | { kind: 'retry' }
+  | { kind: 'openSettings' }
+  | { kind: 'openMicrophoneSettings' }
+  | { kind: 'startSession' }
+  | { kind: 'openUrl'; url: string };
 
-/** Parses AppError.action: "retry" | "openSettings" | "openMicrophoneSettings" | "openUrl:https://…". */
+/** Parses AppError.action: "retry" | "openSettings" | "openMicrophoneSettings" | "startSession" | "openUrl:https://…". */
 export function parseAction(action: string | null): ErrorAction | null {
   if (!action) return null;
   if (action === 'retry') return { kind: 'retry' };
   if (action === 'openSettings') return { kind: 'openSettings' };
   if (action === 'openMicrophoneSettings') return { kind: 'openMicrophoneSettings' };
+  if (action === 'startSession') return { kind: 'startSession' };
   if (action.startsWith('openUrl:')) {
     const url = action.slice('openUrl:'.length);
     if (/^https:\/\//.test(url)) return { kind: 'openUrl', url };

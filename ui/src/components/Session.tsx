@@ -17,6 +17,11 @@ export function ReadyPanel() {
       <p class="hint" data-testid="hotkey-hint">
         Hold <Hotkey accel={app.hotkey} /> to talk
       </p>
+      {app.session.inputOpen && !handsFree && (
+        <p class="small" data-testid="mic-ready">
+          <MicIcon /> Microphone ready: your first word is heard.
+        </p>
+      )}
       <p class="small muted" data-testid="ready-help">
         {handsFree
           ? 'Hands-free is on: start a conversation and Moshi listens until you end it.'

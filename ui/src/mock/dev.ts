@@ -59,7 +59,7 @@ export function installDevMock(params: URLSearchParams) {
 
   const session = (on: boolean) => {
     clearInterval(sessionTimer);
-    b.setApp({ session: { active: on, talking: false, handsFree: b.settings.handsFree, framesHeard: 0, keyToModelMs: null } });
+    b.setApp({ session: { active: on, inputOpen: on, talking: false, handsFree: b.settings.handsFree, framesHeard: 0, keyToModelMs: null } });
     if (!on) return;
     let w = 0;
     let t = 0;

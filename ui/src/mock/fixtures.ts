@@ -67,7 +67,7 @@ export function appState(over: Partial<AppState> = {}): AppState {
     stage: 'detecting',
     hardware: null,
     plan: null,
-    session: { active: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
+    session: { active: false, inputOpen: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
     hotkey: 'Alt+Space',
     error: null,
     diskFreeBytes: 120e9,
@@ -155,7 +155,7 @@ export function metrics(over: Partial<Metrics> = {}): Metrics {
     echoCanceller: 'webrtcAec3',
     erleDb: 18,
     echoDelayMs: 42,
-    audio: { wallS: 10, playedS: 10, capturedS: 10, xruns: 0, streamErrors: 0, outputDroppedMs: 0, captureDroppedMs: 0 },
+    audio: { wallS: 10, playedS: 10, capturedS: 10, xruns: 0, streamErrors: 0, outputDroppedMs: 0, captureDroppedMs: 0, driftPpm: 0, driftCorrectionPpm: 0 },
     ...over,
   };
 }

@@ -13,6 +13,8 @@ export interface MockBackend {
   devices: AudioDevices;
   /** What the folder picker "chooses" (null: the person cancels). */
   folder: FolderCheck | null;
+  /** `restart_question`'s answer (the core's question before a model change; null: none). */
+  restartQuestion: string | null;
   /** command name → error message: the command rejects with it. */
   fail: Record<string, string>;
   /** command name → milliseconds before it answers (answers with the state as it was when called). */
@@ -35,6 +37,7 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
     settings: init.settings ?? { ...fx.settings },
     devices: init.devices ?? fx.devices,
     folder: init.folder ?? null,
+    restartQuestion: null,
     fail: {},
     delays: init.delays ?? {},
     calls: [],
@@ -79,6 +82,8 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
         return b.folder;
       case 'delete_model':
         return 1_950_000_000;
+      case 'restart_question':
+        return b.restartQuestion;
       default:
         return null;
     }
