@@ -90,6 +90,9 @@ pub(crate) async fn fetch(
             };
             tracker.set_chunk(fidx, *i as u64, s);
         }
+        XetEvent::Resumed(n) => {
+            bytes.fetch_add(*n, Ordering::Relaxed);
+        }
         XetEvent::XorbVerified(_) | XetEvent::Requery | XetEvent::Repair(_) => {}
     };
     let res = tokio::select! {

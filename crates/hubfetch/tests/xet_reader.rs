@@ -287,11 +287,17 @@ async fn interrupted_read_resumes_asking_only_for_missing_bytes() {
     hub.set_faults(Faults::default());
     let before = hub.xet_stats();
     let mut reader = Reader::new(reqwest::Client::new(), None, fast());
+    let mut resumed = 0;
     let report = reader
-        .fetch(&target, &out, |_| {})
+        .fetch(&target, &out, |e| {
+            if let XetEvent::Resumed(n) = e {
+                resumed += n;
+            }
+        })
         .await
         .expect("resumed read");
     assert!(std::fs::read(&out).expect("read") == data);
+    assert!(resumed > 0 && resumed < data.len() as u64, "{resumed}");
     let after = hub.xet_stats();
     // One ranged query per gap the journal left: at most one per transfer in flight, plus
     // the rest of the file; never a whole-file query.
@@ -379,11 +385,12 @@ async fn interrupted_long_term_resumes_after_its_last_durable_piece() {
         "the rest of the term, asked by range: {after:?}"
     );
     // The resumed read fetched only what came after the last piece: across both runs at most
-    // ~1 s of the link (1 MB) + one chunk more than a clean read.
-    assert!(first > 2_000_000, "{first}");
+    // ~1 s of the link (1 MB, + slack for a loaded machine) + one chunk more than a clean read
+    // (without pieces it is everything the first run received, ~2.4 MB).
+    assert!(first > 1_500_000, "{first}");
     let total = first + report.bytes_received;
     assert!(
-        total <= clean + 1_000_000 + (128 << 10),
+        total <= clean + 1_300_000 + (128 << 10),
         "{total} vs clean {clean} (first run {first})"
     );
     hub.shutdown().await;

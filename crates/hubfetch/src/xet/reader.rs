@@ -63,6 +63,9 @@ pub enum XetEvent {
     Received(u64),
     /// The file is read as this many terms (file order; the chunk map's slots).
     Planned(usize),
+    /// Bytes kept from the journal of an earlier run (durable, re-hashed), sent once after
+    /// `Planned`.
+    Resumed(u64),
     /// Term `n` (file order) changed state.
     Term(usize, TermState),
     /// A whole xorb was received and matched its hash.
@@ -400,6 +403,15 @@ impl Reader {
         let urls = Urls::new();
         let (terms, mut done) = self.plan(t, records, &urls).await?;
         sink.emit(XetEvent::Planned(terms.len()));
+        let kept: u64 = terms
+            .iter()
+            .zip(&done)
+            .filter(|(_, d)| d.is_some())
+            .map(|((_, term), _)| term.unpacked_length)
+            .sum();
+        if kept > 0 {
+            sink.emit(XetEvent::Resumed(kept));
+        }
         let mut todo = Vec::new();
         for (i, d) in done.iter().enumerate() {
             match d {
