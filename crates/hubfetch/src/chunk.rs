@@ -20,7 +20,9 @@ use crate::error::{Error, HttpError, NetError, Refusal};
 use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
 use crate::netfail;
-use crate::pieces::{PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME};
+use crate::pieces::{
+    PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME, PIECE_RECORD_BYTES,
+};
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::Backoff;
@@ -267,6 +269,7 @@ impl<'a> ChunkFetch<'a> {
             paused: sh.paused.clone(),
             cursor: Cursor {
                 from: start,
+                synced: start,
                 hash: PieceHasher::new(),
                 since: Instant::now(),
             },
@@ -295,6 +298,7 @@ impl<'a> ChunkFetch<'a> {
         self.fj.pieces.restart(self.idx, at)?;
         self.cursor = Cursor {
             from: at,
+            synced: at,
             hash: PieceHasher::new(),
             since: Instant::now(),
         };
@@ -540,10 +544,12 @@ impl<'a> ChunkFetch<'a> {
             self.got += n;
             let at = start + self.got;
             if self.got < len
-                && (at - self.cursor.from >= PIECE_MAX_BYTES
+                && (at - self.cursor.synced >= PIECE_MAX_BYTES
                     || self.cursor.since.elapsed() >= PIECE_MAX_TIME)
             {
                 commit_piece(fj, start, &mut self.cursor, at).await?;
+            } else if self.got < len && at - self.cursor.from >= PIECE_RECORD_BYTES {
+                record_piece(fj, start, &mut self.cursor, at)?;
             }
             fj.bytes.fetch_add(n, Ordering::Relaxed);
             let total = sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed) + n;
@@ -561,7 +567,7 @@ impl<'a> ChunkFetch<'a> {
     /// this transfer waits: for a retry's backoff, or for a connection slot after a shed.
     async fn keep_received(&mut self) -> Result<(), Fail> {
         let at = self.start + self.got;
-        if at > self.cursor.from && self.got < self.len() {
+        if at > self.cursor.synced && self.got < self.len() {
             commit_piece(self.fj, self.start, &mut self.cursor, at).await?;
         }
         Ok(())
@@ -659,11 +665,28 @@ impl<'a> ChunkFetch<'a> {
 /// Where the piece being received starts, its running hash, and since when.
 pub(crate) struct Cursor {
     from: u64,
+    /// Everything before this is synced (data and log).
+    synced: u64,
     hash: PieceHasher,
     since: Instant,
 }
 
-/// Make `[cursor.from, at)` durable: data first (`fdatasync`), then its record in the log.
+/// Record `[cursor.from, at)` in the log without syncing (`PIECE_RECORD_BYTES`).
+fn record_piece(fj: &FileJob, chunk_start: u64, cursor: &mut Cursor, at: u64) -> Result<(), Fail> {
+    let chunk = chunk_start / fj.chunk_size.max(1);
+    fj.pieces.append_unsynced(&PieceRecord {
+        chunk,
+        start: cursor.from,
+        end: at,
+        hash: cursor.hash.finish(),
+    })?;
+    cursor.from = at;
+    cursor.hash = PieceHasher::new();
+    Ok(())
+}
+
+/// Make `[cursor.synced, at)` durable: data first (`fdatasync`), then the log, with the
+/// record of `[cursor.from, at)`.
 async fn commit_piece(
     fj: &FileJob,
     chunk_start: u64,
@@ -675,14 +698,19 @@ async fn commit_piece(
         .await
         .map_err(Error::task("sync task"))?
         .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
-    let chunk = chunk_start / fj.chunk_size.max(1);
-    fj.pieces.append(&PieceRecord {
-        chunk,
-        start: cursor.from,
-        end: at,
-        hash: cursor.hash.finish(),
-    })?;
+    if at > cursor.from {
+        let chunk = chunk_start / fj.chunk_size.max(1);
+        fj.pieces.append(&PieceRecord {
+            chunk,
+            start: cursor.from,
+            end: at,
+            hash: cursor.hash.finish(),
+        })?;
+    } else {
+        fj.pieces.sync()?; // the records appended since the last sync
+    }
     cursor.from = at;
+    cursor.synced = at;
     cursor.hash = PieceHasher::new();
     cursor.since = Instant::now();
     Ok(())
