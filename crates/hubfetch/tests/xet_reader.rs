@@ -200,6 +200,7 @@ async fn expired_urls_and_token_are_renewed_mid_download() {
         ..opts()
     })
     .await;
+    let clean = baseline(&target).await;
     // ~1.5 s for 3 MiB: URLs expire several times, the token at least once (two transfers
     // at once, so later ranges are asked after the first URLs expired).
     hub.set_faults(Faults {
@@ -207,9 +208,15 @@ async fn expired_urls_and_token_are_renewed_mid_download() {
         ..Faults::default()
     });
     let (r, bytes, events) = read_with(&target, two()).await;
-    r.expect("read");
+    let report = r.expect("read");
     assert!(bytes == data);
     assert!(events.contains(&XetEvent::Requery), "{events:?}");
+    // A refused URL or token costs a query, not body bytes: ≤ 5 % more than a clean read.
+    assert!(
+        report.bytes_received <= clean + clean / 20,
+        "{} vs clean {clean}",
+        report.bytes_received
+    );
     let x = hub.xet_stats();
     assert!(x.refused >= 1 && x.token_requests >= 2, "{x:?}");
     hub.shutdown().await;
