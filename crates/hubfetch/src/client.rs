@@ -351,86 +351,39 @@ impl Client {
         crate::housekeeping::delete_repo(&self.hub.cfg.cache_dir, repo, dry_run)
     }
 
-    /// Complete and partial files in the cache, with progress of partial ones (no network).
+    /// Complete and partial files in the cache, with progress of partial ones (no network);
+    /// a flat view of [`Client::scan_cache`].
     pub fn status(&self) -> Result<Vec<CacheEntryStatus>> {
         let mut out = Vec::new();
-        let dir = &self.hub.cfg.cache_dir;
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return Ok(out);
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            let Some(rest) = name.strip_prefix("models--") else {
-                continue;
-            };
-            let repo = rest.replacen("--", "/", 1);
-            let storage = e.path();
-            // Complete files: every snapshot link.
-            let snaps = storage.join("snapshots");
-            let mut stack = vec![(snaps.clone(), String::new())];
-            while let Some((d, prefix)) = stack.pop() {
-                let Ok(rd) = std::fs::read_dir(&d) else {
-                    continue;
-                };
-                for f in rd.flatten() {
-                    let fname = f.file_name().to_string_lossy().to_string();
-                    let p = f.path();
-                    let rel = if prefix.is_empty() {
-                        fname.clone()
-                    } else {
-                        format!("{prefix}/{fname}")
-                    };
-                    if f.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                        stack.push((p, rel));
-                    } else if let Ok(md) = std::fs::metadata(&p) {
-                        // rel = {commit}/{path}
-                        let (_, path) = rel.split_once('/').unwrap_or(("", &rel));
-                        let etag = std::fs::read_link(&p)
-                            .ok()
-                            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().to_string()))
-                            .unwrap_or_default();
-                        out.push(CacheEntryStatus {
-                            repo: repo.clone(),
-                            path: Some(path.to_string()),
-                            etag,
-                            size: md.len(),
-                            bytes_verified: md.len(),
-                            complete: true,
-                            local_path: p,
-                        });
-                    }
+        for r in self.scan_cache()?.repos {
+            for rev in &r.revisions {
+                for f in &rev.files {
+                    out.push(CacheEntryStatus {
+                        repo: r.repo_id.clone(),
+                        path: Some(f.path.clone()),
+                        etag: f.etag.clone(),
+                        size: f.size,
+                        bytes_verified: f.size,
+                        complete: true,
+                        local_path: r.path.join("snapshots").join(&rev.commit).join(&f.path),
+                    });
                 }
             }
-            // Partial files: our journals.
-            let Ok(rd) = std::fs::read_dir(storage.join("blobs")) else {
-                continue;
-            };
-            for f in rd.flatten() {
-                let fname = f.file_name().to_string_lossy().to_string();
-                let Some(etag) = fname.strip_suffix(".chunked.journal") else {
+            for p in &r.partials {
+                let (crate::PartialKind::Hubfetch, Some(size)) = (p.kind, p.size) else {
                     continue;
                 };
-                let Some(j) = Journal::load(&f.path()) else {
-                    continue;
-                };
-                let done: u64 = j
-                    .chunks
-                    .keys()
-                    .map(|i| {
-                        let (s, e) = j.chunk_range(*i);
-                        e - s
-                    })
-                    .sum();
                 out.push(CacheEntryStatus {
-                    repo: repo.clone(),
-                    path: Some(j.path.clone()),
-                    etag: etag.to_string(),
-                    size: j.size,
-                    bytes_verified: done,
+                    repo: r.repo_id.clone(),
+                    path: p.path.clone(),
+                    etag: p.etag.clone(),
+                    size,
+                    bytes_verified: p.bytes_verified,
                     complete: false,
-                    local_path: storage
+                    local_path: r
+                        .path
                         .join("blobs")
-                        .join(format!("{etag}.chunked.incomplete")),
+                        .join(format!("{}.chunked.incomplete", p.etag)),
                 });
             }
         }

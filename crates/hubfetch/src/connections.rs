@@ -207,10 +207,20 @@ impl ConnLimiter {
         let rate = total_bytes.saturating_sub(c.window_bytes) as f64 / elapsed.as_secs_f64();
         c.window_start = now;
         c.window_bytes = total_bytes;
-        if !c.adaptive || std::mem::take(&mut c.settling) {
+        if std::mem::take(&mut c.settling) {
             return;
         }
         let n = self.allowed();
+        if !c.adaptive {
+            // A fixed count that was shed after failures comes back one at a time.
+            if let Mode::Holding(until) = c.mode {
+                if now >= until && n < self.max {
+                    self.set(&mut c, n + 1, now, "no more failures: one connection back");
+                    c.mode = Mode::Holding(now + c.interval * HOLD_INTERVALS);
+                }
+            }
+            return;
+        }
         // Only a level that was in use says anything about the link (not the last chunks of
         // a file, fewer than the connections); transfers between chunks leave small gaps.
         let busy = self.active.load(Ordering::SeqCst) * 4 >= n * 3;
@@ -346,7 +356,7 @@ mod tests {
 
     #[test]
     fn bursts_of_failures_shed_at_once_and_excess_slots_give_way() {
-        let lim = ConnLimiter::new(16, 12, Duration::from_secs(10));
+        let lim = ConnLimiter::new(12, 12, Duration::from_secs(10));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -373,5 +383,11 @@ mod tests {
             drop(slots);
             assert!(lim.has_room());
         });
+        // A fixed count comes back once the failures stop (one per hold period).
+        let t0 = lim.lock().window_start;
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        lim.observe_at(0, at(11)); // the window after the change: not measured
+        lim.observe_at(0, at(200)); // hold over: one back
+        assert_eq!(lim.allowed(), 10);
     }
 }
