@@ -63,6 +63,44 @@ test('microphone denied during a session: the banner opens the Privacy pane', as
   await expect.poll(() => commands(page, 'open_microphone_settings')).toHaveLength(1);
 });
 
+test('a dead session: the banner starts again, and its × tells the core', async ({ page }) => {
+  await openApp(page, {
+    app: fx.appState({
+      stage: 'ready',
+      hardware: fx.hardware,
+      plan: fx.plan,
+      error: { title: 'The conversation stopped', message: 'The microphone was unplugged.', action: 'startSession' },
+    }),
+  });
+  const banner = page.getByTestId('error-banner');
+  await banner.getByRole('button', { name: 'Start again' }).click();
+  await expect.poll(() => commands(page, 'start_session')).toHaveLength(1);
+  await banner.getByRole('button', { name: 'Dismiss' }).click();
+  await expect(page.getByTestId('error-banner')).toHaveCount(0);
+  await expect.poll(() => commands(page, 'dismiss_error')).toHaveLength(1);
+});
+
+test('Ready with the microphone opened ahead of the first press says so, and stays Ready', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });
+  await expect(page.getByTestId('mic-ready')).toHaveCount(0);
+  await setApp(page, { session: { ...fx.appState().session, inputOpen: true } });
+  await expect(page.getByTestId('mic-ready')).toBeVisible();
+  await expect(page.getByTestId('stage')).toHaveText('Ready');
+});
+
+test("a quality change in Ready asks the core's question first", async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan }) });
+  await page.evaluate(() => ((window as any).__mock.restartQuestion = 'This unloads the model and plans again; another model may need a download.'));
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByLabel('Quality').selectOption('q8');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const dialog = page.getByTestId('confirm-replan');
+  await expect(dialog).toContainText('This unloads the model and plans again');
+  await expect.poll(() => commands(page, 'save_settings')).toHaveLength(0);
+  await dialog.getByRole('button', { name: 'Change and plan again' }).click();
+  await expect.poll(() => commands(page, 'save_settings')).toHaveLength(1);
+});
+
 test('an error while downloading shows above the download', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'downloading', hardware: fx.hardware, plan: fx.plan, error: shortcutError }) });
   await emit(page, 'download-progress', fx.progress(0.4));
