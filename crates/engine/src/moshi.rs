@@ -7,6 +7,7 @@ use crate::error::EngineError;
 use crate::lm::{Lm, LmGen};
 use crate::mimi::{Mimi, MimiConfig};
 use crate::nn::WeightFormat;
+use crate::pipeline::{Done, MimiWorker};
 use crate::quant::QuantSpec;
 use crate::sampling::SamplingConfig;
 use crate::tokenizer::{TextDecoder, TextTokenizer};
@@ -143,14 +144,35 @@ pub struct FrameOutput {
     pub lm_ms: f32,
     /// Mimi decoding time.
     pub decode_ms: f32,
+    /// Wall time of the call. Serially it is about `encode_ms + lm_ms + decode_ms`; in
+    /// pipelined mode ([`Moshi::set_pipelined`]) Mimi works while the LM steps, so it is less.
+    pub wall_ms: f32,
 }
 
 /// LM + Mimi + tokenizer, stepped one frame at a time.
 pub struct Moshi {
     gen: LmGen,
-    mimi: Mimi,
+    mimi: MimiStage,
+    paths: MoshiPaths,
     text: Option<TextDecoder>,
     pending: VecDeque<f32>,
+}
+
+/// Where Mimi runs: inline between the LM steps, or on its own thread.
+enum MimiStage {
+    Inline(Box<Mimi>),
+    Thread(Pipeline),
+}
+
+/// The pipelined mode's state: the Mimi thread and what is in flight.
+struct Pipeline {
+    worker: MimiWorker,
+    /// An encode was queued in the previous call (its codes feed this call's LM step).
+    encode_in_flight: bool,
+    /// Decodes queued in the previous call (their samples are this call's output).
+    decodes_in_flight: usize,
+    /// Text of the LM step whose frame is being decoded, emitted with its audio.
+    text_in_flight: Option<(String, u32)>,
 }
 
 fn read_configs(paths: &MoshiPaths) -> Result<(LmConfig, MimiConfig), EngineError> {
@@ -237,10 +259,46 @@ impl Moshi {
             .map(TextDecoder::new);
         Ok(Moshi {
             gen: LmGen::new(lm, sampling)?,
-            mimi,
+            mimi: MimiStage::Inline(Box::new(mimi)),
+            paths: paths.clone(),
             text,
             pending: VecDeque::new(),
         })
+    }
+
+    /// Runs Mimi on its own thread (`true`) or inline between LM steps (`false`, the
+    /// default), and starts a new conversation.
+    ///
+    /// Pipelined, a call queues this frame's encode, steps the LM on the previous frame's
+    /// codes while the Mimi thread decodes the frame before and encodes this one, and
+    /// returns the audio decoded in the previous call. The output is exactly the serial
+    /// output two frames (160 ms) later, and a call takes about the longest stage instead of
+    /// the sum of the three (`FrameOutput::wall_ms`).
+    pub fn set_pipelined(&mut self, on: bool) -> Result<(), EngineError> {
+        self.reset();
+        let (_, mimi_cfg) = read_configs(&self.paths)?;
+        let codebooks = self.gen.lm().config().generated_codebooks();
+        self.mimi = match (on, &self.mimi) {
+            // The thread loads its own codec; the inline one is freed once it has.
+            (true, MimiStage::Inline(_)) => MimiStage::Thread(Pipeline {
+                worker: MimiWorker::spawn(self.paths.mimi.clone(), mimi_cfg, codebooks)?,
+                encode_in_flight: false,
+                decodes_in_flight: 0,
+                text_in_flight: None,
+            }),
+            (false, MimiStage::Thread(_)) => MimiStage::Inline(Box::new(Mimi::load(
+                &self.paths.mimi,
+                &mimi_cfg,
+                codebooks,
+            )?)),
+            _ => return Ok(()),
+        };
+        Ok(())
+    }
+
+    /// Whether Mimi runs on its own thread ([`Moshi::set_pipelined`]).
+    pub fn is_pipelined(&self) -> bool {
+        matches!(self.mimi, MimiStage::Thread(_))
     }
 
     /// Runs one silent frame through Mimi and the LM, then resets, so the first real frame
@@ -250,8 +308,21 @@ impl Moshi {
         for _ in 0..2 {
             self.step_frame(&silence)?;
         }
-        let codes = vec![0u32; self.mimi.num_codebooks()];
-        self.mimi.decode_step(&codes)?;
+        match &mut self.mimi {
+            MimiStage::Inline(m) => {
+                let codes = vec![0u32; m.num_codebooks()];
+                m.decode_step(&codes)?;
+            }
+            MimiStage::Thread(_) => {
+                for _ in 0..2 {
+                    self.step_frame(&silence)?;
+                }
+                if let MimiStage::Thread(p) = &mut self.mimi {
+                    p.worker.decode(vec![0u32; p.worker.num_codebooks()])?;
+                    p.decodes_in_flight += 1;
+                }
+            }
+        }
         self.reset();
         Ok(())
     }
@@ -261,7 +332,14 @@ impl Moshi {
         if let Err(e) = self.gen.reset() {
             tracing::warn!(error = %e, "LM reset failed");
         }
-        self.mimi.reset();
+        match &mut self.mimi {
+            MimiStage::Inline(m) => m.reset(),
+            MimiStage::Thread(p) => {
+                if let Err(e) = p.drain_and_reset() {
+                    tracing::warn!(error = %e, "Mimi thread reset failed");
+                }
+            }
+        }
         if let Some(t) = &mut self.text {
             t.reset();
         }
@@ -293,7 +371,11 @@ impl Moshi {
             )));
         }
         let t0 = Instant::now();
-        let frames = self.mimi.encode_step(pcm_in)?;
+        let mimi = match &mut self.mimi {
+            MimiStage::Inline(m) => m,
+            MimiStage::Thread(_) => return self.step_frame_pipelined(pcm_in, t0),
+        };
+        let frames = mimi.encode_step(pcm_in)?;
         let encode_ms = ms(t0);
         let (mut lm_ms, mut decode_ms) = (0.0, 0.0);
         let mut text = String::new();
@@ -308,26 +390,128 @@ impl Moshi {
             }
             if let Some(frame) = out.frame {
                 let t2 = Instant::now();
-                let pcm = self.mimi.decode_step(&frame)?;
+                let pcm = mimi.decode_step(&frame)?;
                 decode_ms += ms(t2);
                 self.pending.extend(pcm);
             }
         }
+        Ok(FrameOutput {
+            pcm: self.take_frame(),
+            text: (!text.is_empty()).then_some(text),
+            text_token,
+            encode_ms,
+            lm_ms,
+            decode_ms,
+            wall_ms: ms(t0),
+        })
+    }
+
+    /// 1920 samples from the decoded audio, or silence until there are that many.
+    fn take_frame(&mut self) -> Vec<f32> {
         let mut pcm = vec![0.0f32; FRAME_SAMPLES];
         if self.pending.len() >= FRAME_SAMPLES {
             for (o, s) in pcm.iter_mut().zip(self.pending.drain(..FRAME_SAMPLES)) {
                 *o = s;
             }
         }
+        pcm
+    }
+
+    /// One pipelined call (see [`Moshi::set_pipelined`]): the Mimi thread's jobs are queued
+    /// in the order encode(n), decode(frames of step n−1); results come back in that order.
+    fn step_frame_pipelined(
+        &mut self,
+        pcm_in: &[f32],
+        t0: Instant,
+    ) -> Result<FrameOutput, EngineError> {
+        let MimiStage::Thread(p) = &mut self.mimi else {
+            return Err(EngineError::Config("not pipelined".into()));
+        };
+        // Stage 1: the codes of the previous frame (its encode ran during the last call's
+        // LM step or since), then queue this frame's encode so it runs during this LM step.
+        let (mut encode_ms, mut lm_ms, mut decode_ms) = (0.0, 0.0, 0.0);
+        let codes = if p.encode_in_flight {
+            match p.worker.recv()? {
+                Done::Encoded(c, t) => {
+                    encode_ms = t;
+                    c
+                }
+                _ => return Err(out_of_order()),
+            }
+        } else {
+            Vec::new()
+        };
+        p.worker.encode(pcm_in.to_vec())?;
+        p.encode_in_flight = true;
+        // Stage 2: the LM (the Mimi thread decodes the previous call's frames meanwhile).
+        let mut text = String::new();
+        let mut text_token = None;
+        let mut frames = Vec::new();
+        for c in codes {
+            let t1 = Instant::now();
+            let out = self.gen.step(&c)?;
+            lm_ms += ms(t1);
+            text_token = Some(out.text_token);
+            if let Some(piece) = self.text.as_mut().and_then(|t| t.push(out.text_token)) {
+                text.push_str(&piece);
+            }
+            frames.extend(out.frame);
+        }
+        let MimiStage::Thread(p) = &mut self.mimi else {
+            return Err(EngineError::Config("not pipelined".into()));
+        };
+        // Stage 3: the samples of the previous call's frames, then queue this call's.
+        for _ in 0..p.decodes_in_flight {
+            match p.worker.recv()? {
+                Done::Decoded(pcm, t) => {
+                    decode_ms += t;
+                    self.pending.extend(pcm);
+                }
+                _ => return Err(out_of_order()),
+            }
+        }
+        p.decodes_in_flight = frames.len();
+        for f in frames {
+            p.worker.decode(f)?;
+        }
+        // The text goes out with the audio of its step, one call later.
+        let this_text = text_token.map(|tok| (text, tok));
+        let (text, text_token) = match std::mem::replace(&mut p.text_in_flight, this_text) {
+            Some((t, tok)) => ((!t.is_empty()).then_some(t), tok),
+            None => (None, 0),
+        };
         Ok(FrameOutput {
-            pcm,
-            text: (!text.is_empty()).then_some(text),
+            pcm: self.take_frame(),
+            text,
             text_token,
             encode_ms,
             lm_ms,
             decode_ms,
+            wall_ms: ms(t0),
         })
     }
+}
+
+impl Pipeline {
+    /// Waits for every job in flight, then clears the Mimi thread's streaming state.
+    fn drain_and_reset(&mut self) -> Result<(), EngineError> {
+        let in_flight = usize::from(self.encode_in_flight) + self.decodes_in_flight;
+        self.encode_in_flight = false;
+        self.decodes_in_flight = 0;
+        self.text_in_flight = None;
+        for _ in 0..in_flight {
+            self.worker.recv()?;
+        }
+        self.worker.reset()?;
+        match self.worker.recv()? {
+            Done::Reset => Ok(()),
+            _ => Err(out_of_order()),
+        }
+    }
+}
+
+fn out_of_order() -> EngineError {
+    EngineError::Config("Mimi thread results out of order".into())
 }
 
 fn ms(t: Instant) -> f32 {

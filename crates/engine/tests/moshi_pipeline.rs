@@ -191,3 +191,59 @@ fn a_repo_without_config_is_the_7b() {
         .expect("tiny weights are not the 7B");
     assert!(matches!(err, engine::EngineError::Weights { .. }), "{err}");
 }
+
+/// Pipelined (Mimi on its own thread, overlapping the LM step) gives exactly the serial
+/// output two frames later: the same samples, text pieces and text tokens, frame for frame
+/// (and silence for the first two frames). Also checks a pipelined reset starts the same
+/// conversation again.
+#[test]
+fn pipelined_output_is_the_serial_output_two_frames_later() {
+    let Some(dir) = pipeline_dir() else { return };
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).expect("read"))
+            .expect("json");
+    let paths = MoshiPaths::from_dir(&dir, Quality::Bf16).expect("paths");
+    let mut m = Moshi::load_with_format(
+        &paths,
+        WeightFormat::Dense(Dtype::Float32),
+        SamplingConfig::argmax(),
+    )
+    .expect("load");
+    m.warmup().expect("warmup");
+    let pcm = floats(&r["input"]["pcm"]);
+    let chunks: Vec<&[f32]> = pcm.chunks(FRAME_SAMPLES).collect();
+    assert!(chunks.len() >= 8, "{} frames of input", chunks.len());
+    let serial: Vec<_> = chunks
+        .iter()
+        .map(|c| m.step_frame(c).expect("serial step"))
+        .collect();
+    assert!(
+        serial.iter().any(|o| o.pcm.iter().any(|&s| s != 0.0)),
+        "the serial run produced no audio"
+    );
+    m.set_pipelined(true).expect("pipelined");
+    assert!(m.is_pipelined());
+    m.warmup().expect("pipelined warmup");
+    for pass in 0..2 {
+        let silence = vec![0.0f32; FRAME_SAMPLES];
+        let mut piped = Vec::new();
+        for c in chunks.iter().copied().chain([&silence[..], &silence[..]]) {
+            piped.push(m.step_frame(c).expect("pipelined step"));
+        }
+        assert_eq!(piped.len(), serial.len() + 2);
+        for (i, o) in piped[..2].iter().enumerate() {
+            assert!(
+                o.pcm.iter().all(|&s| s == 0.0),
+                "pass {pass}: frame {i} not silent"
+            );
+            assert_eq!(o.text, None, "pass {pass}: frame {i}");
+        }
+        for (i, (p, s)) in piped[2..].iter().zip(&serial).enumerate() {
+            assert_eq!(p.pcm.len(), s.pcm.len(), "pass {pass}: frame {i}");
+            assert!(p.pcm == s.pcm, "pass {pass}: frame {i}: samples differ");
+            assert_eq!(p.text, s.text, "pass {pass}: frame {i}");
+            assert_eq!(p.text_token, s.text_token, "pass {pass}: frame {i}");
+        }
+        m.reset();
+    }
+}

@@ -47,6 +47,14 @@ struct Args {
     /// PRNG seed.
     #[arg(long, default_value_t = 299_792_458)]
     seed: u64,
+    /// Split large matmuls across this many MLX CPU streams (1 = one stream, as moshi_mlx);
+    /// default: `MOSHIBAR_CPU_STREAMS`, else 1.
+    #[arg(long)]
+    cpu_streams: Option<usize>,
+    /// Main-transformer KV ring slots minus one (default: the config's context). Step time
+    /// should not depend on it while fewer steps than slots have run.
+    #[arg(long)]
+    context: Option<usize>,
 }
 
 fn header(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -100,10 +108,13 @@ fn main() -> anyhow::Result<()> {
     if args.steps == 0 {
         bail!("--steps must be > 0");
     }
-    let cfg: LmConfig = match &args.config {
+    let mut cfg: LmConfig = match &args.config {
         None => engine::config::moshi_7b(),
         Some(p) => engine::moshi::read_repo_config(p)?.lm,
     };
+    if let Some(c) = args.context {
+        cfg.transformer.context = c;
+    }
     let file_spec = file_quant(&args.weights)?;
     let t0 = Instant::now();
     let (lm, dtype, spec) = match (file_spec, args.quantize) {
@@ -138,6 +149,11 @@ fn main() -> anyhow::Result<()> {
             )
         }
     };
+    let mut lm = lm;
+    if let Some(n) = args.cpu_streams {
+        lm.set_cpu_split(engine::nn::CpuSplit::new(n))?;
+    }
+    let cpu_streams = lm.cpu_split().ways();
     let load_s = t0.elapsed().as_secs_f64();
     let sampler = match args.sampler.as_str() {
         "local" => Sampler::default(),
@@ -183,7 +199,8 @@ fn main() -> anyhow::Result<()> {
                        "text_vocab": cfg.text_out_vocab_size, "audio_card": card},
             "dtype": dtype, "bits": spec.map(|s| s.bits), "group_size": spec.map(|s| s.group_size),
             "runtime_quantized": file_spec.is_none() && spec.is_some(),
-            "sampler": args.sampler, "steps": args.steps, "warmup": args.warmup,
+            "sampler": args.sampler, "cpu_streams": cpu_streams,
+            "context": cfg.transformer.context, "steps": args.steps, "warmup": args.warmup,
             "load_s": (load_s * 100.0).round() / 100.0, "ms_per_step": stats(&mut times),
             "peak_rss_mb": peak_rss_mb(), "loadavg_1m": loadavg,
         })

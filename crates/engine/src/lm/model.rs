@@ -5,7 +5,7 @@ use super::kv::KvCache;
 use super::transformer::Transformer;
 use crate::config::LmConfig;
 use crate::error::EngineError;
-use crate::nn::{Matrix, RmsNorm, WeightFormat};
+use crate::nn::{CpuSplit, Matrix, RmsNorm, SplitMatrix, WeightFormat};
 use crate::sampling::Sampler;
 use crate::weights::WeightStore;
 use mlx_rs::random::RandomState;
@@ -13,8 +13,7 @@ use mlx_rs::{Array, Dtype};
 
 struct Slice {
     emb: Matrix,
-    linear_in: Matrix,
-    linear_out: Matrix,
+    linear_out: SplitMatrix,
     transformer: Transformer,
 }
 
@@ -41,9 +40,12 @@ pub struct Lm {
     transformer: Transformer,
     out_norm: RmsNorm,
     text_emb: Matrix,
-    text_linear: Matrix,
+    text_linear: SplitMatrix,
     audio_embs: Vec<Matrix>,
+    /// Every slice's `linear_in` stacked by rows: one matmul gives all slices' inputs.
+    dep_in: SplitMatrix,
     slices: Vec<Slice>,
+    split: CpuSplit,
     main_cache: Vec<KvCache>,
     dep_cache: Vec<KvCache>,
 }
@@ -53,12 +55,16 @@ impl Lm {
     /// tensors are errors naming the tensor).
     pub fn load(mut ws: WeightStore, cfg: &LmConfig, fmt: WeightFormat) -> Result<Lm, EngineError> {
         crate::config::validate(cfg)?;
+        let split = CpuSplit::auto();
         let d = cfg.transformer.d_model;
         let dd = cfg.depformer.transformer.d_model;
-        let transformer = Transformer::load(&mut ws, "transformer", &cfg.transformer, fmt)?;
+        let transformer = Transformer::load(&mut ws, "transformer", &cfg.transformer, fmt, &split)?;
         let out_norm = RmsNorm::load(&mut ws, "out_norm", d, fmt)?;
         let text_emb = Matrix::load(&mut ws, "text_emb", cfg.text_in_vocab_size, d, fmt)?;
-        let text_linear = Matrix::load(&mut ws, "text_linear", cfg.text_out_vocab_size, d, fmt)?;
+        let text_linear = SplitMatrix::new(
+            Matrix::load(&mut ws, "text_linear", cfg.text_out_vocab_size, d, fmt)?,
+            &split,
+        )?;
         let audio_embs = (0..cfg.audio_codebooks)
             .map(|i| {
                 Matrix::load(
@@ -71,6 +77,7 @@ impl Lm {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut slices = Vec::with_capacity(cfg.depformer.num_slices);
+        let mut linear_in = Vec::with_capacity(cfg.depformer.num_slices);
         for i in 0..cfg.depformer.num_slices {
             let p = format!("depformer.slices.{i}");
             let in_vocab = if i == 0 {
@@ -78,25 +85,39 @@ impl Lm {
             } else {
                 cfg.audio_vocab_size
             };
+            linear_in.push(Matrix::load(
+                &mut ws,
+                &format!("{p}.linear_in"),
+                dd,
+                d,
+                fmt,
+            )?);
             slices.push(Slice {
                 emb: Matrix::load(&mut ws, &format!("{p}.emb"), in_vocab, dd, fmt)?,
-                linear_in: Matrix::load(&mut ws, &format!("{p}.linear_in"), dd, d, fmt)?,
-                linear_out: Matrix::load(
-                    &mut ws,
-                    &format!("{p}.linear_out"),
-                    cfg.audio_card(),
-                    dd,
-                    fmt,
+                linear_out: SplitMatrix::new(
+                    Matrix::load(
+                        &mut ws,
+                        &format!("{p}.linear_out"),
+                        cfg.audio_card(),
+                        dd,
+                        fmt,
+                    )?,
+                    &split,
                 )?,
                 transformer: Transformer::load(
                     &mut ws,
                     &format!("{p}.transformer"),
                     &cfg.depformer.transformer,
                     fmt,
+                    &split,
                 )?,
             });
         }
         ws.finish()?;
+        let dep_in = Matrix::stack_rows(&linear_in)?;
+        mlx_rs::transforms::eval(dep_in.arrays())?;
+        drop(linear_in);
+        let dep_in = SplitMatrix::new(dep_in, &split)?;
         let main_cache = transformer.ring_caches();
         let dep_cache = slices
             .first()
@@ -110,7 +131,9 @@ impl Lm {
             text_emb,
             text_linear,
             audio_embs,
+            dep_in,
             slices,
+            split,
             main_cache,
             dep_cache,
         };
@@ -164,14 +187,14 @@ impl Lm {
         }
         let mut arrays: Vec<&Array> = Vec::new();
         push(&mut arrays, &self.text_emb);
-        push(&mut arrays, &self.text_linear);
+        push(&mut arrays, self.text_linear.matrix());
+        push(&mut arrays, self.dep_in.matrix());
         for m in &self.audio_embs {
             push(&mut arrays, m);
         }
         for s in &self.slices {
             push(&mut arrays, &s.emb);
-            push(&mut arrays, &s.linear_in);
-            push(&mut arrays, &s.linear_out);
+            push(&mut arrays, s.linear_out.matrix());
         }
         mlx_rs::transforms::eval(arrays)?;
         self.transformer.eval_params()?;
@@ -189,6 +212,25 @@ impl Lm {
     /// The weight format (dense dtype or quantization).
     pub fn format(&self) -> WeightFormat {
         self.fmt
+    }
+
+    /// How large matmuls are split across CPU streams ([`CpuSplit::auto`] at load).
+    pub fn cpu_split(&self) -> &CpuSplit {
+        &self.split
+    }
+
+    /// Re-splits every large matrix for `split` (e.g. [`CpuSplit::none`] to compare with a
+    /// one-stream run). Results are bit-identical either way.
+    pub fn set_cpu_split(&mut self, split: CpuSplit) -> Result<(), EngineError> {
+        self.transformer.set_cpu_split(&split)?;
+        self.text_linear.resplit(&split)?;
+        self.dep_in.resplit(&split)?;
+        for s in &mut self.slices {
+            s.linear_out.resplit(&split)?;
+            s.transformer.set_cpu_split(&split)?;
+        }
+        self.split = split;
+        Ok(())
     }
 
     /// Clears the temporal KV cache (a new conversation).
@@ -260,10 +302,16 @@ impl Lm {
         forced: Option<&[u32]>,
     ) -> Result<DepOut, EngineError> {
         self.dep_cache.iter_mut().for_each(KvCache::reset);
+        let n = self.slices.len() as i32;
+        let dep_inputs = if n > 0 {
+            mlx_rs::ops::split_equal(&self.dep_in.linear(transformer_out)?, n, -1)?
+        } else {
+            Vec::new()
+        };
         let mut last = text_token.reshape(&[1, 1])?;
         let mut tokens = Vec::with_capacity(self.slices.len());
         let mut logits = Vec::with_capacity(self.slices.len());
-        for (k, slice) in self.slices.iter().enumerate() {
+        for (k, (slice, input)) in self.slices.iter().zip(&dep_inputs).enumerate() {
             if k > 0 {
                 if let Some(f) = forced {
                     let t = f.get(k - 1).copied().ok_or_else(|| {
@@ -272,10 +320,7 @@ impl Lm {
                     last = Self::ids(t);
                 }
             }
-            let x = slice
-                .linear_in
-                .linear(transformer_out)?
-                .add(&slice.emb.embed(&last)?)?;
+            let x = input.add(&slice.emb.embed(&last)?)?;
             let x = slice.transformer.forward(&x, &mut self.dep_cache)?;
             let l = slice.linear_out.linear(&x)?;
             let tok = sampler.sample(&l, rng)?.reshape(&[1, 1])?;

@@ -5,13 +5,13 @@
 use super::kv::KvCache;
 use crate::config::TransformerConfig;
 use crate::error::EngineError;
-use crate::nn::{Matrix, RmsNorm, WeightFormat};
+use crate::nn::{CpuSplit, Matrix, RmsNorm, SplitMatrix, WeightFormat};
 use crate::weights::WeightStore;
 use mlx_rs::Array;
 
 struct Attention {
-    in_proj: Matrix,
-    out_proj: Matrix,
+    in_proj: SplitMatrix,
+    out_proj: SplitMatrix,
     heads: i32,
     head_dim: i32,
     rope_base: Option<f32>,
@@ -49,8 +49,8 @@ struct Layer {
     norm1: RmsNorm,
     norm2: RmsNorm,
     attn: Attention,
-    gate_in: Matrix,
-    gate_out: Matrix,
+    gate_in: SplitMatrix,
+    gate_out: SplitMatrix,
     hidden: i32,
 }
 
@@ -83,25 +83,29 @@ impl Transformer {
         prefix: &str,
         cfg: &TransformerConfig,
         fmt: WeightFormat,
+        split: &CpuSplit,
     ) -> Result<Transformer, EngineError> {
         let d = cfg.d_model;
         let hidden = cfg.gating_hidden();
         let mut layers = Vec::with_capacity(cfg.num_layers);
+        let m = |ws: &mut WeightStore, name: String, out: usize, inp: usize| {
+            SplitMatrix::new(Matrix::load(ws, &name, out, inp, fmt)?, split)
+        };
         for i in 0..cfg.num_layers {
             let p = format!("{prefix}.layers.{i}");
             layers.push(Layer {
                 norm1: RmsNorm::load(ws, &format!("{p}.norm1"), d, fmt)?,
                 norm2: RmsNorm::load(ws, &format!("{p}.norm2"), d, fmt)?,
                 attn: Attention {
-                    in_proj: Matrix::load(ws, &format!("{p}.self_attn.in_proj"), 3 * d, d, fmt)?,
-                    out_proj: Matrix::load(ws, &format!("{p}.self_attn.out_proj"), d, d, fmt)?,
+                    in_proj: m(ws, format!("{p}.self_attn.in_proj"), 3 * d, d)?,
+                    out_proj: m(ws, format!("{p}.self_attn.out_proj"), d, d)?,
                     heads: cfg.num_heads as i32,
                     head_dim: cfg.head_dim() as i32,
                     rope_base: cfg.rope().then_some(cfg.max_period as f32),
                     scale: (cfg.head_dim() as f32).powf(-0.5),
                 },
-                gate_in: Matrix::load(ws, &format!("{p}.gating.linear_in"), 2 * hidden, d, fmt)?,
-                gate_out: Matrix::load(ws, &format!("{p}.gating.linear_out"), d, hidden, fmt)?,
+                gate_in: m(ws, format!("{p}.gating.linear_in"), 2 * hidden, d)?,
+                gate_out: m(ws, format!("{p}.gating.linear_out"), d, hidden)?,
                 hidden: hidden as i32,
             });
         }
@@ -109,6 +113,21 @@ impl Transformer {
             layers,
             cfg: cfg.clone(),
         })
+    }
+
+    /// Re-splits every matrix for `split` (see [`CpuSplit`]).
+    pub fn set_cpu_split(&mut self, split: &CpuSplit) -> Result<(), EngineError> {
+        for l in &mut self.layers {
+            for m in [
+                &mut l.attn.in_proj,
+                &mut l.attn.out_proj,
+                &mut l.gate_in,
+                &mut l.gate_out,
+            ] {
+                m.resplit(split)?;
+            }
+        }
+        Ok(())
     }
 
     /// One KV ring per layer (main transformer).
@@ -148,14 +167,7 @@ impl Transformer {
         for l in &self.layers {
             let mut arrays: Vec<&Array> = vec![l.norm1.weight(), l.norm2.weight()];
             for m in [&l.attn.in_proj, &l.attn.out_proj, &l.gate_in, &l.gate_out] {
-                match m {
-                    Matrix::Dense(w) => arrays.push(w),
-                    Matrix::Quantized {
-                        w, scales, biases, ..
-                    } => {
-                        arrays.extend([w, scales, biases]);
-                    }
-                }
+                arrays.extend(m.matrix().arrays());
             }
             mlx_rs::transforms::eval(arrays)?;
         }

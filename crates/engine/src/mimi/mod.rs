@@ -321,3 +321,53 @@ fn transpose(by_book: &[Vec<u32>]) -> Vec<Vec<u32>> {
         .map(|f| by_book.iter().map(|b| b[f]).collect())
         .collect()
 }
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+    use std::time::Instant;
+
+    /// Where a real-size frame's time goes (run by hand: `--ignored --nocapture`).
+    #[test]
+    #[ignore = "a profile, not a check"]
+    fn stage_times() {
+        let cfg = MimiConfig::v0_1();
+        let mut m = Mimi::random(&cfg, 8, 0).expect("random Mimi");
+        let pcm = vec![0.1f32; 1920];
+        let mut t = [0f64; 8];
+        for i in 0..8 {
+            let time = |f: &mut dyn FnMut() -> Array| {
+                let s = Instant::now();
+                let a = f();
+                a.eval().expect("eval");
+                (a, s.elapsed().as_secs_f64() * 1e3)
+            };
+            let (x, a) = time(&mut || {
+                m.encoder
+                    .step(&pcm_array(&pcm).expect("stage"))
+                    .expect("stage")
+            });
+            let (x, b) = time(&mut || {
+                m.encoder_transformer
+                    .forward(&x, &mut m.encoder_cache)
+                    .expect("stage")
+            });
+            let (x, c) = time(&mut || m.downsample.step(&x).expect("stage"));
+            let (codes, d) = time(&mut || m.quantizer.encode(&x).expect("stage"));
+            let (x, e) = time(&mut || m.quantizer.decode(&codes).expect("stage"));
+            let (x, f) = time(&mut || m.upsample.step(&x).expect("stage"));
+            let (x, g) = time(&mut || {
+                m.decoder_transformer
+                    .forward(&x, &mut m.decoder_cache)
+                    .expect("stage")
+            });
+            let (_, h) = time(&mut || m.decoder.step(&x).expect("stage"));
+            if i >= 2 {
+                for (acc, v) in t.iter_mut().zip([a, b, c, d, e, f, g, h]) {
+                    *acc += v / 6.0;
+                }
+            }
+        }
+        println!("seanet enc {:.1} | enc tr {:.1} | down {:.1} | rvq enc {:.1} | rvq dec {:.1} | up {:.1} | dec tr {:.1} | seanet dec {:.1} ms", t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+    }
+}

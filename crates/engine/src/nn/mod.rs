@@ -153,3 +153,232 @@ impl RmsNorm {
         Ok(mlx_rs::fast::rms_norm(x, Some(&self.weight), self.eps)?)
     }
 }
+
+/// Extra MLX CPU streams that large matrix-vector products are split across.
+///
+/// MLX's CPU backend runs each stream's operations on one thread, and its bf16/quantized
+/// matmuls are single-threaded, so a one-stream LM step uses one core. Splitting a weight
+/// matrix by rows into `ways()` parts, each multiplied on its own stream, and concatenating
+/// the results uses that many cores; every output element is the same dot product as
+/// before, so the result is bit-identical (checked by the parity tests). On the GPU there
+/// is nothing to gain, and [`CpuSplit::auto`] returns [`CpuSplit::none`].
+///
+/// Streams belong to the thread that created them (MLX ≥ 0.31.2): create the split on the
+/// thread that runs the model.
+#[derive(Clone, Default)]
+pub struct CpuSplit {
+    streams: Vec<SendStream>,
+}
+
+/// An MLX stream handle that may move between threads with the model that owns it.
+///
+/// `mlx_rs::Stream` is not `Send` because it wraps a C pointer; the pointee is an immutable
+/// (index, device) pair, and MLX itself refuses (with an error, not undefined behaviour) to
+/// run a stream on a thread it does not belong to — the same reasoning as mlx-rs's own
+/// `unsafe impl Send for Array`. `Moshi` must be `Send` for the voice session's
+/// `FrameModel`, and it is still run on the thread that loaded it.
+#[derive(Clone)]
+struct SendStream(mlx_rs::Stream);
+
+// SAFETY: see the type's documentation; the handle is never used concurrently.
+unsafe impl Send for SendStream {}
+
+impl std::fmt::Debug for CpuSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CpuSplit({} ways)", self.ways())
+    }
+}
+
+/// Environment variable that overrides how many CPU streams [`CpuSplit::auto`] uses
+/// (`1` = no split).
+pub const CPU_STREAMS_ENV: &str = "MOSHIBAR_CPU_STREAMS";
+
+/// Matrices with fewer output rows than this are not split (the cross-stream
+/// synchronisation would cost more than it saves).
+const MIN_SPLIT_ROWS: i32 = 512;
+
+impl CpuSplit {
+    /// No split: everything on the default stream.
+    pub fn none() -> CpuSplit {
+        CpuSplit::default()
+    }
+
+    /// `ways` parts (`ways - 1` new CPU streams besides the default one); 0 and 1 = none.
+    pub fn new(ways: usize) -> CpuSplit {
+        let cpu = mlx_rs::Device::cpu();
+        CpuSplit {
+            streams: (1..ways.max(1))
+                .map(|_| SendStream(mlx_rs::Stream::new_with_device(&cpu)))
+                .collect(),
+        }
+    }
+
+    /// The split a model gets at load: `MOSHIBAR_CPU_STREAMS` ways on the CPU backend
+    /// (unset = 1, no split), none on the GPU.
+    ///
+    /// Not on by default: each split matmul ends in a cross-stream wait, about 230 per step
+    /// for the LM, and on a loaded machine (other processes on the cores) the waits cost more
+    /// than the second core gives (measured in the engine README).
+    pub fn auto() -> CpuSplit {
+        let on_cpu = mlx_rs::Device::try_default()
+            .and_then(|d| d.get_type())
+            .map(|t| matches!(t, mlx_rs::DeviceType::Cpu))
+            .unwrap_or(false);
+        if !on_cpu {
+            return CpuSplit::none();
+        }
+        let ways = std::env::var(CPU_STREAMS_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(1);
+        CpuSplit::new(ways)
+    }
+
+    /// How many parts a large matrix is split into.
+    pub fn ways(&self) -> usize {
+        self.streams.len() + 1
+    }
+}
+
+impl Matrix {
+    /// Output rows `start..end` (a view sharing the weights' buffer once evaluated).
+    pub fn rows(&self, start: i32, end: i32) -> Result<Matrix, EngineError> {
+        use mlx_rs::ops::indexing::TryIndexOp;
+        let r = |a: &Array| -> Result<Array, EngineError> { Ok(a.try_index(start..end)?) };
+        Ok(match self {
+            Matrix::Dense(w) => Matrix::Dense(r(w)?),
+            Matrix::Quantized {
+                w,
+                scales,
+                biases,
+                spec,
+            } => Matrix::Quantized {
+                w: r(w)?,
+                scales: r(scales)?,
+                biases: r(biases)?,
+                spec: *spec,
+            },
+        })
+    }
+
+    /// Output rows.
+    pub fn out_dim(&self) -> i32 {
+        match self {
+            Matrix::Dense(w) | Matrix::Quantized { w, .. } => w.shape()[0],
+        }
+    }
+
+    /// The arrays holding this matrix (to evaluate them).
+    pub fn arrays(&self) -> Vec<&Array> {
+        match self {
+            Matrix::Dense(w) => vec![w],
+            Matrix::Quantized {
+                w, scales, biases, ..
+            } => vec![w, scales, biases],
+        }
+    }
+
+    /// Stacks matrices with the same input dimension and format along the output rows
+    /// (one matmul instead of several; the rows are copied into one new buffer).
+    pub fn stack_rows(parts: &[Matrix]) -> Result<Matrix, EngineError> {
+        let cat = |xs: Vec<&Array>| -> Result<Array, EngineError> {
+            Ok(mlx_rs::ops::concatenate(&xs, 0)?)
+        };
+        match parts.first() {
+            None => Err(EngineError::Shape("nothing to stack".into())),
+            Some(Matrix::Dense(_)) => {
+                let mut ws = Vec::with_capacity(parts.len());
+                for p in parts {
+                    match p {
+                        Matrix::Dense(w) => ws.push(w),
+                        Matrix::Quantized { .. } => {
+                            return Err(EngineError::Shape("mixed matrix formats".into()))
+                        }
+                    }
+                }
+                Ok(Matrix::Dense(cat(ws)?))
+            }
+            Some(Matrix::Quantized { spec, .. }) => {
+                let (mut ws, mut ss, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+                for p in parts {
+                    match p {
+                        Matrix::Quantized {
+                            w,
+                            scales,
+                            biases,
+                            spec: s,
+                        } if s == spec => {
+                            ws.push(w);
+                            ss.push(scales);
+                            bs.push(biases);
+                        }
+                        _ => return Err(EngineError::Shape("mixed matrix formats".into())),
+                    }
+                }
+                Ok(Matrix::Quantized {
+                    w: cat(ws)?,
+                    scales: cat(ss)?,
+                    biases: cat(bs)?,
+                    spec: *spec,
+                })
+            }
+        }
+    }
+}
+
+/// A [`Matrix`] whose `linear` is split by output rows across a [`CpuSplit`]'s streams.
+pub struct SplitMatrix {
+    whole: Matrix,
+    parts: Vec<Matrix>,
+    streams: Vec<SendStream>,
+}
+
+impl SplitMatrix {
+    /// Splits `whole` into `split.ways()` row blocks (none if it is small or there is one way).
+    pub fn new(whole: Matrix, split: &CpuSplit) -> Result<SplitMatrix, EngineError> {
+        let mut m = SplitMatrix {
+            whole,
+            parts: Vec::new(),
+            streams: Vec::new(),
+        };
+        m.resplit(split)?;
+        Ok(m)
+    }
+
+    /// Re-splits for another [`CpuSplit`].
+    pub fn resplit(&mut self, split: &CpuSplit) -> Result<(), EngineError> {
+        let rows = self.whole.out_dim();
+        let ways = split.ways() as i32;
+        self.parts.clear();
+        self.streams.clear();
+        if ways <= 1 || rows < MIN_SPLIT_ROWS {
+            return Ok(());
+        }
+        for i in 0..ways {
+            self.parts
+                .push(self.whole.rows(rows * i / ways, rows * (i + 1) / ways)?);
+        }
+        let arrays: Vec<&Array> = self.parts.iter().flat_map(Matrix::arrays).collect();
+        mlx_rs::transforms::eval(arrays)?;
+        self.streams = split.streams.clone();
+        Ok(())
+    }
+
+    /// The unsplit matrix.
+    pub fn matrix(&self) -> &Matrix {
+        &self.whole
+    }
+
+    /// `x @ W.T`, part `i > 0` computed on stream `i - 1`, concatenated on the default stream.
+    pub fn linear(&self, x: &Array) -> Result<Array, EngineError> {
+        let Some((first, rest)) = self.parts.split_first() else {
+            return self.whole.linear(x);
+        };
+        let mut outs = Vec::with_capacity(self.parts.len());
+        for (part, stream) in rest.iter().zip(&self.streams) {
+            outs.push(mlx_rs::with_stream(&stream.0, || part.linear(x))?);
+        }
+        outs.insert(0, first.linear(x)?);
+        Ok(mlx_rs::ops::concatenate(&outs, -1)?)
+    }
+}

@@ -1,0 +1,128 @@
+//! `moshi-frame-bench`: times whole 80 ms frames (`Moshi::step_frame`: Mimi encode → LM →
+//! Mimi decode) serially and pipelined (Mimi on its own thread), interleaved in one process,
+//! and prints each mode's frame wall time next to the sum of its parts as one JSON line.
+//!
+//! ```text
+//! moshi-frame-bench --repo .cache/fixtures/pipeline-tiny --frames 40 --rounds 5
+//! moshi-frame-bench --repo .cache/bench/mid-moshi --frames 6 --rounds 5
+//! ```
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use engine::moshi::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
+use engine::SamplingConfig;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Time Moshi frames serially and pipelined")]
+struct Args {
+    /// A repo directory laid out as Kyutai's (config.json, LM, Mimi).
+    #[arg(long)]
+    repo: PathBuf,
+    /// bf16, q8 or q4.
+    #[arg(long, default_value = "bf16")]
+    quality: String,
+    /// Timed frames per mode and round.
+    #[arg(long, default_value_t = 10)]
+    frames: usize,
+    /// Rounds (each runs both modes, order alternating).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Untimed frames after each mode switch.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+}
+
+#[derive(Default)]
+struct Times {
+    wall: Vec<f64>,
+    parts: Vec<f64>,
+    encode: Vec<f64>,
+    lm: Vec<f64>,
+    decode: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+}
+
+fn r(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.frames == 0 || args.rounds == 0 {
+        bail!("--frames and --rounds must be > 0");
+    }
+    let quality: Quality = args
+        .quality
+        .parse()
+        .map_err(|e| anyhow::anyhow!("quality {}: {e:?}", args.quality))?;
+    let paths = MoshiPaths::from_dir(&args.repo, quality).context("repo")?;
+    let opts = LoadOptions {
+        quality,
+        quantize_from_bf16: quality != Quality::Bf16,
+        sampling: SamplingConfig::default(),
+    };
+    let mut moshi = Moshi::load(&paths, &opts).context("load")?;
+    moshi.warmup()?;
+    // A deterministic, speech-like input: a few harmonics with a slow envelope.
+    let input = |i: usize| -> Vec<f32> {
+        (0..FRAME_SAMPLES)
+            .map(|k| {
+                let t = (i * FRAME_SAMPLES + k) as f32 / 24_000.0;
+                let env = 0.5 + 0.5 * (t * 3.0).sin();
+                0.2 * env
+                    * ((t * 220.0 * std::f32::consts::TAU).sin()
+                        + 0.5 * (t * 440.0 * std::f32::consts::TAU).sin())
+            })
+            .collect()
+    };
+    let mut times = [Times::default(), Times::default()];
+    let mut frame = 0;
+    for round in 0..args.rounds {
+        for k in 0..2 {
+            let pipelined = (round + k) % 2 == 1;
+            moshi.set_pipelined(pipelined)?;
+            let t = &mut times[usize::from(pipelined)];
+            for i in 0..args.warmup + args.frames {
+                let o = moshi.step_frame(&input(frame))?;
+                frame += 1;
+                if i >= args.warmup {
+                    t.wall.push(o.wall_ms as f64);
+                    t.parts.push((o.encode_ms + o.lm_ms + o.decode_ms) as f64);
+                    t.encode.push(o.encode_ms as f64);
+                    t.lm.push(o.lm_ms as f64);
+                    t.decode.push(o.decode_ms as f64);
+                }
+            }
+        }
+    }
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+    let mode = |t: &Times| {
+        serde_json::json!({
+            "wall_ms_p50": r(median(&t.wall)), "sum_of_parts_ms_p50": r(median(&t.parts)),
+            "encode_ms_p50": r(median(&t.encode)), "lm_ms_p50": r(median(&t.lm)),
+            "decode_ms_p50": r(median(&t.decode)), "frames": t.wall.len(),
+        })
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "repo": args.repo.display().to_string(), "quality": args.quality,
+            "serial": mode(&times[0]), "pipelined": mode(&times[1]),
+            "pipelined_over_serial_wall": r(100.0 * median(&times[1].wall) / median(&times[0].wall)) / 100.0,
+            "cpu_streams": moshi.lm_gen().lm().cpu_split().ways(),
+            "loadavg_1m": loadavg,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Side-by-side LM step benchmark: the port (`moshi-bench`) against moshi_mlx
+(`bench_moshi_mlx.py`) on the same weights, interleaved in one run so that load on the
+shared machine hits both alike; prints every run, the median of the runs' medians per
+variant and the ratios to moshi_mlx, with the load average.
+
+    .venv/bin/python scripts/reference/bench_lm_interleaved.py \
+        --weights .cache/bench/mid-lm/model.safetensors --config .cache/bench/mid-lm/config.json \
+        --rounds 5 --steps 8 --warmup 2 --variant port:--cpu-streams=1 --variant port2:--cpu-streams=2
+
+Each round runs every variant once, in an order rotated per round. A variant is
+NAME:ARGS (ARGS split on spaces, passed to moshi-bench); `moshi_mlx` is always included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--config")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--bench", default=os.environ.get("MOSHI_BENCH", str(ROOT / "target/release/moshi-bench")))
+    p.add_argument("--variant", action="append", default=[],
+                   help="NAME:ARGS for moshi-bench (default: port with default streams)")
+    args = p.parse_args(argv)
+    common = ["--weights", args.weights, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.config:
+        common += ["--config", args.config]
+    variants: dict[str, list[str]] = {}
+    for v in args.variant or ["port:"]:
+        name, _, extra = v.partition(":")
+        variants[name] = [args.bench, *common, *[a for a in extra.replace("=", " ").split() if a]]
+    variants["moshi_mlx"] = [sys.executable, str(ROOT / "scripts/reference/bench_moshi_mlx.py"), *common]
+    names = list(variants)
+    p50: dict[str, list[float]] = {n: [] for n in names}
+    loads: list[float] = []
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            res = run(variants[n])
+            ms = res["ms_per_step"]
+            p50[n].append(ms["p50"])
+            loads.append(os.getloadavg()[0])
+            print(f"round {r + 1} {n:10s} p50 {ms['p50']:9.1f} ms  min {ms['min']:9.1f}  "
+                  f"load {loads[-1]:.2f}  {json.dumps({k: res.get(k) for k in ('cpu_streams', 'context')})}",
+                  flush=True)
+    ref = statistics.median(p50["moshi_mlx"])
+    print(f"\nmedian of {args.rounds} runs' p50 ({args.steps} steps after {args.warmup} warm-up each); "
+          f"load average {min(loads):.2f}-{max(loads):.2f} (median {statistics.median(loads):.2f})")
+    summary = {}
+    for n in names:
+        m = statistics.median(p50[n])
+        summary[n] = {"median_ms": round(m, 1), "ratio_to_moshi_mlx": round(m / ref, 3), "runs": p50[n]}
+        print(f"  {n:10s} {m:9.1f} ms   ratio to moshi_mlx {m / ref:.3f}")
+    print(json.dumps({"summary": summary, "loadavg": [min(loads), max(loads)]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
