@@ -11,6 +11,7 @@ pub mod mimi;
 pub mod moshi;
 pub mod nn;
 pub mod parity;
+mod pipeline;
 pub mod quant;
 pub mod sampling;
 pub mod speedtest;
