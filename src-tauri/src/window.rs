@@ -107,6 +107,7 @@ pub fn held<R: Runtime>(app: &AppHandle<R>) -> bool {
 pub fn setup<R: Runtime>(app: &AppHandle<R>) {
     app.manage(BlurClock::default());
     app.manage(Holds::default());
+    app.manage(Shown::default());
     let Some(window) = popover(app) else { return };
     let handle = app.clone();
     window.on_window_event(move |event| {
@@ -188,6 +189,9 @@ pub fn hide<R: Runtime>(app: &AppHandle<R>) {
 /// The core opens the session's audio while the popover is up in Ready (the first press then
 /// loses nothing) and closes it when the popover hides with nobody talking.
 fn tell_core<R: Runtime>(app: &AppHandle<R>, visible: bool) {
+    if let Some(s) = app.try_state::<Shown>() {
+        s.0.store(visible, Ordering::SeqCst);
+    }
     if !popover_events() {
         return;
     }
@@ -202,13 +206,17 @@ pub fn popover_events() -> bool {
     crate::test_hooks::var_os(crate::session::INPUT_WAV_ENV).is_none()
 }
 
-/// Whether the popover is on screen now (the core's initial visibility: the popover may have
-/// opened at launch before the core existed).
+/// Whether the popover was last shown (not hidden) by us: the core's initial visibility (the
+/// popover may open at launch before the core exists; the window system may not report the
+/// window as visible yet right after `show`).
 pub fn is_shown<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.get_webview_window(LABEL)
-        .and_then(|w| w.is_visible().ok())
-        .unwrap_or(false)
+    app.try_state::<Shown>()
+        .is_some_and(|s| s.0.load(Ordering::SeqCst))
 }
+
+/// The popover's visibility as we last set it.
+#[derive(Default)]
+pub struct Shown(std::sync::atomic::AtomicBool);
 
 /// Left click on the tray icon: open if closed, close if open.
 pub fn toggle_from_tray<R: Runtime>(app: &AppHandle<R>) {

@@ -270,6 +270,9 @@ enum Purpose {
     Explicit,
 }
 
+/// How many more idle delays Moshi's answer may add before a talked-in session closes anyway.
+const MAX_IDLE_EXTENSIONS: u32 = 2;
+
 /// How long a session the person talked in stays open after the last release while the
 /// popover is hidden (the next press then reaches the model at once).
 pub const IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -298,6 +301,7 @@ pub struct Machine {
     popover: bool,
     idle_generation: u64,
     idle_close: std::time::Duration,
+    idle_extensions: u32,
     session_ids: u64,
     key_down: bool,
     key_generation: u64,
@@ -326,6 +330,7 @@ impl Machine {
             popover: false,
             idle_generation: 0,
             idle_close: IDLE_CLOSE,
+            idle_extensions: 0,
             session_ids: 0,
             key_down: false,
             key_generation: 0,
@@ -758,6 +763,7 @@ impl Machine {
         tracing::info!(talking = on, "talk");
         self.state.session.talking = on;
         self.idle_generation += 1;
+        self.idle_extensions = 0;
         fx.push(Effect::SetGate(on));
         if on {
             if self.session == SessionPhase::Closed {
@@ -807,6 +813,9 @@ impl Machine {
 
     /// After the last release, with the popover hidden: close the talked-in session later.
     fn schedule_idle_close(&mut self, fx: &mut Vec<Effect>) {
+        if self.state.session.talking {
+            self.idle_extensions = 0;
+        }
         if self.session != SessionPhase::Closed && self.purpose == Purpose::Talk && !self.popover {
             fx.push(Effect::ScheduleIdleClose {
                 generation: self.idle_generation,
@@ -823,8 +832,10 @@ impl Machine {
         {
             return;
         }
-        if self.speaking {
-            // Moshi is still answering: look again later.
+        if self.speaking && self.idle_extensions < MAX_IDLE_EXTENSIONS {
+            // Moshi is still answering: look again later (a bounded number of times: a model
+            // that never goes quiet must not keep the microphone open for ever).
+            self.idle_extensions += 1;
             self.schedule_idle_close(fx);
             return;
         }

@@ -598,6 +598,22 @@ fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
     assert!(fx.contains(&Effect::CloseSession), "{fx:?}");
     assert!(!m.state().session.input_open && !m.state().session.active);
 
+    // A model that never goes quiet does not keep the microphone open for ever.
+    let fx = m.handle(Event::Talk(true)).expect("press");
+    let id = open_session_id(&fx).expect("open");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    m.handle(Event::Speaking(true)).expect("speaking");
+    let mut generation = m_idle_generation(&m.handle(Event::Talk(false)).expect("release"));
+    let mut dues = 0;
+    while m.state().session.input_open {
+        dues += 1;
+        assert!(dues <= 10, "never closed while speaking");
+        let fx = m.handle(Event::IdleCloseDue { generation }).expect("due");
+        generation = m_idle_generation(&fx);
+    }
+    assert_eq!(dues, 3, "two extensions, then closed");
+
     // A press before the delay cancels it; showing the popover too.
     let fx = m.handle(Event::Talk(true)).expect("press");
     let id = open_session_id(&fx).expect("open");
