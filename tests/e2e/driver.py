@@ -369,7 +369,7 @@ def main():
                              and not st["session"]["active"] else None)(read_json(state_file)), 20)
     check("popover up in Ready: the microphone opens before the first press (Ready, not Live)",
           bool(warm), f"session {(read_json(state_file) or {}).get('session')}")
-    time.sleep(1.0)  # the devices settle; the first press then lands in a running session
+    time.sleep(3.0)  # a person reads the popover first; the session runs its first (slow) frames meanwhile
     subprocess.run(["xdotool", "keydown", "alt+space"], env=env, check=False)
     held = wait_for(lambda: (lambda st: st if st and st["session"]["active"] and st["session"]["talking"]
                              and st["session"].get("framesHeard", 0) >= 3 else None)(read_json(state_file)), 20)
