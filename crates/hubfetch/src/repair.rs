@@ -250,12 +250,19 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     for c in journal.repair.confirmed.keys() {
         tracker.set_chunk(fidx, *c, ChunkState::Verified);
     }
-    let batch = sh.limiter.max.max(1);
+    // One chunk per connection the link gets now: a batch is what is fetched before the next
+    // check, so a weak link (few connections) overshoots the bad chunk by little.
+    let batch = || {
+        sh.limiter
+            .allowed
+            .load(Ordering::Relaxed)
+            .clamp(1, sh.limiter.max.max(1))
+    };
     let mut snaps = cx.snapshots.clone();
     let mut dirty_from: Option<u64> = None;
     let mut hashed = 0u64;
     while !queue.is_empty() {
-        let ids: Vec<u64> = (0..batch).filter_map(|_| queue.pop_front()).collect();
+        let ids: Vec<u64> = (0..batch()).filter_map(|_| queue.pop_front()).collect();
         for i in &ids {
             let (s, e) = chunk_range(size, cs, *i);
             let b = &fj.bytes;
