@@ -18,6 +18,64 @@ fn resample_err(from: u32, to: u32, e: impl std::fmt::Display) -> VoiceError {
     }
 }
 
+/// The chunked feed both streaming resamplers share: input is collected into whole chunks of
+/// `chunk_in` samples, each chunk goes through the resampler, and what it writes is appended to
+/// the caller's output. Buffers are sized at construction, so feeding allocates nothing.
+struct ChunkFeed {
+    pending: Vec<f32>,
+    out_chunk: Vec<f32>,
+    chunk_in: usize,
+    from: u32,
+    to: u32,
+}
+
+impl ChunkFeed {
+    fn new(chunk_in: usize, out_max: usize, from: u32, to: u32) -> Self {
+        Self {
+            pending: Vec::with_capacity(chunk_in * 2 + 65_536),
+            out_chunk: vec![0.0; out_max],
+            chunk_in,
+            from,
+            to,
+        }
+    }
+
+    /// Feeds `input` through `r`, appending every output sample it can produce now to
+    /// `output`; returns the input samples consumed and output samples produced.
+    fn feed<R: Resampler<f32>>(
+        &mut self,
+        r: &mut R,
+        input: &[f32],
+        output: &mut Vec<f32>,
+    ) -> Result<(u64, u64), VoiceError> {
+        let (from, to) = (self.from, self.to);
+        let (mut consumed, mut produced) = (0u64, 0u64);
+        let mut input = input;
+        while !input.is_empty() || self.pending.len() >= self.chunk_in {
+            let room = self.chunk_in.saturating_sub(self.pending.len());
+            let take = room.min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() < self.chunk_in {
+                break;
+            }
+            let inp = InterleavedSlice::new(&self.pending[..self.chunk_in], 1, self.chunk_in)
+                .map_err(|e| resample_err(from, to, e))?;
+            let cap = self.out_chunk.len();
+            let mut out = InterleavedSlice::new_mut(&mut self.out_chunk[..], 1, cap)
+                .map_err(|e| resample_err(from, to, e))?;
+            let (read, written) = r
+                .process_into_buffer(&inp, &mut out, None)
+                .map_err(|e| resample_err(from, to, e))?;
+            output.extend_from_slice(&self.out_chunk[..written]);
+            self.pending.drain(..read.min(self.chunk_in));
+            consumed += read as u64;
+            produced += written as u64;
+        }
+        Ok((consumed, produced))
+    }
+}
+
 /// Resamples a whole mono clip (delay trimmed, so the result lines up with the input).
 pub fn resample_clip(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, VoiceError> {
     if from == to || samples.is_empty() {
@@ -41,19 +99,15 @@ pub fn resample_clip(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, Vo
 /// capacity for what it appends.
 pub struct StreamResampler {
     inner: Option<Fft<f32>>,
-    pending: Vec<f32>,
-    out_chunk: Vec<f32>,
-    chunk_in: usize,
-    from: u32,
-    to: u32,
+    feed: ChunkFeed,
 }
 
 impl std::fmt::Debug for StreamResampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamResampler")
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .field("chunk_in", &self.chunk_in)
+            .field("from", &self.feed.from)
+            .field("to", &self.feed.to)
+            .field("chunk_in", &self.feed.chunk_in)
             .finish()
     }
 }
@@ -65,11 +119,7 @@ impl StreamResampler {
         if from == to {
             return Ok(Self {
                 inner: None,
-                pending: Vec::new(),
-                out_chunk: Vec::new(),
-                chunk_in: 0,
-                from,
-                to,
+                feed: ChunkFeed::new(0, 0, from, to),
             });
         }
         let chunk = (from as usize / 100).max(64);
@@ -79,11 +129,7 @@ impl StreamResampler {
         let out_max = r.output_frames_max();
         Ok(Self {
             inner: Some(r),
-            pending: Vec::with_capacity(chunk_in * 2 + 65_536),
-            out_chunk: vec![0.0; out_max],
-            chunk_in,
-            from,
-            to,
+            feed: ChunkFeed::new(chunk_in, out_max, from, to),
         })
     }
 
@@ -94,7 +140,7 @@ impl StreamResampler {
 
     /// Input samples held back until a full chunk is there.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.feed.pending.len()
     }
 
     /// Resamples `input`, appending every output sample it can produce now to `output`.
@@ -103,27 +149,7 @@ impl StreamResampler {
             output.extend_from_slice(input);
             return Ok(());
         };
-        let (from, to) = (self.from, self.to);
-        let mut input = input;
-        while !input.is_empty() || self.pending.len() >= self.chunk_in {
-            let room = self.chunk_in.saturating_sub(self.pending.len());
-            let take = room.min(input.len());
-            self.pending.extend_from_slice(&input[..take]);
-            input = &input[take..];
-            if self.pending.len() < self.chunk_in {
-                break;
-            }
-            let inp = InterleavedSlice::new(&self.pending[..self.chunk_in], 1, self.chunk_in)
-                .map_err(|e| resample_err(from, to, e))?;
-            let cap = self.out_chunk.len();
-            let mut out = InterleavedSlice::new_mut(&mut self.out_chunk[..], 1, cap)
-                .map_err(|e| resample_err(from, to, e))?;
-            let (_read, written) = r
-                .process_into_buffer(&inp, &mut out, None)
-                .map_err(|e| resample_err(from, to, e))?;
-            output.extend_from_slice(&self.out_chunk[..written]);
-            self.pending.drain(..self.chunk_in);
-        }
+        self.feed.feed(r, input, output)?;
         Ok(())
     }
 }
@@ -135,11 +161,7 @@ impl StreamResampler {
 /// allocate as long as `output` has capacity for what it appends.
 pub struct AdaptiveResampler {
     inner: Async<f32>,
-    pending: Vec<f32>,
-    out_chunk: Vec<f32>,
-    chunk_in: usize,
-    from: u32,
-    to: u32,
+    feed: ChunkFeed,
     max_ppm: f64,
     ppm: f64,
     consumed: u64,
@@ -149,8 +171,8 @@ pub struct AdaptiveResampler {
 impl std::fmt::Debug for AdaptiveResampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdaptiveResampler")
-            .field("from", &self.from)
-            .field("to", &self.to)
+            .field("from", &self.feed.from)
+            .field("to", &self.feed.to)
             .field("ppm", &self.ppm)
             .finish()
     }
@@ -178,11 +200,7 @@ impl AdaptiveResampler {
         let out_max = inner.output_frames_max();
         Ok(Self {
             inner,
-            pending: Vec::with_capacity(chunk_in * 2 + 65_536),
-            out_chunk: vec![0.0; out_max],
-            chunk_in,
-            from,
-            to,
+            feed: ChunkFeed::new(chunk_in, out_max, from, to),
             max_ppm,
             ppm: 0.0,
             consumed: 0,
@@ -194,7 +212,7 @@ impl AdaptiveResampler {
     /// bound given at construction). Positive: more output per input.
     pub fn set_correction_ppm(&mut self, ppm: f64) -> Result<(), VoiceError> {
         let ppm = ppm.clamp(-self.max_ppm, self.max_ppm);
-        let (from, to) = (self.from, self.to);
+        let (from, to) = (self.feed.from, self.feed.to);
         self.inner
             .set_resample_ratio_relative(1.0 + ppm * 1e-6, true)
             .map_err(|e| resample_err(from, to, e))?;
@@ -214,7 +232,7 @@ impl AdaptiveResampler {
 
     /// Input samples held back until a full chunk is there.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.feed.pending.len()
     }
 
     /// Input samples consumed and output samples produced since the start: their ratio is
@@ -225,30 +243,9 @@ impl AdaptiveResampler {
 
     /// Resamples `input`, appending every output sample it can produce now to `output`.
     pub fn process(&mut self, input: &[f32], output: &mut Vec<f32>) -> Result<(), VoiceError> {
-        let (from, to) = (self.from, self.to);
-        let mut input = input;
-        while !input.is_empty() || self.pending.len() >= self.chunk_in {
-            let room = self.chunk_in.saturating_sub(self.pending.len());
-            let take = room.min(input.len());
-            self.pending.extend_from_slice(&input[..take]);
-            input = &input[take..];
-            if self.pending.len() < self.chunk_in {
-                break;
-            }
-            let inp = InterleavedSlice::new(&self.pending[..self.chunk_in], 1, self.chunk_in)
-                .map_err(|e| resample_err(from, to, e))?;
-            let cap = self.out_chunk.len();
-            let mut out = InterleavedSlice::new_mut(&mut self.out_chunk[..], 1, cap)
-                .map_err(|e| resample_err(from, to, e))?;
-            let (read, written) = self
-                .inner
-                .process_into_buffer(&inp, &mut out, None)
-                .map_err(|e| resample_err(from, to, e))?;
-            output.extend_from_slice(&self.out_chunk[..written]);
-            self.pending.drain(..read.min(self.chunk_in));
-            self.consumed += read as u64;
-            self.produced += written as u64;
-        }
+        let (consumed, produced) = self.feed.feed(&mut self.inner, input, output)?;
+        self.consumed += consumed;
+        self.produced += produced;
         Ok(())
     }
 }
