@@ -749,14 +749,16 @@ async fn rescue_pieces(
     Ok(kept)
 }
 
+/// Reads exactly `buf.len()` bytes at `off` without moving a shared cursor (the chunk writers
+/// and the repair read the same file at once).
 #[cfg(unix)]
-fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+pub(crate) fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     f.read_exact_at(buf, off)
 }
 
 #[cfg(not(unix))]
-fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+pub(crate) fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
     use std::os::windows::fs::FileExt;
     let mut done = 0;
     while done < buf.len() {

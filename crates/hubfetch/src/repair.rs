@@ -140,7 +140,7 @@ pub(crate) fn disk_mismatches(path: &Path, j: &Journal) -> Result<Vec<u64>> {
         let mut ok = true;
         while off < e {
             let n = ((e - off) as usize).min(buf.len());
-            if read_exact_at(&f, &mut buf[..n], off).is_err() {
+            if crate::chunk::read_at(&f, &mut buf[..n], off).is_err() {
                 ok = false;
                 break;
             }
@@ -152,27 +152,6 @@ pub(crate) fn disk_mismatches(path: &Path, j: &Journal) -> Result<Vec<u64>> {
         }
     }
     Ok(bad)
-}
-
-fn read_exact_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        f.read_exact_at(buf, off)
-    }
-    #[cfg(not(unix))]
-    {
-        use std::os::windows::fs::FileExt;
-        let mut done = 0;
-        while done < buf.len() {
-            let n = f.seek_read(&mut buf[done..], off + done as u64)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            done += n;
-        }
-        Ok(())
-    }
 }
 
 /// What a repair works on.
@@ -373,7 +352,7 @@ fn rehash_refresh(
         let mut off = s;
         while off < e {
             let n = ((e - off) as usize).min(buf.len());
-            read_exact_at(&f, &mut buf[..n], off)
+            crate::chunk::read_at(&f, &mut buf[..n], off)
                 .map_err(|er| Error::io(format!("read {}", path.display()), er))?;
             w.update(&buf[..n]);
             off += n as u64;
