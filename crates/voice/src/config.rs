@@ -32,6 +32,11 @@ pub struct SessionConfig {
     /// reaches the model, so the first syllable (spoken as the key goes down) is kept. While
     /// the key is held the model hears the person that much later; 0 turns it off.
     pub pre_roll_ms: u32,
+    /// The model does not run until the push-to-talk key first lets the microphone through:
+    /// a session opened ahead of the first press (the app's popover is up) captures, keeps
+    /// its pre-roll and plays silence, so Moshi does not start talking to an empty room.
+    /// Off: the model runs from the first frame (a conversation the person started).
+    pub wait_for_talk: bool,
 }
 
 impl Default for SessionConfig {
@@ -47,6 +52,7 @@ impl Default for SessionConfig {
             event_capacity: 512,
             echo_cancellation: true,
             pre_roll_ms: 250,
+            wait_for_talk: false,
         }
     }
 }

@@ -572,7 +572,12 @@ impl Worker {
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
         let mut io = io;
-        let mut st = LoopState::new(&io, self.canceller(&io), self.gate.pre_roll());
+        let mut st = LoopState::new(
+            &io,
+            self.canceller(&io),
+            self.gate.pre_roll(),
+            self.config.wait_for_talk,
+        );
         while !self.stop.load(Ordering::SeqCst) {
             if let Some((dir, why)) = st.device_check(&io) {
                 match self.recover(&mut st, io, dir, why)? {
@@ -715,6 +720,14 @@ impl Worker {
         let captured = st.pre_roll.next(&self.gate, frame, picked.captured);
         picked.age_s +=
             st.pre_roll.lag_frames() as f64 * FRAME_SAMPLES as f64 / f64::from(SAMPLE_RATE);
+        if !st.talked {
+            if !self.gate.any_open(captured, FRAME_SAMPLES) {
+                // Opened ahead of the first press: the pre-roll keeps listening, the model
+                // waits, the speaker plays silence.
+                return Ok(vec![0.0; FRAME_SAMPLES]);
+            }
+            st.talked = true;
+        }
         let out = fl
             .step_captured(frame, captured, prev_latency, dropped, underruns)
             .map_err(|e| format!("the model failed: {e}"))?;
@@ -922,6 +935,9 @@ struct LoopState {
     delay: DelayEstimator,
     /// The last frames, for the push-to-talk pre-roll.
     pre_roll: PreRoll,
+    /// The model has run (always, unless [`SessionConfig::wait_for_talk`] holds it back until
+    /// the key first lets the microphone through).
+    talked: bool,
     last_in_callbacks: u64,
     last_out_callbacks: u64,
     last_progress: Instant,
@@ -935,6 +951,7 @@ impl LoopState {
         io: &Io,
         (aec, kind): (Option<EchoCanceller>, CancellerKind),
         pre_roll: Duration,
+        wait_for_talk: bool,
     ) -> Self {
         Self {
             scratch: Vec::with_capacity(io.input.rate as usize * 2),
@@ -951,6 +968,7 @@ impl LoopState {
             far_frame: [0.0; FRAME_SAMPLES],
             delay: DelayEstimator::new(),
             pre_roll: PreRoll::new(pre_roll),
+            talked: !wait_for_talk,
             last_in_callbacks: 0,
             last_out_callbacks: 0,
             last_progress: Instant::now(),
