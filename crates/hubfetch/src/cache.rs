@@ -80,8 +80,11 @@ pub fn is_commit_hash(rev: &str) -> bool {
 /// Paths of one repo inside the cache.
 #[derive(Debug, Clone)]
 pub struct RepoCache {
+    /// The cache root (`HF_HUB_CACHE`).
     pub cache_dir: PathBuf,
+    /// `models--{org}--{name}`: the repo's folder in the cache.
     pub storage: PathBuf,
+    /// The folder's name alone (`models--{org}--{name}`).
     pub folder_name: String,
 }
 

@@ -76,9 +76,11 @@ pub struct ResolvedFile {
     pub local_path: PathBuf,
     /// The blob the snapshot link points to.
     pub blob_path: PathBuf,
+    /// The commit the file was fetched at (the snapshot folder's name).
     pub commit: String,
     /// sha256 (LFS) or git sha1: the blob name.
     pub etag: String,
+    /// The file's size in bytes.
     pub size: u64,
     /// False when it was already in the cache (not a byte downloaded).
     pub downloaded: bool,
@@ -91,14 +93,19 @@ pub struct ResolvedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheEntryStatus {
+    /// The repo id (`org/name`).
     pub repo: String,
     /// Repo path (known for snapshots and for our partial files).
     pub path: Option<String>,
+    /// The blob name (sha256 for LFS files, git sha1 otherwise).
     pub etag: String,
+    /// The file's full size in bytes.
     pub size: u64,
     /// Bytes in verified chunks (== size for complete files).
     pub bytes_verified: u64,
+    /// The blob is whole (no partial download left).
     pub complete: bool,
+    /// Where it is on disk (the blob, or the partial file).
     pub local_path: PathBuf,
 }
 
@@ -106,10 +113,15 @@ pub struct CacheEntryStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifyReport {
+    /// The file's path in the repo.
     pub path: String,
+    /// The cached file that was hashed (`None`: not in the cache).
     pub local_path: Option<PathBuf>,
+    /// The hash the Hub gives for it.
     pub expected: Option<String>,
+    /// The hash of the bytes on disk.
     pub actual: Option<String>,
+    /// Both agree.
     pub ok: bool,
 }
 

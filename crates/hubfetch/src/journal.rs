@@ -21,14 +21,19 @@ const VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Journal {
+    /// Journal format version (older ones still load).
     pub version: u32,
     /// The blob name (sha256 of LFS files, git sha1 otherwise).
     pub etag: String,
+    /// The file's full size in bytes.
     pub size: u64,
+    /// Bytes per chunk (the last one may be shorter).
     pub chunk_size: u64,
     /// For `hubfetch status`: which repo file this is.
     pub repo: String,
+    /// The file's path in the repo.
     pub path: String,
+    /// The commit the download is for (one revision per download).
     pub commit: String,
     /// chunk index -> sha256 hex of the chunk's bytes as written.
     pub chunks: BTreeMap<u64, String>,

@@ -48,9 +48,11 @@ pub const PIECE_RECORD_BYTES: u64 = 64 * 1024;
 /// One durable piece of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PieceRecord {
+    /// The chunk the piece belongs to.
     pub chunk: u64,
     /// Absolute file offsets `[start, end)`.
     pub start: u64,
+    /// See `start`.
     pub end: u64,
     /// XXH3-64 of the bytes.
     pub hash: u64,

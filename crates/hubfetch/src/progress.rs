@@ -20,13 +20,21 @@ use crate::error::{Error, ErrorKind};
 #[non_exhaustive]
 pub enum Phase {
     #[default]
+    /// Asking the Hub which commit and files (HEAD, listing).
     Resolving,
+    /// Bytes are being fetched.
     Downloading,
+    /// Hashing the whole file against the Hub's hash.
     Verifying,
+    /// The whole-file hash failed: finding and re-fetching the bad range.
     Repairing,
+    /// Paused by the caller; resumes where it stopped.
     Paused,
+    /// Verified and in the cache.
     Done,
+    /// Gave up with an error (partial data kept).
     Failed,
+    /// Cancelled by the caller (partial data kept).
     Cancelled,
 }
 
@@ -35,7 +43,9 @@ pub enum Phase {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ProgressError {
+    /// What kind of failure, to pick the action offered.
     pub kind: ErrorKind,
+    /// What happened and what to do, for a person.
     pub message: String,
 }
 
@@ -54,12 +64,17 @@ impl ProgressError {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct FileProgress {
+    /// The file's path in the repo.
     pub path: String,
+    /// The file's size in bytes.
     pub size: u64,
+    /// Bytes verified or received so far.
     pub bytes_done: u64,
+    /// Where this file is.
     pub phase: Phase,
     /// One char per chunk: `.` pending, `>` in flight, `#` verified, `!` failed (refetched).
     pub chunk_map: String,
+    /// The Hub's SHA-256 for it (LFS files).
     pub sha256: Option<String>,
     /// How the file's bytes are fetched: `"xet"` or `"http"` (absent before it is decided).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,20 +89,35 @@ pub struct FileProgress {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Progress {
+    /// Where the job is.
     pub phase: Phase,
+    /// The repo id (`org/name`).
     pub repo: String,
+    /// The revision asked for (branch, tag or commit).
     pub revision: String,
+    /// The file being worked on now, if one.
     pub file: Option<String>,
+    /// Bytes done across all files.
     pub bytes_done: u64,
+    /// Bytes of all files.
     pub bytes_total: u64,
+    /// Chunks (HTTP) or terms (Xet) verified so far.
     pub verified_chunks: u64,
+    /// Chunks or terms in all.
     pub total_chunks: u64,
+    /// Recent transfer rate, bytes per second.
     pub rate_bps: f64,
+    /// Time left at the recent rate, seconds (`None` before a rate is known).
     pub eta_secs: Option<f64>,
+    /// No byte arrived for a while (shown to the person as stalled).
     pub stalled: bool,
+    /// Transient failures retried so far.
     pub retries: u64,
+    /// Connections transferring now (the adaptive level).
     pub connections: u32,
+    /// Each file of the job.
     pub files: Vec<FileProgress>,
+    /// The error the job ended with, if it failed.
     pub error: Option<ProgressError>,
     /// The last transient error (retried), in words a person understands ("no network", "the
     /// network answers with a login page", ...); `None` once bytes flow again.

@@ -58,7 +58,9 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListedFile {
+    /// Path in the repo.
     pub path: String,
+    /// Size in bytes.
     pub size: u64,
     /// `lfs.sha256` for LFS files.
     pub sha256: Option<String>,
@@ -70,7 +72,9 @@ pub struct ListedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Listing {
+    /// The commit the branch resolved to.
     pub commit: String,
+    /// Every file at that commit.
     pub files: Vec<ListedFile>,
 }
 

@@ -22,7 +22,9 @@ use crate::safetensors;
 /// Which hash the Hub's ETag is: sha256 (LFS files) or git blob sha1 (small files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
+    /// The file's SHA-256 (LFS files), hex.
     Sha256(String),
+    /// The git blob id (small files), hex.
     GitSha1(String),
     /// Not a content hash: only the size can be checked.
     Unknown,
