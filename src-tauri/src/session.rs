@@ -96,7 +96,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<R: Runtime> app_core::Audio for VoiceAudio<R> {
-    fn open(&self, settings: &Settings, report: SessionReport) -> BoxFuture<Result<(), UiError>> {
+    fn open(
+        &self,
+        settings: &Settings,
+        wait_for_talk: bool,
+        report: SessionReport,
+    ) -> BoxFuture<Result<(), UiError>> {
         let app = self.app.clone();
         let engine = self.engine.clone();
         let slot = Arc::clone(&self.slot);
@@ -106,6 +111,7 @@ impl<R: Runtime> app_core::Audio for VoiceAudio<R> {
             input_device: settings.input_device.clone(),
             output_device: settings.output_device.clone(),
             hands_free: self.hands_free.load(Ordering::SeqCst),
+            wait_for_talk,
             ..SessionConfig::default()
         };
         Box::pin(async move {

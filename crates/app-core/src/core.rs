@@ -316,7 +316,7 @@ impl Runner {
             Effect::Unload => {
                 tokio::spawn(s.engine.unload());
             }
-            Effect::OpenSession { id } => {
+            Effect::OpenSession { id, wait_for_talk } => {
                 let report = SessionReport {
                     tx: self.tx.clone(),
                     id,
@@ -324,7 +324,7 @@ impl Runner {
                 self.send_later(async move {
                     Event::SessionOpened {
                         id,
-                        result: s.audio.open(&settings, report).await,
+                        result: s.audio.open(&settings, wait_for_talk, report).await,
                     }
                 })
             }

@@ -201,6 +201,9 @@ pub enum Effect {
     OpenSession {
         /// Session id.
         id: u64,
+        /// Opened ahead of the first press (the popover is up): the model waits for the key
+        /// (`voice::SessionConfig::wait_for_talk`), so Moshi does not talk to an empty room.
+        wait_for_talk: bool,
     },
     /// Close the session.
     CloseSession,
@@ -887,7 +890,10 @@ impl Machine {
         self.state.session.frames_heard = 0;
         self.state.session.key_to_model_ms = None;
         self.clear_error(Scope::Session);
-        fx.push(Effect::OpenSession { id });
+        fx.push(Effect::OpenSession {
+            id,
+            wait_for_talk: purpose == Purpose::Warm,
+        });
     }
 
     fn session_opened(&mut self, id: u64, result: Result<(), UiError>, fx: &mut Vec<Effect>) {

@@ -104,9 +104,14 @@ pub trait Engine: Send + Sync {
 
 /// The audio session on the loaded model.
 pub trait Audio: Send + Sync {
-    /// Opens the devices of `settings` and starts feeding the model; the session reports
-    /// through `report` until it ends.
-    fn open(&self, settings: &Settings, report: SessionReport) -> BoxFuture<Result<(), UiError>>;
+    /// Opens the devices of `settings` and starts feeding the model (with `wait_for_talk`,
+    /// only from the first press on); the session reports through `report` until it ends.
+    fn open(
+        &self,
+        settings: &Settings,
+        wait_for_talk: bool,
+        report: SessionReport,
+    ) -> BoxFuture<Result<(), UiError>>;
     /// Closes the session (no-op without one).
     fn close(&self) -> BoxFuture<()>;
     /// Opens or closes the microphone gate (remembered for a session still opening).

@@ -77,7 +77,7 @@ fn ready() -> Machine {
 
 fn open_session_id(fx: &[Effect]) -> Option<u64> {
     fx.iter().find_map(|e| match e {
-        Effect::OpenSession { id } => Some(*id),
+        Effect::OpenSession { id, .. } => Some(*id),
         _ => None,
     })
 }
@@ -436,6 +436,13 @@ fn a_dead_session_ends_with_its_reason_and_can_start_again() {
     // Start opens a new session (not silently nothing) and clears the session's error.
     let fx = m.handle(Event::StartSession).expect("start");
     let new_id = open_session_id(&fx).expect("a new session");
+    assert!(
+        fx.contains(&Effect::OpenSession {
+            id: new_id,
+            wait_for_talk: false
+        }),
+        "a conversation the person started runs the model at once: {fx:?}"
+    );
     assert_ne!(new_id, id);
     assert!(m.state().error.is_none());
 }
@@ -480,6 +487,13 @@ fn popover_in_ready_opens_the_audio_ahead_and_the_press_lands_in_it() {
     let mut m = ready();
     let fx = m.handle(Event::Popover(true)).expect("shown");
     let id = open_session_id(&fx).expect("the popover in Ready opens the audio");
+    assert!(
+        fx.contains(&Effect::OpenSession {
+            id,
+            wait_for_talk: true
+        }),
+        "opened ahead of the press, the model must wait for the key: {fx:?}"
+    );
     assert!(
         m.state().session.input_open,
         "input open while the popover is up"
@@ -909,8 +923,17 @@ impl Engine for Fakes {
 }
 
 impl Audio for Fakes {
-    fn open(&self, _s: &Settings, report: SessionReport) -> BoxFuture<Result<(), UiError>> {
-        self.note("open");
+    fn open(
+        &self,
+        _s: &Settings,
+        wait_for_talk: bool,
+        report: SessionReport,
+    ) -> BoxFuture<Result<(), UiError>> {
+        self.note(if wait_for_talk {
+            "open waiting"
+        } else {
+            "open"
+        });
         Box::pin(async move {
             report.progress(3, Some(42.0));
             Ok(())
@@ -1150,6 +1173,11 @@ async fn core_popover_opens_the_audio_and_closing_it_closes_the_audio() {
     core.event(Event::Popover(false));
     until(&core, "input closed", |s| !s.session.input_open).await;
     assert_eq!(fakes.count("open"), 1);
+    assert_eq!(
+        fakes.count("open waiting"),
+        1,
+        "the popover's session waits for the key"
+    );
     assert_eq!(fakes.count("close"), 1);
     // A cold press with the popover hidden: opened by the press, closed after the idle delay.
     core.event(Event::Key { pressed: true });
