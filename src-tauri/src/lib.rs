@@ -14,6 +14,7 @@ pub mod download;
 pub mod engine;
 pub mod flow;
 pub mod hotkey;
+/// The one list of the popover's commands, shared with `build.rs` and the security tests.
 pub mod ipc_commands;
 pub mod keychain;
 pub mod logs;
