@@ -17,33 +17,8 @@ const SIZE: u64 = 6_000_000;
 const KILL_AFTER: Duration = Duration::from_secs(3);
 
 fn session(endpoint: &str, cache: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hubfetch"));
-    for v in [
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_HUB_DOWNLOAD_TIMEOUT",
-        "HUGGINGFACE_HUB_CACHE",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("HF_ENDPOINT", endpoint)
-        .env("HF_HOME", cache.join("hf_home"))
-        .env("HF_HUB_CACHE", cache.join("hub"))
-        .env("HF_HUB_ETAG_TIMEOUT", "3")
-        .args([
-            "download",
-            "org/m",
-            "model.bin",
-            "--stall-timeout",
-            "2",
-            "--backoff-base",
-            "0.05",
-            "--backoff-max",
-            "0.3",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    let mut c = cli_download(endpoint, cache, "org/m");
+    c.stderr(Stdio::null());
     c
 }
 

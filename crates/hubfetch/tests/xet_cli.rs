@@ -13,34 +13,7 @@ use common::*;
 use testhub::{Faults, TestHub, XetOptions};
 
 fn session(endpoint: &str, cache: &std::path::Path, repo: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hubfetch"));
-    for v in [
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_HUB_DOWNLOAD_TIMEOUT",
-        "HUGGINGFACE_HUB_CACHE",
-        "HF_HUB_DISABLE_XET",
-    ] {
-        c.env_remove(v);
-    }
-    c.env("HF_ENDPOINT", endpoint)
-        .env("HF_HOME", cache.join("hf_home"))
-        .env("HF_HUB_CACHE", cache.join("hub"))
-        .env("HF_HUB_ETAG_TIMEOUT", "3")
-        .args([
-            "download",
-            repo,
-            "model.bin",
-            "--stall-timeout",
-            "2",
-            "--backoff-base",
-            "0.05",
-            "--backoff-max",
-            "0.3",
-            "--json",
-        ])
-        .stdout(Stdio::piped());
-    c
+    cli_download(endpoint, cache, repo)
 }
 
 async fn xet_hub(repo_id: &str, size: u64, max_xorb: usize, faults: Faults) -> TestHub {

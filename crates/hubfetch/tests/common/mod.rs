@@ -148,3 +148,36 @@ pub fn run_python(code: &str, args: &[&str], endpoint: &str, cache: &Path) -> St
     );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+/// `hubfetch download REPO model.bin --json` against `endpoint` with `cache` as `HF_HOME`, the
+/// caller's HF settings removed, short timeouts and backoff (the CLI sessions of the kill loops).
+pub fn cli_download(endpoint: &str, cache: &Path, repo: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hubfetch"));
+    for v in [
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_HUB_DISABLE_XET",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("HF_ENDPOINT", endpoint)
+        .env("HF_HOME", cache.join("hf_home"))
+        .env("HF_HUB_CACHE", cache.join("hub"))
+        .env("HF_HUB_ETAG_TIMEOUT", "3")
+        .args([
+            "download",
+            repo,
+            "model.bin",
+            "--stall-timeout",
+            "2",
+            "--backoff-base",
+            "0.05",
+            "--backoff-max",
+            "0.3",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped());
+    c
+}
