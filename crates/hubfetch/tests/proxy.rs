@@ -170,18 +170,7 @@ async fn download(hub: &TestHub, cache: &Path, env: &[(&str, String)]) -> String
     .env("HF_HUB_CACHE", cache.join("hub"))
     .env("HF_HUB_DISABLE_XET", "1")
     .env_remove("HF_TOKEN");
-    for v in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        cmd.env_remove(v);
-    }
+    clear_network_env(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }

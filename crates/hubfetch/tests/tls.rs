@@ -134,20 +134,7 @@ async fn download(
         .env("HF_HUB_DISABLE_XET", "1")
         .env("HF_HUB_ETAG_TIMEOUT", "2")
         .env_remove("HF_TOKEN");
-    for v in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-    ] {
-        cmd.env_remove(v);
-    }
+    clear_network_env(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }

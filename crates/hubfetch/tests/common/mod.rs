@@ -181,3 +181,22 @@ pub fn cli_download(endpoint: &str, cache: &Path, repo: &str) -> std::process::C
         .stdout(std::process::Stdio::piped());
     c
 }
+
+/// Removes the caller's proxy and extra-certificate settings from `cmd`, so a test sets exactly
+/// the network environment it is about.
+pub fn clear_network_env(cmd: &mut std::process::Command) {
+    for v in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ] {
+        cmd.env_remove(v);
+    }
+}
