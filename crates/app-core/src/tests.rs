@@ -53,24 +53,31 @@ fn download_of(fx: &[Effect]) -> Option<(u64, &Plan, bool)> {
     })
 }
 
-/// A machine in Ready (from the cache).
-fn ready() -> Machine {
-    let mut m = Machine::new(Settings::default(), false);
-    let fx = to_plan(&mut m, all_cached());
+/// Runs a launch with every quality cached up to the plan; returns the `UseCache` epoch.
+fn plan_from_cache(m: &mut Machine) -> u64 {
+    let fx = to_plan(m, all_cached());
     let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
         panic!("{fx:?}")
     };
-    let epoch = *epoch;
+    *epoch
+}
+
+/// Runs a launch from the cache up to the load, which ends with `result`; returns the effects
+/// of `Loaded`.
+fn load_from_cache(m: &mut Machine, result: Result<(), UiError>) -> Vec<Effect> {
+    let epoch = plan_from_cache(m);
     m.handle(Event::ModelFiles {
         epoch,
         result: Ok(PathBuf::from("/cache/snap")),
     })
     .expect("files");
-    m.handle(Event::Loaded {
-        epoch,
-        result: Ok(()),
-    })
-    .expect("loaded");
+    m.handle(Event::Loaded { epoch, result }).expect("loaded")
+}
+
+/// A machine in Ready (from the cache).
+fn ready() -> Machine {
+    let mut m = Machine::new(Settings::default(), false);
+    load_from_cache(&mut m, Ok(()));
     assert_eq!(m.state().stage, Stage::Ready);
     m
 }
@@ -80,6 +87,16 @@ fn open_session_id(fx: &[Effect]) -> Option<u64> {
         Effect::OpenSession { id, .. } => Some(*id),
         _ => None,
     })
+}
+
+/// Handles `event` (a press, Talk, Start, the popover), which must open a session, and reports
+/// the session open; returns its id.
+fn open_with(m: &mut Machine, event: Event) -> u64 {
+    let fx = m.handle(event).expect("event");
+    let id = open_session_id(&fx).expect("the event opens a session");
+    m.handle(Event::SessionOpened { id, result: Ok(()) })
+        .expect("opened");
+    id
 }
 
 #[test]
@@ -365,22 +382,7 @@ fn startup_shortcut_error_survives_stage_changes() {
         Some("openSettings"),
     )))
     .expect("failed");
-    let fx = to_plan(&mut m, all_cached());
-    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
-        panic!()
-    };
-    let epoch = *epoch;
-    m.handle(Event::ModelFiles {
-        epoch,
-        result: Ok("/x".into()),
-    })
-    .expect("files");
-    let fx = m
-        .handle(Event::Loaded {
-            epoch,
-            result: Ok(()),
-        })
-        .expect("loaded");
+    let fx = load_from_cache(&mut m, Ok(()));
     assert_eq!(m.state().stage, Stage::Ready);
     assert_eq!(
         m.state().error.as_ref().map(|e| e.title.as_str()),
@@ -400,10 +402,7 @@ fn startup_shortcut_error_survives_stage_changes() {
 #[test]
 fn a_dead_session_ends_with_its_reason_and_can_start_again() {
     let mut m = ready();
-    let fx = m.handle(Event::Key { pressed: true }).expect("press");
-    let id = open_session_id(&fx).expect("open");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    let id = open_with(&mut m, Event::Key { pressed: true });
     m.handle(Event::SessionProgress {
         id,
         frames_heard: 12,
@@ -450,22 +449,7 @@ fn a_dead_session_ends_with_its_reason_and_can_start_again() {
 #[test]
 fn load_error_is_the_error_stage_and_retry_runs_again() {
     let mut m = Machine::new(Settings::default(), false);
-    let fx = to_plan(&mut m, all_cached());
-    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
-        panic!()
-    };
-    let epoch = *epoch;
-    m.handle(Event::ModelFiles {
-        epoch,
-        result: Ok("/x".into()),
-    })
-    .expect("files");
-    let fx = m
-        .handle(Event::Loaded {
-            epoch,
-            result: Err(err("Loading Moshi failed")),
-        })
-        .expect("failed");
+    let fx = load_from_cache(&mut m, Err(err("Loading Moshi failed")));
     assert_eq!(m.state().stage, Stage::Error);
     assert!(matches!(fx[..], [Effect::Notify { .. }]));
     let fx = m.handle(Event::Retry).expect("retry");
@@ -518,10 +502,7 @@ fn popover_in_ready_opens_the_audio_ahead_and_the_press_lands_in_it() {
 #[test]
 fn popover_hidden_with_nobody_talking_closes_the_audio() {
     let mut m = ready();
-    let fx = m.handle(Event::Popover(true)).expect("shown");
-    let id = open_session_id(&fx).expect("warm");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    let id = open_with(&mut m, Event::Popover(true));
     let fx = m.handle(Event::Popover(false)).expect("hidden");
     assert_eq!(fx, vec![Effect::CloseSession], "no microphone while idle");
     assert!(!m.state().session.input_open && !m.state().session.active);
@@ -536,22 +517,7 @@ fn popover_hidden_with_nobody_talking_closes_the_audio() {
 fn popover_before_ready_opens_the_audio_at_ready_and_never_in_hands_free() {
     let mut m = Machine::new(Settings::default(), false);
     assert!(m.handle(Event::Popover(true)).expect("shown").is_empty());
-    let fx = to_plan(&mut m, all_cached());
-    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
-        panic!("{fx:?}")
-    };
-    let epoch = *epoch;
-    m.handle(Event::ModelFiles {
-        epoch,
-        result: Ok("/x".into()),
-    })
-    .expect("files");
-    let fx = m
-        .handle(Event::Loaded {
-            epoch,
-            result: Ok(()),
-        })
-        .expect("loaded");
+    let fx = load_from_cache(&mut m, Ok(()));
     assert!(
         open_session_id(&fx).is_some(),
         "ready with the popover up: {fx:?}"
@@ -565,21 +531,7 @@ fn popover_before_ready_opens_the_audio_at_ready_and_never_in_hands_free() {
         },
         false,
     );
-    let fx = to_plan(&mut hf, all_cached());
-    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
-        panic!("{fx:?}")
-    };
-    let epoch = *epoch;
-    hf.handle(Event::ModelFiles {
-        epoch,
-        result: Ok("/x".into()),
-    })
-    .expect("files");
-    hf.handle(Event::Loaded {
-        epoch,
-        result: Ok(()),
-    })
-    .expect("loaded");
+    load_from_cache(&mut hf, Ok(()));
     let fx = hf.handle(Event::Popover(true)).expect("shown");
     assert!(
         open_session_id(&fx).is_none(),
@@ -590,10 +542,7 @@ fn popover_before_ready_opens_the_audio_at_ready_and_never_in_hands_free() {
 #[test]
 fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
     let mut m = ready();
-    let fx = m.handle(Event::Talk(true)).expect("press");
-    let id = open_session_id(&fx).expect("cold press opens the session");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    open_with(&mut m, Event::Talk(true));
     let fx = m.handle(Event::Talk(false)).expect("release");
     let generation = m_idle_generation(&fx);
     assert_ne!(generation, u64::MAX, "idle close scheduled: {fx:?}");
@@ -613,10 +562,7 @@ fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
     assert!(!m.state().session.input_open && !m.state().session.active);
 
     // A model that never goes quiet does not keep the microphone open for ever.
-    let fx = m.handle(Event::Talk(true)).expect("press");
-    let id = open_session_id(&fx).expect("open");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    open_with(&mut m, Event::Talk(true));
     m.handle(Event::Speaking(true)).expect("speaking");
     let mut generation = m_idle_generation(&m.handle(Event::Talk(false)).expect("release"));
     let mut dues = 0;
@@ -629,10 +575,7 @@ fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
     assert_eq!(dues, 3, "two extensions, then closed");
 
     // A press before the delay cancels it; showing the popover too.
-    let fx = m.handle(Event::Talk(true)).expect("press");
-    let id = open_session_id(&fx).expect("open");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    open_with(&mut m, Event::Talk(true));
     let fx = m.handle(Event::Talk(false)).expect("release");
     let stale = m_idle_generation(&fx);
     m.handle(Event::Popover(true)).expect("shown");
@@ -650,10 +593,7 @@ fn a_talked_session_closes_after_the_idle_delay_with_the_popover_hidden() {
 #[test]
 fn an_explicit_conversation_is_not_closed_by_the_idle_delay() {
     let mut m = ready();
-    let fx = m.handle(Event::StartSession).expect("start");
-    let id = open_session_id(&fx).expect("open");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    open_with(&mut m, Event::StartSession);
     m.handle(Event::Talk(true)).expect("talk");
     let fx = m.handle(Event::Talk(false)).expect("release");
     assert_eq!(m_idle_generation(&fx), u64::MAX, "{fx:?}");
@@ -720,10 +660,7 @@ fn delete_model_in_use_mid_download_stops_it_and_plans_again_paused() {
 #[test]
 fn delete_model_in_ready_closes_the_session_and_unloads_first() {
     let mut m = ready();
-    let fx = m.handle(Event::Key { pressed: true }).expect("press");
-    let id = open_session_id(&fx).expect("open");
-    m.handle(Event::SessionOpened { id, result: Ok(()) })
-        .expect("opened");
+    open_with(&mut m, Event::Key { pressed: true });
     let repo = m.plan().expect("plan").repo.clone();
     let fx = m.handle(Event::DeleteModel { repo }).expect("delete");
     let close = fx.iter().position(|e| *e == Effect::CloseSession);
@@ -777,11 +714,7 @@ fn deleting_another_repo_neither_stops_nor_replans_and_a_failure_is_shown() {
 #[test]
 fn dismiss_clears_a_session_error_but_not_the_error_stage() {
     let mut m = Machine::new(Settings::default(), false);
-    let fx = to_plan(&mut m, all_cached());
-    let Some(Effect::UseCache { epoch, .. }) = fx.first() else {
-        panic!("{fx:?}")
-    };
-    let epoch = *epoch;
+    let epoch = plan_from_cache(&mut m);
     m.handle(Event::ModelFiles {
         epoch,
         result: Err(err("Cache unreadable")),
@@ -815,6 +748,15 @@ impl Fakes {
             .iter()
             .filter(|l| l.starts_with(prefix))
             .count()
+    }
+    /// The stages of every state published so far, in order.
+    fn stages(&self) -> Vec<Stage> {
+        self.states
+            .lock()
+            .expect("s")
+            .iter()
+            .map(|s| s.stage)
+            .collect()
     }
     fn services(self: &Arc<Self>) -> Services {
         Services {
@@ -981,13 +923,7 @@ async fn core_offline_launch_reaches_ready_from_the_cache_without_downloading() 
     assert_eq!(fakes.count("cache "), 1);
     assert_eq!(fakes.count("load /cache/snapshot"), 1);
     assert_eq!(fakes.count("notify Moshi is ready"), 1);
-    let stages: Vec<Stage> = fakes
-        .states
-        .lock()
-        .expect("s")
-        .iter()
-        .map(|s| s.stage)
-        .collect();
+    let stages = fakes.stages();
     assert!(!stages.contains(&Stage::Downloading), "{stages:?}");
 }
 
@@ -1008,13 +944,7 @@ async fn core_download_then_hotkey_talks_without_start() {
         1,
         "ready forgets the pause"
     );
-    let stages: Vec<Stage> = fakes
-        .states
-        .lock()
-        .expect("s")
-        .iter()
-        .map(|s| s.stage)
-        .collect();
+    let stages = fakes.stages();
     assert!(stages.contains(&Stage::Downloading), "{stages:?}");
 
     core.event(Event::Key { pressed: true });
