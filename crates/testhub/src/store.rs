@@ -107,6 +107,24 @@ impl Entry {
         })
     }
 
+    /// A servable entry for bytes whose name is already their hash (a xorb): no hashing pass,
+    /// `etag` stands in for the sha256 (the ETag of its answers).
+    pub fn unhashed(path: &str, content: FileContent, size: u64, etag: String) -> Self {
+        let shared = match &content {
+            FileContent::Bytes(b) => Some(Bytes::from(b.clone())),
+            _ => None,
+        };
+        Entry {
+            path: path.to_string(),
+            content,
+            shared,
+            size,
+            lfs: true,
+            sha256: etag,
+            blob_id: String::new(),
+        }
+    }
+
     pub fn pointer_size(&self) -> usize {
         content::lfs_pointer(&self.sha256, self.size).len()
     }

@@ -23,6 +23,7 @@ pub(crate) mod format;
 
 mod cas;
 mod routes;
+mod shard;
 mod token;
 
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,13 @@ pub struct XetOptions {
     pub v2: bool,
     /// Faults of the Xet path only (the `--faults` list applies to xorb transfers too).
     pub faults: XetFaults,
+    /// Write the xorbs built here into this folder (one file each) and serve them from there,
+    /// streamed, instead of holding them in memory: GB-sized files. `None`: in memory.
+    pub xorb_dir: Option<std::path::PathBuf>,
+    /// Folders written by the reference writer (`hf_xet` with a `local://` endpoint: shards
+    /// and xorbs) to import before anything is chunked here: a repo file whose SHA-256 a
+    /// shard names is served from `hf_xet`'s own xorbs, byte for byte.
+    pub import: Vec<std::path::PathBuf>,
 }
 
 /// Faults only the Xet path has (counts: inject this many times, then behave). Counted in
@@ -68,6 +76,9 @@ pub struct XetFaults {
     /// A signed URL serves each of its ranges once; using it again answers 403
     /// (`xorb_reused_range`), as a CDN whose signatures are single-use would.
     pub signed_once: bool,
+    /// The first N `multipart/byteranges` answers are malformed: their second part's
+    /// `Content-Range` names bytes one past the ones asked (and sent) (`xorb_bad_multipart`).
+    pub bad_multipart: u32,
 }
 
 /// Chunk compression of the emulated CAS.
@@ -90,6 +101,8 @@ impl Default for XetOptions {
             compression: XetCompression::Lz4,
             v2: true,
             faults: XetFaults::default(),
+            xorb_dir: None,
+            import: Vec::new(),
         }
     }
 }
@@ -108,6 +121,12 @@ pub struct XetStats {
     pub xorb_requests: u64,
     /// Xorb requests refused (bad/expired signature, range not signed, bad token).
     pub refused: u64,
+    /// Xorb requests asking for several ranges at once (`multipart/byteranges` answers).
+    pub multi_range_requests: u64,
+    /// Xorb transfers served from xorbs the reference writer stored (`XetOptions::import`).
+    pub imported_xorb_transfers: u64,
+    /// Xorb transfers served from xorbs built here.
+    pub built_xorb_transfers: u64,
 }
 
 /// The Xet side of a running testhub.
@@ -117,8 +136,8 @@ pub(crate) struct XetState {
     pub stats: Mutex<XetStats>,
     /// Xorbs as servable entries, built on first transfer.
     pub entries: Mutex<std::collections::HashMap<format::hash::XetHash, Arc<Entry>>>,
-    /// Xet faults used so far: (503s, lying headers).
-    pub used: Mutex<(u32, u32)>,
+    /// Xet faults used so far: (503s, lying headers, bad multiparts).
+    pub used: Mutex<(u32, u32, u32)>,
     /// Signed (signature, range) pairs already served (`XetFaults::signed_once`).
     pub served: Mutex<std::collections::HashSet<(String, u64, u64)>>,
 }
@@ -126,7 +145,7 @@ pub(crate) struct XetState {
 impl XetState {
     pub fn new(opts: XetOptions) -> Self {
         XetState {
-            cas: Mutex::new(Cas::new(opts.max_xorb_bytes)),
+            cas: Mutex::new(Cas::new(opts.max_xorb_bytes, opts.xorb_dir.clone())),
             opts,
             stats: Mutex::default(),
             entries: Mutex::default(),
@@ -195,6 +214,15 @@ pub(crate) fn decorate_resolve(
 /// Turns Xet on and chunks every LFS file of every repo (blocking).
 pub(crate) fn enable(inner: &Inner, opts: XetOptions) -> Result<(), crate::TestHubError> {
     let xet = inner.xet.get_or_init(|| Arc::new(XetState::new(opts)));
+    if let Some(dir) = &xet.opts.xorb_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            crate::TestHubError::InvalidRepo(format!("xet: {}: {e}", dir.display()))
+        })?;
+    }
+    for dir in &xet.opts.import {
+        let n = xet.cas().import(dir)?;
+        tracing::info!(files = n, dir = %dir.display(), "xet: imported the reference writer's CAS");
+    }
     let entries: Vec<Arc<Entry>> = {
         let store = inner.store();
         store
@@ -227,14 +255,15 @@ pub(crate) fn stats(inner: &Inner) -> XetStats {
 
 /// A `--xet-options` value that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4, xorb-503=N, lying-header=N, signed-once=0|1)")]
+#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4, xorb-503=N, lying-header=N, signed-once=0|1, bad-multipart=N, xorb-dir=DIR, import=DIR)")]
 pub struct XetOptionsError(String);
 
 impl std::str::FromStr for XetOptions {
     type Err = XetOptionsError;
 
     /// `max-xorb=1MiB,token=5s,urls=1m,v2=0,compression=bg4,xorb-503=2,lying-header=1,
-    /// signed-once=1` (any subset; empty = defaults).
+    /// signed-once=1,bad-multipart=1,xorb-dir=/tmp/x,import=/tmp/cas` (any subset; empty =
+    /// defaults; `import` may repeat).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut o = XetOptions::default();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -248,6 +277,9 @@ impl std::str::FromStr for XetOptions {
                 "xorb-503" => o.faults.xorb_503 = v.parse().map_err(|_| bad())?,
                 "lying-header" => o.faults.lying_header = v.parse().map_err(|_| bad())?,
                 "signed-once" => o.faults.signed_once = v != "0",
+                "bad-multipart" => o.faults.bad_multipart = v.parse().map_err(|_| bad())?,
+                "xorb-dir" => o.xorb_dir = Some(v.into()),
+                "import" => o.import.push(v.into()),
                 "compression" => {
                     o.compression = match v {
                         "none" => XetCompression::None,

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::cas::{XetFile, Xorb};
+use super::cas::{XetFile, Xorb, XorbData};
 use super::format::hash::XetHash;
 use super::token::{self, Refused};
 use super::{cas_url, XetState};
@@ -365,10 +365,17 @@ async fn xorb(
     let Ok(xorb_hash) = XetHash::from_hex(&hash) else {
         return hub_error(StatusCode::NOT_FOUND, Some("NoSuchKey"), "no such xorb");
     };
-    let entry = match xet.xorb_entry(&xorb_hash) {
-        Some(e) => e,
-        None => return hub_error(StatusCode::NOT_FOUND, Some("NoSuchKey"), "no such xorb"),
+    let Some((xorb, entry)) = xet.xorb_entry(&xorb_hash) else {
+        return hub_error(StatusCode::NOT_FOUND, Some("NoSuchKey"), "no such xorb");
     };
+    xet.count(|s| {
+        if xorb.imported {
+            s.imported_xorb_transfers += 1;
+        } else {
+            s.built_xorb_transfers += 1;
+        }
+        s.multi_range_requests += u64::from(asked.len() > 1);
+    });
     if xet.opts.faults.signed_once {
         let mut served = xet.served.lock().unwrap_or_else(|e| e.into_inner());
         if asked
@@ -383,54 +390,54 @@ async fn xorb(
     }
     if asked.len() == 1 && xet.take_fault(|o| o.lying_header, |u| &mut u.1) {
         inner.counters.fault("xorb_lying_header");
-        return lying_header(&entry, asked[0]);
+        return lying_header(&xorb, asked[0]);
     }
     if asked.len() == 1 {
         return serve_data(&inner, entry, &method, &headers, &hash, Vec::new());
     }
-    multipart(&entry, &asked)
+    let malformed = xet.take_fault(|o| o.bad_multipart, |u| &mut u.2);
+    if malformed {
+        inner.counters.fault("xorb_bad_multipart");
+    }
+    multipart(xorb, &asked, malformed)
 }
 
 /// The range with its first chunk header claiming 7 more compressed bytes than it has (the
 /// body keeps its length, so only the chunk parser can notice).
-fn lying_header(entry: &Entry, (a, b): (u64, u64)) -> Response {
-    let Some(data) = entry.shared.clone() else {
-        return hub_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "xorb not in memory",
-        );
-    };
-    let size = data.len() as u64;
-    if b >= size || a > b || b - a < 8 {
+fn lying_header(xorb: &Xorb, (a, b): (u64, u64)) -> Response {
+    if b >= xorb.size || a > b || b - a < 8 {
         return hub_error(
             StatusCode::RANGE_NOT_SATISFIABLE,
             None,
             "Range Not Satisfiable",
         );
     }
-    let mut body = data[a as usize..=b as usize].to_vec();
+    let mut body = match xorb.read(a, b) {
+        Ok(b) => b,
+        Err(e) => return hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    };
     let claimed = u32::from_le_bytes([body[1], body[2], body[3], 0]) + 7;
     body[1..4].copy_from_slice(&claimed.to_le_bytes()[..3]);
     Response::builder()
         .status(StatusCode::PARTIAL_CONTENT)
         .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{size}"))
+        .header(
+            header::CONTENT_RANGE,
+            format!("bytes {a}-{b}/{}", xorb.size),
+        )
         .header(header::CONTENT_LENGTH, body.len().to_string())
         .body(Body::from(body))
         .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
 }
 
-/// A `multipart/byteranges` answer (RFC 7233) for several ranges.
-fn multipart(entry: &Entry, ranges: &[(u64, u64)]) -> Response {
-    let Some(data) = entry.shared.clone() else {
-        return hub_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "xorb not in memory",
-        );
-    };
-    let size = data.len() as u64;
+/// Boundary of the `multipart/byteranges` answers.
+const BOUNDARY: &str = "testhub-xorb-ranges";
+
+/// A `multipart/byteranges` answer (RFC 7233) for several ranges, streamed from the xorb
+/// (1 MiB at a time: a disk xorb is never read whole). `malformed`: the second part's
+/// `Content-Range` names the bytes one past the ones sent (fault `bad-multipart`).
+fn multipart(xorb: Arc<Xorb>, ranges: &[(u64, u64)], malformed: bool) -> Response {
+    let size = xorb.size;
     if ranges.iter().any(|&(a, b)| b >= size || a > b) {
         let mut r = hub_error(
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -442,42 +449,59 @@ fn multipart(entry: &Entry, ranges: &[(u64, u64)]) -> Response {
         }
         return r;
     }
-    let boundary = "testhub-xorb-ranges";
-    let mut body = Vec::new();
-    for &(a, b) in ranges {
-        body.extend_from_slice(
+    let heads: Vec<Vec<u8>> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, &(a, b))| {
+            let shift = u64::from(malformed && i == 1);
             format!(
-                "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {a}-{b}/{size}\r\n\r\n"
+                "\r\n--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes {}-{}/{size}\r\n\r\n",
+                a + shift,
+                b + shift
             )
-            .as_bytes(),
-        );
-        body.extend_from_slice(&data[a as usize..=b as usize]);
+            .into_bytes()
+        })
+        .collect();
+    let tail = format!("\r\n--{BOUNDARY}--\r\n").into_bytes();
+    let len: u64 = heads.iter().map(|h| h.len() as u64).sum::<u64>()
+        + ranges.iter().map(|&(a, b)| b - a + 1).sum::<u64>()
+        + tail.len() as u64;
+    // Pieces: (header bytes | xorb bytes [a, b]) in order, then the closing delimiter.
+    let mut pieces: Vec<Result<Vec<u8>, (u64, u64)>> = Vec::new();
+    for (h, &(a, b)) in heads.into_iter().zip(ranges) {
+        pieces.push(Ok(h));
+        let mut at = a;
+        while at <= b {
+            let end = (at + (1 << 20) - 1).min(b);
+            pieces.push(Err((at, end)));
+            at = end + 1;
+        }
     }
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    pieces.push(Ok(tail));
+    let stream =
+        futures_util::stream::unfold((pieces.into_iter(), xorb), |(mut it, xorb)| async move {
+            let piece = match it.next()? {
+                Ok(bytes) => Ok(bytes::Bytes::from(bytes)),
+                Err((a, b)) => {
+                    let x = xorb.clone();
+                    match tokio::task::spawn_blocking(move || x.read(a, b)).await {
+                        Ok(Ok(v)) => Ok(bytes::Bytes::from(v)),
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(std::io::Error::other(e)),
+                    }
+                }
+            };
+            Some((piece, (it, xorb)))
+        });
     Response::builder()
         .status(StatusCode::PARTIAL_CONTENT)
         .header(
             header::CONTENT_TYPE,
-            format!("multipart/byteranges; boundary={boundary}"),
+            format!("multipart/byteranges; boundary={BOUNDARY}"),
         )
-        .header(header::CONTENT_LENGTH, body.len().to_string())
-        .body(Body::from(body))
+        .header(header::CONTENT_LENGTH, len.to_string())
+        .body(Body::from_stream(stream))
         .unwrap_or_else(|e| hub_error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
-}
-
-impl Xorb {
-    /// Uncompressed length of chunk `i` (from its header; 0 if unreadable).
-    fn chunk_len(&self, i: u32) -> u64 {
-        let at = self.chunk_offsets[i as usize] as usize;
-        let mut h = [0u8; super::format::xorb::HEADER_LEN];
-        match self.bytes.get(at..at + h.len()) {
-            Some(b) => h.copy_from_slice(b),
-            None => return 0,
-        }
-        super::format::xorb::ChunkHeader::parse(&h, at as u64)
-            .map(|h| u64::from(h.uncompressed_len))
-            .unwrap_or(0)
-    }
 }
 
 impl XetState {
@@ -485,7 +509,7 @@ impl XetState {
     fn take_fault(
         &self,
         limit: impl FnOnce(&super::XetFaults) -> u32,
-        used: impl FnOnce(&mut (u32, u32)) -> &mut u32,
+        used: impl FnOnce(&mut (u32, u32, u32)) -> &mut u32,
     ) -> bool {
         let limit = limit(&self.opts.faults);
         let mut u = self.used.lock().unwrap_or_else(|e| e.into_inner());
@@ -498,21 +522,25 @@ impl XetState {
         }
     }
 
-    /// The xorb as a servable entry (built once per xorb).
-    fn xorb_entry(&self, hash: &XetHash) -> Option<Arc<Entry>> {
-        let mut cache = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = cache.get(hash) {
-            return Some(e.clone());
-        }
-        let bytes = {
+    /// The xorb and a servable entry of it (built once per xorb; no hashing pass: its name
+    /// is its hash).
+    fn xorb_entry(&self, hash: &XetHash) -> Option<(Arc<Xorb>, Arc<Entry>)> {
+        let xorb = {
             let cas = self.cas.lock().unwrap_or_else(|e| e.into_inner());
             let idx = *cas.xorb_index.get(hash)?;
-            cas.xorbs[idx].bytes.clone()
+            cas.xorbs[idx].clone()
+        };
+        let mut cache = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cache.get(hash) {
+            return Some((xorb, e.clone()));
+        }
+        let content = match &xorb.data {
+            XorbData::Memory(b) => FileContent::Bytes(b.to_vec()),
+            XorbData::Disk(p) => FileContent::Disk(p.clone()),
         };
         let path = format!("xorbs/{}", hash.hex());
-        let entry =
-            Arc::new(Entry::build(&path, FileContent::Bytes(bytes.to_vec()), Some(true)).ok()?);
+        let entry = Arc::new(Entry::unhashed(&path, content, xorb.size, hash.hex()));
         cache.insert(*hash, entry.clone());
-        Some(entry)
+        Some((xorb, entry))
     }
 }
