@@ -218,13 +218,9 @@ impl DriftCompensator {
         self.controller.drift_ppm()
     }
 
-    /// The correction the far end's resampler (speaker rate → 24 kHz) applies now, ppm: the
-    /// inverse of the clocks' learned ratio ([`DriftCompensator::drift_ppm`]), not of the
-    /// correction applied now. The correction also steers the queue's depth (thousands of ppm
-    /// for tens of seconds after the start); the speaker still plays at its own clock, so a far
-    /// end resampled by the correction's inverse slid against its echo by up to 3 ms a second.
+    /// The correction the far end's resampler (speaker rate → 24 kHz) applies now, ppm.
     pub fn far_end_ppm(&self) -> f64 {
-        inverse_ppm(self.drift_ppm())
+        inverse_ppm(self.correction_ppm())
     }
 
     /// The controller (depth, target, saturation).

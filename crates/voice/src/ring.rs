@@ -42,10 +42,6 @@ pub struct AudioCounters {
     /// Played samples the far-end tap could not keep (its ring was full): the echo canceller
     /// saw silence instead of them.
     pub tap_overflow: AtomicU64,
-    /// Callback threads that got real-time scheduling ([`crate::realtime`]).
-    pub rt_promoted: AtomicU64,
-    /// Callback threads that asked for it and were refused (they run at normal priority).
-    pub rt_refused: AtomicU64,
     /// Set by a stream's error callback: the device needs reopening.
     pub input_failed: AtomicBool,
     /// Set by a stream's error callback: the device needs reopening.
@@ -175,11 +171,6 @@ impl Playback {
                 .tap_overflow
                 .fetch_add((n - fit) as u64, Ordering::Relaxed);
         }
-    }
-
-    /// The counters this side bumps.
-    pub fn counters(&self) -> &Arc<AudioCounters> {
-        &self.counters
     }
 
     /// Records how long until this callback's data reaches the speaker. Real-time safe.

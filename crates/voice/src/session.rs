@@ -378,11 +378,9 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         }
     }
     let mut in_cons_slot = None;
-    let realtime = devices::callbacks_need_realtime(&host);
     let input = devices::open_input(
         &in_dev,
         config.device_buffer_ms,
-        realtime,
         counters.clone(),
         stamps,
         |rate, channels| {
@@ -397,7 +395,6 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let output = devices::open_output(
         &out_dev,
         config.device_buffer_ms,
-        realtime,
         counters.clone(),
         |rate, channels| {
             let (p, c) = ring::ring(rate as usize * 2);
