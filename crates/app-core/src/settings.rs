@@ -67,7 +67,6 @@ pub struct Settings {
     /// Quality override.
     pub quality_override: QualityOverride,
     /// The voice.
-    #[cfg_attr(feature = "ts", ts(type = "Voice"))]
     pub voice: Voice,
     /// Hold-to-talk shortcut, in Tauri's accelerator syntax ("Alt+Space").
     pub hotkey: String,

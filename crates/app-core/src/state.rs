@@ -117,10 +117,8 @@ pub struct AppState {
     /// The flow's stage.
     pub stage: Stage,
     /// The chip and memory, once detected.
-    #[cfg_attr(feature = "ts", ts(type = "Hardware | null"))]
     pub hardware: Option<hardware::Hardware>,
     /// The plan in force (quality, repo, files, why), once planned.
-    #[cfg_attr(feature = "ts", ts(type = "Plan | null"))]
     pub plan: Option<hardware::Plan>,
     /// The voice session.
     pub session: SessionState,
@@ -138,7 +136,6 @@ pub struct AppState {
     pub download_paused: bool,
     /// The voice in force (`moshiko` or `moshika`).
     #[serde(default)]
-    #[cfg_attr(feature = "ts", ts(type = "Voice"))]
     pub voice: crate::settings::Voice,
 }
 

@@ -7,6 +7,7 @@ use std::fmt;
 /// memory bandwidth by 2× or more, which is what decides real-time quality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Tier {
     /// The plain chip (M1, M2, …).
     Base,
@@ -35,6 +36,7 @@ impl Tier {
 
 /// An Apple Silicon chip: generation (1 for M1 … 5 for M5) and tier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Chip {
     /// 1 for M1, 2 for M2, and so on.
     pub generation: u8,

@@ -7,6 +7,7 @@ use serde::Serialize;
 /// Where the GPU memory budget came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum BudgetSource {
     /// Metal's `recommendedMaxWorkingSetSize`, read on this Mac.
     Metal,
@@ -22,6 +23,7 @@ pub const DEFAULT_GPU_FRACTION: f64 = 0.70;
 /// Detected (or simulated) hardware, as the planner and the UI see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Hardware {
     /// The CPU brand string, e.g. `Apple M2 Pro`.
     pub cpu_brand: String,

@@ -41,6 +41,8 @@ pub struct PlanOptions {
 /// Where the chosen weights will come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "PlanSource"))]
 pub enum Source {
     /// Download the chosen quality's repo.
     Download,
@@ -53,6 +55,7 @@ pub enum Source {
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlanFile {
     /// Path inside the repo.
     pub path: String,
@@ -63,6 +66,7 @@ pub struct PlanFile {
 /// A quality that was considered, and why it was or was not chosen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Alternative {
     /// The quality.
     pub quality: Quality,
@@ -78,6 +82,7 @@ pub struct Alternative {
 /// and the engine.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Plan {
     /// The chosen quality.
     pub quality: Quality,
@@ -108,6 +113,7 @@ pub struct Plan {
     /// The chosen quality's frame time measured on this machine by the speed test, when the
     /// plan was made with one ([`plan_with_speed`]); it then decided `real_time`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub measured_frame_ms: Option<f64>,
 }
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// Ordered from the smallest to the best (`Q4 < Q8 < Bf16`), so `max()` is the best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Quality {
     /// 4-bit affine quantization, group 32 (`kyutai/moshiko-mlx-q4`, 4.8 GB).
     Q4,

@@ -9,6 +9,7 @@ use std::str::FromStr;
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Voice {
     /// The male voice (`kyutai/moshiko-*`), the default.
     #[default]
