@@ -45,19 +45,39 @@ pub struct QualitySpeed {
     pub layers_timed: Vec<usize>,
     /// Layers of the full model the prediction is for (32 for the 7B).
     pub full_layers: usize,
+    /// The test stopped early because the answer was already certain: the smallest model
+    /// timed (fewer layers than the full one, plus Mimi) was already slower than real time,
+    /// so the full model is too. `frame_ms` is then a lower bound, not a prediction.
+    #[serde(default)]
+    pub lower_bound: bool,
 }
 
 impl QualitySpeed {
     /// True when the measured frame fits in [`SPEED_MARGIN`] of the frame (a non-positive or
-    /// non-finite time is a broken measurement, never real time).
+    /// non-finite time is a broken measurement, never real time; a lower bound never is).
     pub fn real_time(&self) -> bool {
-        self.frame_ms.is_finite() && self.frame_ms > 0.0 && self.frame_ms <= FRAME_MS * SPEED_MARGIN
+        !self.lower_bound
+            && self.frame_ms.is_finite()
+            && self.frame_ms > 0.0
+            && self.frame_ms <= FRAME_MS * SPEED_MARGIN
     }
 
-    /// One phrase for a plan's reason, e.g. "measured 61 ms per frame at q4 — real time".
+    /// One phrase for a plan's reason, e.g. "measured 61 ms per frame at q4 — real time", or
+    /// for a test that stopped early "measured at least 3.6 s per frame at q4 (1 of 32 layers
+    /// timed) — at least 45× too slow for real time (needs ≤ 64 ms)".
     pub fn describe(&self) -> String {
         let t = human_ms(self.frame_ms);
-        if self.real_time() {
+        if self.lower_bound {
+            let timed = self.layers_timed.iter().max().copied().unwrap_or(0);
+            format!(
+                "measured at least {t} per frame at {} ({timed} of {} layers timed) — at least \
+                 {:.1}× too slow for real time (needs ≤ {:.0} ms)",
+                self.quality,
+                self.full_layers,
+                self.frame_ms / FRAME_MS,
+                FRAME_MS * SPEED_MARGIN
+            )
+        } else if self.real_time() {
             format!("measured {t} per frame at {} — real time", self.quality)
         } else {
             format!(
@@ -242,6 +262,7 @@ mod tests {
             mimi_ms: frame_ms / 10.0,
             layers_timed: vec![1, 2, 4],
             full_layers: 32,
+            lower_bound: false,
         }
     }
 
@@ -265,6 +286,23 @@ mod tests {
             speed(Quality::Q4, 61.2).describe(),
             "measured 61 ms per frame at q4 — real time"
         );
+        let bound = QualitySpeed {
+            lower_bound: true,
+            layers_timed: vec![1],
+            ..speed(Quality::Q4, 3600.0)
+        };
+        assert!(!bound.real_time());
+        assert_eq!(
+            bound.describe(),
+            "measured at least 3.6 s per frame at q4 (1 of 32 layers timed) — at least 45.0× \
+             too slow for real time (needs ≤ 64 ms)"
+        );
+        // A lower bound is never real time, even a small one (it is only a bound).
+        assert!(!QualitySpeed {
+            lower_bound: true,
+            ..speed(Quality::Q4, 10.0)
+        }
+        .real_time());
         let slow = speed(Quality::Q8, 2300.0).describe();
         assert!(
             slow.starts_with("measured 2.3 s per frame at q8 — 28.8× too slow"),

@@ -77,6 +77,7 @@ fn the_doctor_plans_with_the_stored_measurement() {
         mimi_ms: 800.0,
         layers_timed: vec![1, 2],
         full_layers: 32,
+        lower_bound: false,
     };
     let mut report = hardware::SpeedReport {
         machine: hardware::machine_id(&hw),

@@ -14,6 +14,7 @@ fn speed(quality: Quality, frame_ms: f64) -> QualitySpeed {
         mimi_ms: frame_ms / 10.0,
         layers_timed: vec![1, 2, 4],
         full_layers: 32,
+        lower_bound: false,
     }
 }
 
