@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use testhub::{Faults, TestHub};
@@ -32,23 +30,10 @@ for f in sys.argv[2:]:
         print("OK", f, hashlib.sha256(fh.read()).hexdigest())
 "#;
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("MOSHIBAR_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup.sh (it creates the venv with huggingface_hub), or set MOSHIBAR_VENV",
-        py.display()
-    );
-    py
-}
-
 /// Run the official client; returns its stdout lines.
 fn hf_download(endpoint: &str, token: Option<&str>, repo: &str, files: &[&str]) -> Vec<String> {
     let home = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(test_util::venv_python());
     cmd.arg("-c")
         .arg(SCRIPT)
         .arg(repo)
@@ -139,16 +124,6 @@ async fn official_client_downloads_lfs_and_small_files_and_sees_gating() {
     hub.shutdown().await;
 }
 
-/// Kills the child on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn binary_serves_a_folder_to_the_official_client() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -158,7 +133,7 @@ fn binary_serves_a_folder_to_the_official_client() {
     let weights: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(dir.path().join("model.q4.safetensors"), &weights).expect("write");
 
-    let mut child = Child(
+    let (mut child, endpoint) = test_util::spawn_hub(
         Command::new(env!("CARGO_BIN_EXE_testhub"))
             .args([
                 "serve",
@@ -170,23 +145,8 @@ fn binary_serves_a_folder_to_the_official_client() {
                 "extra.bin=2MiB,9",
                 "--dir",
             ])
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn testhub"),
+            .arg(dir.path()),
     );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read endpoint");
-    let endpoint = line
-        .trim()
-        .strip_prefix("HF_ENDPOINT=")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
     assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
 
     // flip-at=5 corrupts file offset 5 every time it is served (vocab.txt is shorter: clean).

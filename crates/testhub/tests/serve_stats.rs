@@ -2,21 +2,12 @@
 //! `bytes_served` is every response body byte of every path (file data, redirects, errors,
 //! JSON), checked here against the bytes a client actually received.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-/// Kills the server if the test panics.
-struct Child(std::process::Child);
+use test_util::KillOnDrop;
 
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(stats: &std::path::Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Child(
+fn spawn(stats: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String) {
+    test_util::spawn_hub(
         Command::new(env!("CARGO_BIN_EXE_testhub"))
             .args([
                 "serve",
@@ -27,24 +18,8 @@ fn spawn(stats: &std::path::Path, extra: &[&str]) -> (Child, String) {
                 "--stats",
             ])
             .arg(stats)
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn testhub"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read endpoint");
-    let endpoint = line
-        .trim()
-        .strip_prefix("HF_ENDPOINT=")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, endpoint)
+            .args(extra),
+    )
 }
 
 /// GETs `url` without following redirects; returns (status, Location, body length).

@@ -9,19 +9,6 @@ use std::time::Duration;
 
 use testhub::{generated_bytes, FileContent, Repo, RepoFile, TestHub, XetCompression, XetOptions};
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("MOSHIBAR_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup-python.sh (huggingface_hub + hf_xet), or set MOSHIBAR_VENV",
-        py.display()
-    );
-    py
-}
-
 const REPO: &str = "kyutai/xet-tiny";
 
 fn files() -> Vec<(String, Vec<u8>)> {
@@ -68,7 +55,7 @@ async fn hub(opts: XetOptions) -> (TestHub, Vec<(String, Vec<u8>)>) {
 fn python_download(endpoint: &str, cache: &std::path::Path, names: &[String]) -> Vec<PathBuf> {
     let script = "import sys\nfrom huggingface_hub import hf_hub_download\n\
                   for n in sys.argv[2:]:\n    print(hf_hub_download(sys.argv[1], n))";
-    let out = Command::new(python())
+    let out = Command::new(test_util::venv_python())
         .arg("-c")
         .arg(script)
         .arg(REPO)
