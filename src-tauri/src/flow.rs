@@ -1,6 +1,6 @@
 //! Wiring: the core ([`app_core::Core`]) with this app's services — the Tauri shell
 //! ([`TauriShell`]: UI, tray, state file, notifications, shortcut, exit), hardware detection,
-//! hubfetch ([`crate::download::HubfetchHub`]), the engine thread ([`crate::engine`]) and the
+//! the on-device speed test ([`crate::speedtest`], before the first plan), hubfetch ([`crate::download::HubfetchHub`]), the engine thread ([`crate::engine`]) and the
 //! voice session ([`crate::session`]). The flow itself (stages, transitions) is app-core's.
 
 use std::path::PathBuf;
@@ -117,6 +117,10 @@ pub fn start<R: Runtime>(
     let hands_free = settings.hands_free;
     let model_dir = crate::test_hooks::var_os(MODEL_DIR_ENV).map(PathBuf::from);
     let mut machine = Machine::new(settings, memory.download_paused).with_model_dir(model_dir);
+    if cfg!(feature = "engine") {
+        // Measure this machine before the first plan (once per machine and app version).
+        machine = machine.with_speed_test();
+    }
     if let Some(ms) = crate::test_hooks::var_os(IDLE_CLOSE_MS_ENV)
         .and_then(|v| v.to_str().and_then(|v| v.parse::<u64>().ok()))
     {
@@ -131,6 +135,7 @@ pub fn start<R: Runtime>(
         clock: Arc::new(app_core::TokioClock),
         detector: Arc::new(Detect),
         hub: Arc::new(crate::download::HubfetchHub::new(app.clone())),
+        speed: Arc::new(crate::speedtest::EngineSpeedTest::from_env()),
         engine: Arc::new(engine.clone()),
         audio: Arc::new(crate::session::VoiceAudio::new(
             app.clone(),

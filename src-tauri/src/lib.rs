@@ -4,7 +4,8 @@
 //! Modules: [`flow`] (the core wired to this app's services), [`state`] (publishing the one
 //! `AppState`: UI, tray, state file), [`actions`] (what the hotkey, tray and commands do; below
 //! all three), [`commands`] (docs/ipc.md), [`download`] (hubfetch), [`engine`] (the engine
-//! thread that owns the model), [`session`] (voice), [`hotkey`], [`settings`], [`keychain`],
+//! thread that owns the model), [`speedtest`] (the on-device speed test before the first
+//! plan), [`session`] (voice), [`hotkey`], [`settings`], [`keychain`],
 //! [`tray`], [`window`], [`notify`], [`autostart`].
 
 pub mod actions;
@@ -24,6 +25,7 @@ pub mod notify;
 pub mod permissions;
 pub mod session;
 pub mod settings;
+pub mod speedtest;
 pub mod state;
 pub mod test_hooks;
 pub mod tray;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::machine::{Effect, Event, Machine, Refusal};
-use crate::services::{DownloadControl, Services, SessionReport, StageReport};
+use crate::services::{DownloadControl, Services, SessionReport, SpeedTestReporter, StageReport};
 use crate::settings::Settings;
 use crate::state::{AppState, UiError};
 
@@ -239,6 +239,31 @@ impl Runner {
                     result: s.detector.detect().await,
                 }
             }),
+            Effect::LookUpSpeed { hardware } => self.send_later(async move {
+                let qualities = s.speed.qualities();
+                let cached = tokio::task::spawn_blocking(move || s.speed.cached(&hardware))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                Event::SpeedLooked { cached, qualities }
+            }),
+            Effect::MeasureSpeed { hardware } => {
+                let report = SpeedTestReporter {
+                    tx: self.tx.clone(),
+                };
+                self.send_later(async move {
+                    Event::SpeedMeasured {
+                        result: s.speed.measure(&hardware, report).await,
+                    }
+                })
+            }
+            Effect::StoreSpeed(report) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = s.speed.store(&report) {
+                        tracing::warn!("the speed test could not be stored: {e}");
+                    }
+                });
+            }
+            Effect::CancelSpeedTest => s.speed.cancel(),
             Effect::ProbeCache { epoch, candidates } => self.send_later(async move {
                 let probe = tokio::task::spawn_blocking(move || {
                     (

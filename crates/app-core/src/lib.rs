@@ -7,8 +7,10 @@
 //!   unit test of it.
 //! - [`Core`] owns the machine in one task and carries the effects out with [`Services`]:
 //!   small traits for what the shell provides ([`Shell`]: UI/tray/state file, notifications,
-//!   shortcut registration; [`Clock`]) and the services ([`Detector`], [`Hub`], [`Engine`],
-//!   [`Audio`], [`Store`]). `src-tauri` implements them over Tauri and the crates.
+//!   shortcut registration; [`Clock`]) and the services ([`Detector`], [`SpeedTest`], [`Hub`],
+//!   [`Engine`], [`Audio`], [`Store`]).
+//! - On a launch with no stored speed test for this machine, the flow measures it first
+//!   ([`Stage::Measuring`], [`SpeedTestState`]) and plans with it ([`Machine::with_speed_test`]). `src-tauri` implements them over Tauri and the crates.
 //!
 //! ```
 //! use app_core::{Effect, Event, Machine, Settings, Stage};
@@ -25,18 +27,20 @@ mod core;
 mod machine;
 mod services;
 mod settings;
+mod speed;
 mod state;
 
 pub use crate::core::{Core, RELEASE_DEBOUNCE};
 pub use machine::{Candidate, Effect, Event, Machine, Refusal, IDLE_CLOSE};
 pub use services::{
     Audio, BoxFuture, Clock, Detector, Download, DownloadControl, Engine, Hub, Services,
-    SessionReport, Shell, StageReport, Store, TokioClock,
+    SessionReport, Shell, SpeedTest, SpeedTestReporter, StageReport, Store, TokioClock,
 };
 pub use settings::{
     validate_hotkey, validate_writable_dir, write_json_atomic, FlowMemory, QualityOverride,
     Settings, SettingsError, Voice, DEFAULT_HOTKEY, FILE_NAME, FLOW_FILE_NAME,
 };
+pub use speed::{SpeedProgress, SpeedTestQuality, SpeedTestState, SpeedTestStatus};
 pub use state::{AppState, SessionState, Stage, TrayState, UiError, STATE_FILE_ENV};
 
 #[cfg(test)]

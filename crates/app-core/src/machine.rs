@@ -5,14 +5,16 @@
 //!
 //! Long-running work is tagged: flow events carry the `epoch` of the flow run that asked for
 //! them (a re-plan starts a new epoch, so a late result of a cancelled download is ignored) and
-//! session events carry the session id.
+//! session events carry the session id. The speed test's events are not tagged: it runs once
+//! per launch, whatever re-plans happen meanwhile (its result does not depend on the settings).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use hardware::{CacheState, Hardware, Plan, PlanOptions, Quality, Source};
+use hardware::{CacheState, Hardware, Plan, PlanOptions, Quality, Source, SpeedReport};
 
 use crate::settings::Settings;
+use crate::speed::{SpeedProgress, SpeedTestState};
 use crate::state::{AppState, Stage, TrayState, UiError};
 
 /// One quality's file set the cache is probed for (no network): the repo the person's voice
@@ -40,6 +42,22 @@ pub enum Event {
         epoch: u64,
         /// The hardware, or why it could not be read.
         result: Result<Hardware, UiError>,
+    },
+    /// The speed cache was read ([`Effect::LookUpSpeed`]).
+    SpeedLooked {
+        /// This machine's stored measurement, none, or why the cache could not be read
+        /// (then the test runs, and its result replaces the unreadable cache).
+        cached: Result<Option<SpeedReport>, String>,
+        /// The qualities a measurement would time, in order.
+        qualities: Vec<Quality>,
+    },
+    /// A step of the running speed test.
+    SpeedProgress(SpeedProgress),
+    /// The speed test finished ([`Effect::MeasureSpeed`]), or failed (the plan then uses the
+    /// bandwidth estimate, and says so).
+    SpeedMeasured {
+        /// The measurement, or why not.
+        result: Result<SpeedReport, UiError>,
     },
     /// The cache was probed for the candidates of [`Effect::ProbeCache`].
     CacheProbed {
@@ -159,6 +177,21 @@ pub enum Effect {
         /// Flow run.
         epoch: u64,
     },
+    /// Read this machine's stored speed test (no measuring).
+    LookUpSpeed {
+        /// The machine.
+        hardware: Box<Hardware>,
+    },
+    /// Run the on-device speed test (off the UI thread; steps come back as
+    /// [`Event::SpeedProgress`], the end as [`Event::SpeedMeasured`]).
+    MeasureSpeed {
+        /// The machine.
+        hardware: Box<Hardware>,
+    },
+    /// Keep this measurement for later launches (the speed cache).
+    StoreSpeed(Box<SpeedReport>),
+    /// Stop the running speed test (quit).
+    CancelSpeedTest,
     /// Look in the cache (no network) for these file sets.
     ProbeCache {
         /// Flow run.
@@ -280,6 +313,21 @@ const MAX_IDLE_EXTENSIONS: u32 = 2;
 /// popover is hidden (the next press then reaches the model at once).
 pub const IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Where the speed test is in this launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpeedPhase {
+    /// No speed test in this app (no engine): plans use the bandwidth estimate.
+    Off,
+    /// The speed cache has not been read yet.
+    NotLooked,
+    /// Reading the speed cache.
+    Looking,
+    /// Measuring.
+    Measuring,
+    /// Known for this launch: measured, stored earlier, or failed.
+    Done,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SessionPhase {
     Closed,
@@ -296,6 +344,13 @@ pub struct Machine {
     epoch: u64,
     hardware: Option<Hardware>,
     plan: Option<Plan>,
+    speed_phase: SpeedPhase,
+    /// The measurement plans use (`Done` with a result).
+    speed: Option<SpeedReport>,
+    /// Why the speed test failed, for the plan's reason.
+    speed_failure: Option<String>,
+    /// The flow waits for the speed test before it probes the cache and plans.
+    awaiting_speed: bool,
     error_scope: Option<Scope>,
     downloading: bool,
     engine_loaded: bool,
@@ -325,6 +380,10 @@ impl Machine {
             epoch: 0,
             hardware: None,
             plan: None,
+            speed_phase: SpeedPhase::Off,
+            speed: None,
+            speed_failure: None,
+            awaiting_speed: false,
             error_scope: None,
             downloading: false,
             engine_loaded: false,
@@ -347,6 +406,14 @@ impl Machine {
     /// (`MOSHIBAR_MODEL_DIR`).
     pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.model_dir_override = dir;
+        self
+    }
+
+    /// Run the on-device speed test before the first plan when none is stored for this machine
+    /// and app version ([`Stage::Measuring`]; [`crate::SpeedTest`]). Without it (an app with no
+    /// engine) plans use the bandwidth estimate.
+    pub fn with_speed_test(mut self) -> Self {
+        self.speed_phase = SpeedPhase::NotLooked;
         self
     }
 
@@ -419,6 +486,17 @@ impl Machine {
                 Ok(hw) => self.detected(hw, &mut fx),
                 Err(e) => self.flow_failed(e, &mut fx),
             },
+            Event::SpeedLooked { cached, qualities } => {
+                self.speed_looked(cached, &qualities, &mut fx)
+            }
+            Event::SpeedProgress(p) => {
+                if self.speed_phase == SpeedPhase::Measuring {
+                    if let Some(st) = &mut self.state.speed_test {
+                        st.progress(&p);
+                    }
+                }
+            }
+            Event::SpeedMeasured { result } => self.speed_measured(result, &mut fx),
             Event::CacheProbed {
                 epoch,
                 complete,
@@ -542,6 +620,9 @@ impl Machine {
                 if self.downloading {
                     fx.push(Effect::CancelDownload);
                 }
+                if self.speed_phase == SpeedPhase::Measuring {
+                    fx.push(Effect::CancelSpeedTest);
+                }
                 fx.push(Effect::Exit);
             }
         }
@@ -605,6 +686,106 @@ impl Machine {
 
     fn detected(&mut self, hw: Hardware, fx: &mut Vec<Effect>) {
         self.state.hardware = Some(hw.clone());
+        self.hardware = Some(hw.clone());
+        // Reading the speed cache is part of checking this machine: the stage stays Detecting
+        // (and becomes Measuring only when nothing is stored).
+        match self.speed_phase {
+            SpeedPhase::Off | SpeedPhase::Done => self.probe(fx),
+            SpeedPhase::NotLooked => {
+                self.speed_phase = SpeedPhase::Looking;
+                self.awaiting_speed = true;
+                fx.push(Effect::LookUpSpeed {
+                    hardware: Box::new(hw),
+                });
+            }
+            SpeedPhase::Looking => self.awaiting_speed = true,
+            SpeedPhase::Measuring => {
+                self.awaiting_speed = true;
+                self.state.stage = Stage::Measuring;
+            }
+        }
+    }
+
+    fn speed_looked(
+        &mut self,
+        cached: Result<Option<SpeedReport>, String>,
+        qualities: &[Quality],
+        fx: &mut Vec<Effect>,
+    ) {
+        if self.speed_phase != SpeedPhase::Looking {
+            return;
+        }
+        let cached = cached.unwrap_or_else(|e| {
+            tracing::warn!("speed cache unreadable, measuring again: {e}");
+            None
+        });
+        match (cached, self.hardware.clone()) {
+            (Some(report), _) => {
+                tracing::info!(
+                    seconds = report.seconds,
+                    "speed test stored for this machine: not measuring"
+                );
+                self.state.speed_test = Some(SpeedTestState::finished(&report, true));
+                self.speed = Some(report);
+                self.speed_phase = SpeedPhase::Done;
+                self.speed_known(fx);
+            }
+            (None, Some(hw)) => {
+                tracing::info!("no speed test stored for this machine: measuring");
+                self.speed_phase = SpeedPhase::Measuring;
+                self.state.speed_test = Some(SpeedTestState::measuring(qualities));
+                if self.awaiting_speed {
+                    self.state.stage = Stage::Measuring;
+                }
+                fx.push(Effect::MeasureSpeed {
+                    hardware: Box::new(hw),
+                });
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn speed_measured(&mut self, result: Result<SpeedReport, UiError>, fx: &mut Vec<Effect>) {
+        if self.speed_phase != SpeedPhase::Measuring {
+            return;
+        }
+        self.speed_phase = SpeedPhase::Done;
+        match result {
+            Ok(report) => {
+                tracing::info!(seconds = report.seconds, "speed test done");
+                self.state.speed_test = Some(SpeedTestState::finished(&report, false));
+                fx.push(Effect::StoreSpeed(Box::new(report.clone())));
+                self.speed = Some(report);
+            }
+            Err(e) => {
+                // Never blocks the download: the plan falls back to the bandwidth estimate.
+                tracing::warn!(message = %e.message, "speed test failed: planning without it");
+                if let Some(st) = &mut self.state.speed_test {
+                    st.failed(&e.message);
+                }
+                self.speed_failure = Some(e.message);
+            }
+        }
+        self.speed_known(fx);
+    }
+
+    /// The speed test is known: a flow run waiting for it goes on to plan.
+    fn speed_known(&mut self, fx: &mut Vec<Effect>) {
+        if std::mem::take(&mut self.awaiting_speed)
+            && matches!(
+                self.state.stage,
+                Stage::Detecting | Stage::Planning | Stage::Measuring
+            )
+        {
+            self.probe(fx);
+        }
+    }
+
+    /// Probes the cache for every quality's file set (the plan's next step).
+    fn probe(&mut self, fx: &mut Vec<Effect>) {
+        let Some(hw) = self.hardware.clone() else {
+            return;
+        };
         self.state.stage = Stage::Planning;
         let voice = self.settings.voice;
         let candidates = Quality::BEST_FIRST
@@ -625,7 +806,6 @@ impl Machine {
                 }
             })
             .collect();
-        self.hardware = Some(hw);
         fx.push(Effect::ProbeCache {
             epoch: self.epoch,
             candidates,
@@ -641,13 +821,19 @@ impl Machine {
         let Some(hw) = &self.hardware else {
             return;
         };
-        let mut plan = hardware::plan(
+        let mut plan = hardware::plan_with_speed(
             hw,
             &PlanOptions {
                 override_quality: self.settings.quality_override.quality(),
                 cache: CacheState { complete },
             },
+            self.speed.as_ref(),
         );
+        if let Some(why) = &self.speed_failure {
+            plan.reason.push_str(&format!(
+                " The speed test failed ({why}), so this plan uses the bandwidth estimate."
+            ));
+        }
         plan.repo = crate::settings::voice_repo(self.settings.voice, &plan.repo);
         tracing::info!(quality = %plan.quality, repo = %plan.repo, source = ?plan.source, "plan");
         self.state.plan = Some(plan.clone());

@@ -1,6 +1,7 @@
 //! What the core needs from the outside, as small traits: the shell (UI, tray, notifications,
 //! shortcut registration, exit), a clock, and the services (hardware detection, the Hub cache
-//! and downloads, the engine thread, the audio session, the settings store). `src-tauri`
+//! and downloads, the on-device speed test, the engine thread, the audio session, the settings
+//! store). `src-tauri`
 //! implements them over Tauri and the crates; the unit tests implement them with fakes.
 
 use std::collections::BTreeSet;
@@ -9,11 +10,12 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
-use hardware::{Hardware, Plan, Quality};
+use hardware::{Hardware, Plan, Quality, SpeedReport};
 use tokio::sync::mpsc;
 
 use crate::machine::{Candidate, Event};
 use crate::settings::Settings;
+use crate::speed::SpeedProgress;
 use crate::state::{AppState, Stage, TrayState, UiError};
 
 /// A boxed future (object-safe async in the traits).
@@ -94,6 +96,26 @@ pub trait Hub: Send + Sync {
     ) -> Result<Download, UiError>;
 }
 
+/// The on-device speed test (the engine's `speedtest`) and where its result is kept
+/// (`hardware::SpeedCache`).
+pub trait SpeedTest: Send + Sync {
+    /// The qualities a measurement times, in the order it times them.
+    fn qualities(&self) -> Vec<Quality>;
+    /// The stored measurement of this machine (`hw`) and app version, if any. Blocking (a
+    /// small file): the core calls it off the async threads.
+    fn cached(&self, hw: &Hardware) -> Result<Option<SpeedReport>, String>;
+    /// Runs the speed test off the UI and async threads; each step goes to `report`.
+    fn measure(
+        &self,
+        hw: &Hardware,
+        report: SpeedTestReporter,
+    ) -> BoxFuture<Result<SpeedReport, UiError>>;
+    /// Keeps `report` for later launches. Blocking: the core calls it off the async threads.
+    fn store(&self, report: &SpeedReport) -> Result<(), String>;
+    /// Stops a running measurement as soon as it can (quit); its result is then an error.
+    fn cancel(&self);
+}
+
 /// The long-lived engine thread that owns the model.
 pub trait Engine: Send + Sync {
     /// Loads the model from `dir` on the engine thread and runs its warm-up frame.
@@ -139,6 +161,8 @@ pub struct Services {
     pub detector: std::sync::Arc<dyn Detector>,
     /// The Hub.
     pub hub: std::sync::Arc<dyn Hub>,
+    /// The on-device speed test.
+    pub speed: std::sync::Arc<dyn SpeedTest>,
     /// The engine thread.
     pub engine: std::sync::Arc<dyn Engine>,
     /// The audio session.
@@ -163,6 +187,22 @@ impl StageReport {
         };
         if self.tx.try_send(crate::core::Msg::Event(event)).is_err() {
             tracing::debug!("download stage not delivered (core busy or gone)");
+        }
+    }
+}
+
+/// A running speed test's way to tell the core how far it is.
+#[derive(Debug, Clone)]
+pub struct SpeedTestReporter {
+    pub(crate) tx: mpsc::Sender<crate::core::Msg>,
+}
+
+impl SpeedTestReporter {
+    /// One step done (lossy when the core is busy: the next step says more).
+    pub fn progress(&self, progress: SpeedProgress) {
+        let event = Event::SpeedProgress(progress);
+        if self.tx.try_send(crate::core::Msg::Event(event)).is_err() {
+            tracing::debug!("speed test progress not delivered (core busy or gone)");
         }
     }
 }

@@ -16,8 +16,11 @@ pub const STATE_FILE_ENV: &str = "MOSHIBAR_STATE_FILE";
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Stage {
-    /// Reading the chip and memory.
+    /// Reading the chip and memory (and this machine's stored speed test).
     Detecting,
+    /// Timing Moshi on this machine before the first plan (the on-device speed test; only
+    /// when none is stored for this machine and app version, see [`AppState::speed_test`]).
+    Measuring,
     /// Choosing the quality.
     Planning,
     /// Fetching the weights.
@@ -37,6 +40,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Detecting => "detecting",
+            Stage::Measuring => "measuring",
             Stage::Planning => "planning",
             Stage::Downloading => "downloading",
             Stage::Verifying => "verifying",
@@ -137,6 +141,10 @@ pub struct AppState {
     /// The voice in force (`moshiko` or `moshika`).
     #[serde(default)]
     pub voice: crate::settings::Voice,
+    /// The on-device speed test of this launch: running (with progress per quality), done,
+    /// stored by an earlier launch, or failed; none before it is looked up (and in an app
+    /// without an engine).
+    pub speed_test: Option<crate::speed::SpeedTestState>,
 }
 
 impl AppState {
@@ -156,6 +164,7 @@ impl AppState {
             model_dir: None,
             download_paused: false,
             voice: settings.voice,
+            speed_test: None,
         }
     }
 }
@@ -163,7 +172,7 @@ impl AppState {
 /// Which tray icon the state calls for (`icons/tray/{name}.png`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrayState {
-    /// Nothing going on (detecting, planning, loading).
+    /// Nothing going on (detecting, measuring, planning, loading).
     Idle,
     /// Download or verification running.
     Downloading,
@@ -206,7 +215,9 @@ impl TrayState {
             Stage::Error => TrayState::Error,
             _ if state.error.is_some() => TrayState::Error,
             Stage::Downloading | Stage::Verifying => TrayState::Downloading,
-            Stage::Detecting | Stage::Planning | Stage::Loading => TrayState::Idle,
+            Stage::Detecting | Stage::Measuring | Stage::Planning | Stage::Loading => {
+                TrayState::Idle
+            }
             Stage::Ready if speaking && state.session.active => TrayState::Speaking,
             Stage::Ready if state.session.talking => TrayState::Listening,
             Stage::Ready => TrayState::Ready,
@@ -232,6 +243,11 @@ mod tests {
         assert!(v["modelDir"].is_null());
         assert_eq!(v["voice"], "moshiko");
         assert!(v.get("error").is_some());
+        assert!(v["speedTest"].is_null());
+        assert_eq!(
+            serde_json::to_value(Stage::Measuring).expect("stage"),
+            "measuring"
+        );
     }
 
     #[test]

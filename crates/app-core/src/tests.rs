@@ -725,6 +725,276 @@ fn dismiss_clears_a_session_error_but_not_the_error_stage() {
     assert!(m.state().error.is_some(), "the Error stage keeps its error");
 }
 
+// ---- The on-device speed test before the first plan ----
+
+/// A speed test of this machine: q4 at `q4_ms` per frame, q8 and bf16 certainly too slow.
+fn speed_report(q4_ms: f64) -> hardware::SpeedReport {
+    let q = |quality, frame_ms, lower_bound| hardware::QualitySpeed {
+        quality,
+        frame_ms,
+        per_layer_ms: frame_ms / 40.0,
+        fixed_ms: frame_ms / 10.0,
+        mimi_ms: 5.0,
+        layers_timed: if lower_bound { vec![1] } else { vec![1, 2, 4] },
+        full_layers: 32,
+        lower_bound,
+    };
+    hardware::SpeedReport {
+        machine: hardware::machine_id(&hw()),
+        app_version: "test".into(),
+        measured_at: 1,
+        seconds: 12.5,
+        qualities: vec![
+            q(Quality::Bf16, 900.0, true),
+            q(Quality::Q8, 300.0, true),
+            q(Quality::Q4, q4_ms, false),
+        ],
+    }
+}
+
+/// Launch and detection with the speed test on; returns the `LookUpSpeed` effects.
+fn to_speed_lookup(m: &mut Machine) -> Vec<Effect> {
+    let fx = m.handle(Event::Launch).expect("launch");
+    let Effect::Detect { epoch } = fx[0] else {
+        panic!("{fx:?}")
+    };
+    m.handle(Event::Detected {
+        epoch,
+        result: Ok(hw()),
+    })
+    .expect("detected")
+}
+
+fn probe_epoch(fx: &[Effect]) -> Option<u64> {
+    fx.iter().find_map(|e| match e {
+        Effect::ProbeCache { epoch, .. } => Some(*epoch),
+        _ => None,
+    })
+}
+
+fn nothing_cached(m: &mut Machine, epoch: u64) -> Vec<Effect> {
+    m.handle(Event::CacheProbed {
+        epoch,
+        complete: BTreeSet::new(),
+        disk_free: Some(1 << 40),
+    })
+    .expect("probed")
+}
+
+#[test]
+fn first_launch_measures_before_planning_and_plans_with_the_measurement() {
+    let mut m = Machine::new(Settings::default(), false).with_speed_test();
+    let fx = to_speed_lookup(&mut m);
+    assert_eq!(
+        fx,
+        vec![Effect::LookUpSpeed {
+            hardware: Box::new(hw())
+        }],
+        "the speed cache is read before anything is planned"
+    );
+    assert_eq!(m.state().stage, Stage::Detecting);
+    let fx = m
+        .handle(Event::SpeedLooked {
+            cached: Ok(None),
+            qualities: Quality::BEST_FIRST.to_vec(),
+        })
+        .expect("looked");
+    assert_eq!(
+        fx,
+        vec![Effect::MeasureSpeed {
+            hardware: Box::new(hw())
+        }]
+    );
+    assert_eq!(m.state().stage, Stage::Measuring);
+    let st = m.state().speed_test.clone().expect("speed test state");
+    assert!(st.running && !st.cached);
+    assert_eq!(st.qualities.len(), 3);
+    // Keys and Start wait for Ready, as in any stage before it.
+    assert!(m.handle(Event::StartSession).is_err());
+    m.handle(Event::SpeedProgress(SpeedProgress {
+        fraction: 0.6,
+        quality: Some(Quality::Q8),
+        line: "q8: 1 layers: 300.0 ms per step".into(),
+    }))
+    .expect("progress");
+    let st = m.state().speed_test.clone().expect("speed test state");
+    assert_eq!(st.fraction, 0.6);
+    assert_eq!(st.qualities[0].status, SpeedTestStatus::Done);
+    assert_eq!(st.qualities[1].status, SpeedTestStatus::Measuring);
+    assert_eq!(m.state().stage, Stage::Measuring);
+
+    let report = speed_report(2300.0);
+    let fx = m
+        .handle(Event::SpeedMeasured {
+            result: Ok(report.clone()),
+        })
+        .expect("measured");
+    assert_eq!(fx[0], Effect::StoreSpeed(Box::new(report)), "{fx:?}");
+    let epoch = probe_epoch(&fx).expect("then the cache probe");
+    assert_eq!(m.state().stage, Stage::Planning);
+    let st = m.state().speed_test.clone().expect("speed test state");
+    assert!(!st.running);
+    assert_eq!(st.qualities[2].frame_ms, Some(2300.0));
+    assert_eq!(st.qualities[2].real_time, Some(false));
+
+    let fx = nothing_cached(&mut m, epoch);
+    let (_, plan, _) = download_of(&fx).expect("the download starts after the measurement");
+    assert_eq!(plan.quality, Quality::Q4);
+    assert_eq!(plan.measured_frame_ms, Some(2300.0));
+    assert!(
+        !plan.real_time,
+        "the measurement decides: 2.3 s is not real time"
+    );
+    assert!(
+        plan.reason.contains("measured 2.3 s per frame at q4"),
+        "{}",
+        plan.reason
+    );
+    assert_eq!(m.state().stage, Stage::Downloading);
+}
+
+#[test]
+fn a_stored_speed_test_is_used_without_measuring() {
+    let mut m = Machine::new(Settings::default(), false).with_speed_test();
+    to_speed_lookup(&mut m);
+    let fx = m
+        .handle(Event::SpeedLooked {
+            cached: Ok(Some(speed_report(50.0))),
+            qualities: Quality::BEST_FIRST.to_vec(),
+        })
+        .expect("looked");
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::MeasureSpeed { .. } | Effect::StoreSpeed(_))),
+        "{fx:?}"
+    );
+    assert_ne!(m.state().stage, Stage::Measuring);
+    let st = m.state().speed_test.clone().expect("speed test state");
+    assert!(st.cached && !st.running);
+    let epoch = probe_epoch(&fx).expect("straight to the cache probe");
+    let fx = nothing_cached(&mut m, epoch);
+    let (_, plan, _) = download_of(&fx).expect("download");
+    assert_eq!(plan.measured_frame_ms, Some(50.0));
+    assert!(plan.real_time);
+    assert!(
+        plan.reason
+            .contains("measured 50 ms per frame at q4 — real time"),
+        "{}",
+        plan.reason
+    );
+    // A re-plan (Retry) neither reads the cache nor measures again.
+    let fx = m.handle(Event::Retry).expect("retry");
+    assert!(probe_epoch(&fx).is_some(), "{fx:?}");
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::LookUpSpeed { .. } | Effect::MeasureSpeed { .. })),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_failed_speed_test_plans_with_the_bandwidth_estimate_and_never_blocks_the_download() {
+    let mut m = Machine::new(Settings::default(), false).with_speed_test();
+    to_speed_lookup(&mut m);
+    // An unreadable cache is measured again (the new result replaces it).
+    let fx = m
+        .handle(Event::SpeedLooked {
+            cached: Err("speedtest.json: not a speed cache".into()),
+            qualities: Quality::BEST_FIRST.to_vec(),
+        })
+        .expect("looked");
+    assert!(matches!(fx[..], [Effect::MeasureSpeed { .. }]), "{fx:?}");
+    let fx = m
+        .handle(Event::SpeedMeasured {
+            result: Err(UiError::new("Speed test failed", "out of memory", None)),
+        })
+        .expect("failed");
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::StoreSpeed(_))),
+        "{fx:?}"
+    );
+    let epoch = probe_epoch(&fx).expect("planning goes on");
+    let fx = nothing_cached(&mut m, epoch);
+    let (_, plan, _) = download_of(&fx).expect("the download is not blocked");
+    let bandwidth_only = hardware::plan(&hw(), &hardware::PlanOptions::default());
+    assert_eq!(plan.quality, bandwidth_only.quality);
+    assert_eq!(plan.measured_frame_ms, None);
+    assert!(
+        plan.reason.starts_with(&bandwidth_only.reason)
+            && plan.reason.contains(
+                "The speed test failed (out of memory), so this plan uses the bandwidth estimate."
+            ),
+        "{}",
+        plan.reason
+    );
+    assert!(
+        m.state().error.is_none(),
+        "a failed speed test is no error banner"
+    );
+    let st = m.state().speed_test.clone().expect("speed test state");
+    assert_eq!(st.error.as_deref(), Some("out of memory"));
+    assert!(!st.running);
+}
+
+#[test]
+fn quit_while_measuring_cancels_the_speed_test() {
+    let mut m = Machine::new(Settings::default(), false).with_speed_test();
+    to_speed_lookup(&mut m);
+    m.handle(Event::SpeedLooked {
+        cached: Ok(None),
+        qualities: vec![Quality::Q4],
+    })
+    .expect("looked");
+    let fx = m.handle(Event::Quit).expect("quit");
+    assert_eq!(fx, vec![Effect::CancelSpeedTest, Effect::Exit]);
+}
+
+#[test]
+fn a_settings_change_while_measuring_waits_for_the_one_measurement() {
+    let mut m = Machine::new(Settings::default(), false).with_speed_test();
+    to_speed_lookup(&mut m);
+    m.handle(Event::SpeedLooked {
+        cached: Ok(None),
+        qualities: Quality::BEST_FIRST.to_vec(),
+    })
+    .expect("looked");
+    let moshika = Settings {
+        voice: Voice::Moshika,
+        ..Settings::default()
+    };
+    let fx = m.handle(Event::SettingsApplied(moshika)).expect("applied");
+    assert!(
+        !fx.iter().any(|e| matches!(
+            e,
+            Effect::LookUpSpeed { .. } | Effect::MeasureSpeed { .. } | Effect::ProbeCache { .. }
+        )),
+        "{fx:?}"
+    );
+    assert_eq!(m.state().stage, Stage::Measuring);
+    let fx = m
+        .handle(Event::SpeedMeasured {
+            result: Ok(speed_report(50.0)),
+        })
+        .expect("measured");
+    let probes = fx
+        .iter()
+        .filter(|e| matches!(e, Effect::ProbeCache { .. }))
+        .count();
+    assert_eq!(probes, 1, "{fx:?}");
+    let fx = nothing_cached(&mut m, probe_epoch(&fx).expect("probe"));
+    let (_, plan, _) = download_of(&fx).expect("download");
+    assert_eq!(plan.repo, "kyutai/moshika-mlx-q4");
+    assert_eq!(plan.measured_frame_ms, Some(50.0));
+}
+
+#[test]
+fn without_the_speed_test_the_flow_plans_at_once() {
+    let mut m = Machine::new(Settings::default(), false);
+    let fx = to_speed_lookup(&mut m);
+    assert!(matches!(fx[..], [Effect::ProbeCache { .. }]), "{fx:?}");
+    assert!(m.state().speed_test.is_none());
+}
+
 // ---- The core with fake services ----
 
 #[derive(Default)]
@@ -735,6 +1005,10 @@ struct Fakes {
     registered: Mutex<Option<String>>,
     states: Mutex<Vec<AppState>>,
     download_never_ends: bool,
+    /// The speed cache.
+    speed_stored: Mutex<Option<hardware::SpeedReport>>,
+    /// The speed test fails with this message.
+    speed_fails: Option<String>,
 }
 
 impl Fakes {
@@ -764,6 +1038,7 @@ impl Fakes {
             clock: Arc::new(TokioClock),
             detector: self.clone(),
             hub: self.clone(),
+            speed: self.clone(),
             engine: self.clone(),
             audio: self.clone(),
             store: self.clone(),
@@ -850,6 +1125,46 @@ impl Hub for Fakes {
                 Ok(PathBuf::from("/cache/downloaded"))
             }),
         })
+    }
+}
+
+impl SpeedTest for Fakes {
+    fn qualities(&self) -> Vec<Quality> {
+        Quality::BEST_FIRST.to_vec()
+    }
+    fn cached(&self, _hw: &hardware::Hardware) -> Result<Option<hardware::SpeedReport>, String> {
+        self.note("speed cached?");
+        Ok(self.speed_stored.lock().expect("speed").clone())
+    }
+    fn measure(
+        &self,
+        _hw: &hardware::Hardware,
+        report: SpeedTestReporter,
+    ) -> BoxFuture<Result<hardware::SpeedReport, UiError>> {
+        self.note("measure");
+        let fails = self.speed_fails.clone();
+        Box::pin(async move {
+            for (i, q) in Quality::BEST_FIRST.into_iter().enumerate() {
+                report.progress(SpeedProgress {
+                    fraction: (i + 1) as f64 / 3.0,
+                    quality: Some(q),
+                    line: format!("{q}: 1 layers"),
+                });
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            match fails {
+                Some(why) => Err(UiError::new("Speed test failed", why, None)),
+                None => Ok(speed_report(50.0)),
+            }
+        })
+    }
+    fn store(&self, report: &hardware::SpeedReport) -> Result<(), String> {
+        self.note("speed store");
+        *self.speed_stored.lock().expect("speed") = Some(report.clone());
+        Ok(())
+    }
+    fn cancel(&self) {
+        self.note("speed cancel");
     }
 }
 
@@ -1119,4 +1434,92 @@ async fn core_popover_opens_the_audio_and_closing_it_closes_the_audio() {
     .await;
     assert_eq!(fakes.count("open"), 2);
     assert_eq!(fakes.count("close"), 2);
+}
+
+#[tokio::test]
+async fn core_first_launch_measures_then_downloads_and_the_relaunch_reuses_the_measurement() {
+    let fakes = Arc::new(Fakes::default());
+    let core = Core::start(
+        Machine::new(Settings::default(), false).with_speed_test(),
+        fakes.services(),
+    );
+    let s = until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    let plan = s.plan.expect("plan");
+    assert!(
+        plan.reason.contains("measured 50 ms per frame at q4"),
+        "{}",
+        plan.reason
+    );
+    let stages = fakes.stages();
+    let first = |st: Stage| {
+        stages
+            .iter()
+            .position(|&s| s == st)
+            .unwrap_or_else(|| panic!("no {st:?} in {stages:?}"))
+    };
+    assert!(
+        first(Stage::Measuring) < first(Stage::Downloading),
+        "{stages:?}"
+    );
+    let measuring_at = first(Stage::Measuring);
+    assert!(
+        stages[measuring_at..].contains(&Stage::Planning),
+        "plans after measuring: {stages:?}"
+    );
+    // Progress per quality reached the published state while measuring.
+    let states = fakes.states.lock().expect("states").clone();
+    assert!(
+        states.iter().any(|s| s.stage == Stage::Measuring
+            && s.speed_test
+                .as_ref()
+                .is_some_and(|t| t.running && t.qualities[1].status == SpeedTestStatus::Measuring)),
+        "no per-quality progress while measuring"
+    );
+    assert_eq!(fakes.count("measure"), 1);
+    for _ in 0..100 {
+        if fakes.count("speed store") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fakes.count("speed store"), 1, "{:?}", fakes.log.lock());
+    core.command(Event::Quit).await.expect("quit");
+
+    // Relaunch: the stored measurement plans, nothing is measured.
+    fakes.states.lock().expect("states").clear();
+    let core = Core::start(
+        Machine::new(Settings::default(), false).with_speed_test(),
+        fakes.services(),
+    );
+    let s = until(&core, "ready again", |s| s.stage == Stage::Ready).await;
+    assert_eq!(fakes.count("measure"), 1, "measured once in two launches");
+    assert_eq!(fakes.count("speed cached?"), 2);
+    assert!(
+        !fakes.stages().contains(&Stage::Measuring),
+        "{:?}",
+        fakes.stages()
+    );
+    assert!(s.speed_test.expect("speed test").cached);
+    assert!(s.plan.expect("plan").reason.contains("measured 50 ms"));
+}
+
+#[tokio::test]
+async fn core_a_failed_speed_test_still_downloads_and_reaches_ready() {
+    let fakes = Arc::new(Fakes {
+        speed_fails: Some("the engine could not start".into()),
+        ..Fakes::default()
+    });
+    let core = Core::start(
+        Machine::new(Settings::default(), false).with_speed_test(),
+        fakes.services(),
+    );
+    let s = until(&core, "ready", |s| s.stage == Stage::Ready).await;
+    assert_eq!(fakes.count("download "), 1);
+    assert_eq!(fakes.count("speed store"), 0);
+    assert!(s
+        .plan
+        .expect("plan")
+        .reason
+        .contains("The speed test failed (the engine could not start)"),);
+    assert!(s.error.is_none());
 }
