@@ -16,8 +16,8 @@ pub enum DetectError {
     #[error("{0} (from {PROFILE_ENV})")]
     Profile(#[from] profile::BadProfile),
     /// The operating system would not tell us the CPU or the memory.
-    #[error("could not read the CPU and memory from the system: {0}")]
-    System(String),
+    #[error("could not read the CPU and memory from the system")]
+    System(#[source] sysinfo::Error),
 }
 
 /// Detects the hardware, or returns the simulated profile named by
@@ -38,7 +38,7 @@ pub fn detect_real() -> Result<Hardware, DetectError> {
             .with_memory(MemoryRefreshKind::nothing().with_ram())
             .with_cpu(CpuRefreshKind::nothing()),
     )
-    .map_err(|e| DetectError::System(e.to_string()))?;
+    .map_err(DetectError::System)?;
     let mut brand = sys
         .cpus()
         .first()
@@ -77,4 +77,22 @@ pub fn detect_real() -> Result<Hardware, DetectError> {
         &arch,
         extra.performance_cores,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_system_error_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no /proc");
+        let e = DetectError::System(sysinfo::Error::Io(io));
+        let cause = e.source().expect("the system error is the source");
+        assert_eq!(cause.to_string(), "no /proc");
+        assert_eq!(
+            e.to_string(),
+            "could not read the CPU and memory from the system"
+        );
+    }
 }
