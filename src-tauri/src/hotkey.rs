@@ -21,7 +21,7 @@ pub enum HotkeyError {
 
 /// The registered shortcut, so it can be replaced when the settings change.
 #[derive(Default)]
-pub struct Registered(std::sync::Mutex<Option<Shortcut>>);
+pub struct Registered(parking_lot::Mutex<Option<Shortcut>>);
 
 /// Registers `accelerator` as the hold-to-talk key, then drops the previous one; on failure
 /// the previous one stays registered.
@@ -31,7 +31,7 @@ pub fn register<R: Runtime>(app: &AppHandle<R>, accelerator: &str) -> Result<(),
         .map_err(|e| HotkeyError::Invalid(accelerator.to_owned(), format!("{e}")))?;
     let gs = app.global_shortcut();
     let registered = app.state::<Registered>();
-    let mut current = registered.0.lock().unwrap_or_else(|e| e.into_inner());
+    let mut current = registered.0.lock();
     if *current == Some(shortcut) {
         return Ok(());
     }

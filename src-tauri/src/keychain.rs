@@ -4,7 +4,7 @@
 //! in memory for this run only and the caller is told so; it is never written to the settings and
 //! never logged.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 /// Keychain service name.
 pub const SERVICE: &str = "org.moshibar.app";
@@ -31,8 +31,8 @@ fn entry() -> keyring::Result<keyring::Entry> {
 }
 
 impl TokenStore {
-    fn memory(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    fn memory(&self) -> parking_lot::MutexGuard<'_, Option<String>> {
+        self.memory.lock()
     }
 
     /// Stores (`Some`) or removes (`None`) the token.

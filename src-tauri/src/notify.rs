@@ -50,8 +50,9 @@ pub fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
 
 #[cfg(target_os = "macos")]
 mod mac {
+    use parking_lot::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
 
     use block2::RcBlock;
     use objc2::rc::Retained;
@@ -140,7 +141,7 @@ mod mac {
 
         let on_answer = Mutex::new(Some(on_answer));
         let done = RcBlock::new(move |granted: Bool, _error: *mut NSError| {
-            if let Some(f) = on_answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(f) = on_answer.lock().take() {
                 f(granted.as_bool());
             }
         });

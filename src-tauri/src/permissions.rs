@@ -137,7 +137,7 @@ pub fn open_microphone_settings<R: Runtime>(app: AppHandle<R>) -> Result<(), Str
 
 #[cfg(target_os = "macos")]
 mod mac {
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     use block2::RcBlock;
     use objc2::runtime::Bool;
@@ -169,7 +169,7 @@ mod mac {
         };
         let tx = Mutex::new(Some(tx));
         let done = RcBlock::new(move |granted: Bool| {
-            if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(tx) = tx.lock().take() {
                 let _ = tx.send(granted.as_bool());
             }
         });

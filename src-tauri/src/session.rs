@@ -9,9 +9,10 @@
 //! - `MOSHIBAR_AUTOSTART_SESSION`: start a session as soon as the app is ready (see flow.rs);
 //! - `MOSHIBAR_ECHO_MODEL`: voice's deterministic echo model instead of the engine.
 
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use app_core::{BoxFuture, SessionReport, Settings, UiError};
 use serde::Serialize;
@@ -91,8 +92,8 @@ impl<R: Runtime> VoiceAudio<R> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    m.lock()
 }
 
 impl<R: Runtime> app_core::Audio for VoiceAudio<R> {

@@ -2,8 +2,8 @@
 //! module publishes them. [`publish`] is the one place a new state goes out: the `app-state`
 //! event to the UI, the tray icon (the tray listens to the state), and `MOSHIBAR_STATE_FILE`.
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 pub use app_core::{
@@ -40,10 +40,7 @@ impl ShellState {
 
     /// The last download progress, unchanged from hubfetch.
     pub fn progress(&self) -> Option<serde_json::Value> {
-        self.progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.progress.lock().clone()
     }
 }
 
@@ -53,7 +50,7 @@ pub fn set_progress<R: Runtime>(app: &AppHandle<R>, progress: serde_json::Value)
         tracing::debug!("emit {}: {e}", events::DOWNLOAD_PROGRESS);
     }
     if let Some(shell) = app.try_state::<ShellState>() {
-        *shell.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress);
+        *shell.progress.lock() = Some(progress);
     }
 }
 

@@ -8,9 +8,9 @@
 //! click that comes within [`BLUR_DEBOUNCE`] of a blur-hide: the click closes the popover, as a
 //! person expects.
 
+use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tauri::{AppHandle, Manager, Runtime, WebviewWindow, WindowEvent};
 use tauri_plugin_positioner::{Position, WindowExt};
@@ -27,15 +27,12 @@ pub struct BlurClock(Mutex<Option<Instant>>);
 
 impl BlurClock {
     fn mark(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self.0.lock() = Some(Instant::now());
     }
 
     /// True when the last blur-hide happened within [`BLUR_DEBOUNCE`].
     fn recent(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| t.elapsed() < BLUR_DEBOUNCE)
+        self.0.lock().is_some_and(|t| t.elapsed() < BLUR_DEBOUNCE)
     }
 }
 

@@ -2,7 +2,8 @@
 //! [`Services`]. Every input (service results, the hotkey, the UI's commands) arrives on one
 //! bounded channel, so the machine has one owner and the effects happen in order.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -67,8 +68,8 @@ impl Core {
         core
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    fn shared(&self) -> parking_lot::MutexGuard<'_, Shared> {
+        self.shared.lock()
     }
 
     /// A copy of the state.
@@ -185,8 +186,8 @@ impl Runner {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Shared> {
+        self.shared.lock()
     }
 
     fn handle(&mut self, event: Event) -> Result<(), Refusal> {
