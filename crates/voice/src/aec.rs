@@ -21,6 +21,7 @@ pub const CHUNK: usize = SAMPLE_RATE as usize / 100;
 /// Which echo canceller a session runs (reported in the metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum CancellerKind {
     /// No cancellation: headphones, the person turned it off, or none is available.
     #[default]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// One piece of Moshi's transcript, as the UI's `transcript` event carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TranscriptPiece {
     /// The decoded text (SentencePiece pieces start with a space at word starts).
     pub piece: String,
@@ -16,6 +17,7 @@ pub struct TranscriptPiece {
 /// The `session-metrics` event: levels, per-stage times and health of the real-time loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Metrics {
     /// Whether mic frames reach the model (push-to-talk held or hands-free).
     pub talking: bool,
@@ -56,6 +58,7 @@ pub struct Metrics {
 /// speaker and the microphone really moved against the wall clock, and everything lost.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AudioHealth {
     /// Wall time since the devices opened, s.
     pub wall_s: f64,
