@@ -360,6 +360,14 @@ pub fn ui_error(e: &hubfetch::Error) -> UiError {
             Some("openSettings"),
         ),
         E::DiskFull { .. } => UiError::new("Not enough disk space", message, Some("openSettings")),
+        E::Unreachable {
+            reason: hubfetch::UnreachableReason::CaptivePortal,
+            ..
+        } => UiError::new("Sign in to the network", message, Some("retry")),
+        E::Unreachable {
+            reason: hubfetch::UnreachableReason::Certificate,
+            ..
+        } => UiError::new("Secure connection failed", message, Some("retry")),
         E::Offline(_) | E::Unreachable { .. } => UiError::new("Offline", message, Some("retry")),
         E::Cancelled => UiError::new("Download stopped", message, Some("retry")),
         E::Network { .. } => UiError::new("Download interrupted", message, Some("retry")),
@@ -377,11 +385,19 @@ mod tests {
     fn unreachable_hub_is_shown_as_offline() {
         let e = hubfetch::Error::Unreachable {
             what: "kyutai/moshiko-mlx-q4/model.q4.safetensors at main".into(),
-            reason: "no network: connection refused".into(),
+            reason: hubfetch::UnreachableReason::Refused,
+            cause: hubfetch::NetError::Transfer("no network: connection refused".into()),
         };
         let shown = ui_error(&e);
         assert_eq!(shown.title, "Offline");
         assert!(shown.message.contains("no network"), "{}", shown.message);
         assert_eq!(shown.action.as_deref(), Some("retry"));
+        // A login page is not "offline": the person signs in to the network.
+        let e = hubfetch::Error::Unreachable {
+            what: "x".into(),
+            reason: hubfetch::UnreachableReason::CaptivePortal,
+            cause: hubfetch::NetError::Transfer("login page".into()),
+        };
+        assert_eq!(ui_error(&e).title, "Sign in to the network");
     }
 }

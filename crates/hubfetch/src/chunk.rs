@@ -21,7 +21,8 @@ use crate::hashpool::{ChunkHash, ChunkHasher};
 use crate::journal::chunk_range;
 use crate::netfail;
 use crate::pieces::{
-    PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME, PIECE_RECORD_BYTES,
+    PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME,
+    PIECE_RECORD_BYTES, PIECE_RECORD_TIME,
 };
 use crate::progress::Tracker;
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
@@ -272,6 +273,7 @@ impl<'a> ChunkFetch<'a> {
                 synced: start,
                 hash: PieceHasher::new(),
                 since: Instant::now(),
+                recorded: Instant::now(),
             },
         }
     }
@@ -301,6 +303,7 @@ impl<'a> ChunkFetch<'a> {
             synced: at,
             hash: PieceHasher::new(),
             since: Instant::now(),
+            recorded: Instant::now(),
         };
         Ok(())
     }
@@ -379,7 +382,7 @@ impl<'a> ChunkFetch<'a> {
         if (status.is_success() && netfail::is_html(h) && !netfail::path_is_html(&fj.path))
             || status.is_redirection()
         {
-            return Ok(Err(Step::protocol(netfail::LOGIN_PAGE)));
+            return Ok(Err(Step::retry(NetError::captive_portal(), Cause::Answer)));
         }
         let what = format!("file {:?}", fj.path);
         match classify(
@@ -548,7 +551,10 @@ impl<'a> ChunkFetch<'a> {
                     || self.cursor.since.elapsed() >= PIECE_MAX_TIME)
             {
                 commit_piece(fj, start, &mut self.cursor, at).await?;
-            } else if self.got < len && at - self.cursor.from >= PIECE_RECORD_BYTES {
+            } else if self.got < len
+                && (at - self.cursor.from >= PIECE_RECORD_BYTES
+                    || self.cursor.recorded.elapsed() >= PIECE_RECORD_TIME)
+            {
                 record_piece(fj, start, &mut self.cursor, at)?;
             }
             fj.bytes.fetch_add(n, Ordering::Relaxed);
@@ -669,9 +675,12 @@ pub(crate) struct Cursor {
     synced: u64,
     hash: PieceHasher,
     since: Instant,
+    /// When the last record (synced or not) was appended.
+    recorded: Instant,
 }
 
-/// Record `[cursor.from, at)` in the log without syncing (`PIECE_RECORD_BYTES`).
+/// Record `[cursor.from, at)` in the log without syncing (`PIECE_RECORD_BYTES` /
+/// `PIECE_RECORD_TIME`).
 fn record_piece(fj: &FileJob, chunk_start: u64, cursor: &mut Cursor, at: u64) -> Result<(), Fail> {
     let chunk = chunk_start / fj.chunk_size.max(1);
     fj.pieces.append_unsynced(&PieceRecord {
@@ -682,6 +691,7 @@ fn record_piece(fj: &FileJob, chunk_start: u64, cursor: &mut Cursor, at: u64) ->
     })?;
     cursor.from = at;
     cursor.hash = PieceHasher::new();
+    cursor.recorded = Instant::now();
     Ok(())
 }
 
@@ -713,6 +723,7 @@ async fn commit_piece(
     cursor.synced = at;
     cursor.hash = PieceHasher::new();
     cursor.since = Instant::now();
+    cursor.recorded = cursor.since;
     Ok(())
 }
 
@@ -728,8 +739,22 @@ async fn rescue_pieces(
     };
     let chunk_start = first.start;
     let mut kept = 0u64;
-    for r in recs {
-        let (f, start, len) = (fj.file.clone(), r.start, (r.end - r.start) as usize);
+    // Records are small on a weak link (one every `PIECE_RECORD_TIME`): read runs of
+    // contiguous ones (up to `PIECE_MAX_BYTES`) at once, check each record's slice.
+    let mut i = 0;
+    'runs: while i < recs.len() {
+        let mut j = i + 1;
+        while j < recs.len()
+            && recs[j].start == recs[j - 1].end
+            && recs[j].end - recs[i].start <= PIECE_MAX_BYTES
+        {
+            j += 1;
+        }
+        let (f, start, len) = (
+            fj.file.clone(),
+            recs[i].start,
+            (recs[j - 1].end - recs[i].start) as usize,
+        );
         let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut buf = vec![0u8; len];
             read_at(&f, &mut buf, start)?;
@@ -738,12 +763,17 @@ async fn rescue_pieces(
         .await
         .map_err(Error::task("read task"))?
         .map_err(|e| Error::io(format!("read {}", fj.path), e))?;
-        if crate::pieces::piece_hash(&buf) != r.hash {
-            tracing::warn!(file = %fj.path, chunk = r.chunk, offset = r.start, "a durable piece does not match its hash on disk: fetching it again");
-            break;
+        let buf = bytes::Bytes::from(buf);
+        for r in &recs[i..j] {
+            let piece = buf.slice((r.start - start) as usize..(r.end - start) as usize);
+            if crate::pieces::piece_hash(&piece) != r.hash {
+                tracing::warn!(file = %fj.path, chunk = r.chunk, offset = r.start, "a durable piece does not match its hash on disk: fetching it again");
+                break 'runs;
+            }
+            hasher.update(piece).await?;
+            kept = r.end - chunk_start;
         }
-        hasher.update(bytes::Bytes::from(buf)).await?;
-        kept = r.end - chunk_start;
+        i = j;
     }
     fj.bytes.fetch_add(kept, Ordering::Relaxed);
     Ok(kept)

@@ -647,9 +647,10 @@ async fn resolve_or_cached(
                     .note_error(&format!("offline: using the cached copy ({e})"));
                 Ok(Err(c))
             }
-            (None, Error::Unreachable { reason, .. }) => Err(Error::Unreachable {
+            (None, Error::Unreachable { reason, cause, .. }) => Err(Error::Unreachable {
                 what: format!("{repo}/{path} at {revision}"),
                 reason,
+                cause,
             }),
             (None, e) => Err(e),
         },
@@ -692,9 +693,10 @@ async fn list_or_cached(
                 tracing::warn!(error = %e, "the Hub is unreachable: using the cached snapshot's file list");
                 Ok(files_under(&d))
             }
-            (None, Error::Unreachable { reason, .. }) => Err(Error::Unreachable {
+            (None, Error::Unreachable { reason, cause, .. }) => Err(Error::Unreachable {
                 what: format!("the file list of {repo} at {revision}"),
                 reason,
+                cause,
             }),
             (None, e) => Err(e),
         },

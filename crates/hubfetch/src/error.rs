@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "DownloadErrorKind"))]
 pub enum ErrorKind {
     /// Terms to accept on the Hub.
     Gated,
@@ -144,18 +146,86 @@ impl std::error::Error for Refusal {
     }
 }
 
+/// Why the Hub (or its CDN) could not be reached, as something a person and the UI can act
+/// on: "no network" (refused, DNS, cannot connect), "no answer" (timeout), "is the clock
+/// right?" (certificate), "sign in to the network" (captive portal). The words shown for it
+/// ([`UnreachableReason::describe`]) are what the progress stream's `lastError` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum UnreachableReason {
+    /// The connection was refused (nothing listens: the network or the server is down).
+    Refused,
+    /// The server's name cannot be looked up (no network, or DNS broken).
+    Dns,
+    /// No answer within the timeout (no network, a black hole, or a very slow link).
+    Timeout,
+    /// TLS failed: the certificate is not valid (a wrong clock, or a proxy intercepting HTTPS).
+    Certificate,
+    /// A login page (or a redirect to one) answered instead of the Hub: hotel / airport Wi-Fi.
+    CaptivePortal,
+    /// An answer that is not the Hub's (no `X-Repo-Commit`): a proxy in the way or a wrong
+    /// `HF_ENDPOINT`.
+    NotTheHub,
+    /// The connection could not be made for another reason (reset, unreachable host).
+    Connect,
+}
+
+impl UnreachableReason {
+    /// What happened in words a person understands; `detail` is the client's error chain
+    /// (empty when there is none), `timeout` the limit that applied.
+    pub fn describe(self, detail: &str, timeout: std::time::Duration) -> String {
+        let with = |s: &str| {
+            if detail.is_empty() {
+                s.to_string()
+            } else {
+                format!("{s} — {detail}")
+            }
+        };
+        match self {
+            UnreachableReason::Refused => with("no network: the connection was refused"),
+            UnreachableReason::Dns => {
+                with("no network: the server's name cannot be looked up (DNS)")
+            }
+            UnreachableReason::Timeout => format!(
+                "no answer within {:.0} s (no network, or a very slow one)",
+                timeout.as_secs_f64()
+            ),
+            UnreachableReason::Certificate => with(
+                "certificate not valid — is the clock right? (or a network proxy intercepts HTTPS)",
+            ),
+            UnreachableReason::CaptivePortal => with(crate::netfail::LOGIN_PAGE),
+            UnreachableReason::NotTheHub => with("the server does not answer like the Hub: a proxy or login page in the way, or a wrong HF_ENDPOINT"),
+            UnreachableReason::Connect => with("no network: cannot connect"),
+        }
+    }
+}
+
 /// One failed exchange with a server (a retried, transient failure), with its cause.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetError {
-    /// No HTTP answer: refused, DNS, timeout, TLS, reset. `summary` is in plain words.
+    /// No HTTP answer: refused, DNS, timeout, TLS, reset. `summary` is `reason` in plain
+    /// words ([`UnreachableReason::describe`]), `None` for a failure that is not about
+    /// reaching the server (a broken request).
     #[error("{summary}")]
     Request {
-        /// What happened, for a person (`netfail::describe`).
+        /// Why no answer came, when it is one of the "cannot reach" reasons.
+        reason: Option<UnreachableReason>,
+        /// What happened, for a person.
         summary: String,
         /// The client's error.
         #[source]
         source: reqwest::Error,
+    },
+    /// An answer that came from something other than the Hub: a captive portal's login page
+    /// (or a redirect to one) or a proxy. Never written into a file.
+    #[error("{summary}")]
+    Intercepted {
+        /// [`UnreachableReason::CaptivePortal`] or [`UnreachableReason::NotTheHub`].
+        reason: UnreachableReason,
+        /// What happened, for a person.
+        summary: String,
     },
     /// An HTTP status worth retrying (429, 408, 5xx).
     #[error(transparent)]
@@ -174,6 +244,23 @@ pub enum NetError {
 }
 
 impl NetError {
+    /// A captive portal's answer (login page or redirect).
+    pub(crate) fn captive_portal() -> NetError {
+        NetError::Intercepted {
+            reason: UnreachableReason::CaptivePortal,
+            summary: UnreachableReason::CaptivePortal.describe("", Default::default()),
+        }
+    }
+
+    /// Why the server could not be reached, when this failure is of that sort.
+    pub fn unreachable_reason(&self) -> Option<UnreachableReason> {
+        match self {
+            NetError::Request { reason, .. } => *reason,
+            NetError::Intercepted { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
     /// The HTTP status, when the failure was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -234,12 +321,15 @@ pub enum Error {
     Offline(String),
     /// The network is down, refuses, times out, fails TLS or answers with a login page, and the
     /// requested file is not complete in the cache (`kind()` is `Offline`).
-    #[error("offline: cannot reach the Hub ({reason}) and {what} is not in the cache; connect to the internet and try again (partial data is kept)")]
+    #[error("offline: cannot reach the Hub ({cause}) and {what} is not in the cache; connect to the internet and try again (partial data is kept)")]
     Unreachable {
         /// What was asked for (`repo/file at revision`).
         what: String,
-        /// The last network error, in words a person understands.
-        reason: String,
+        /// Why the Hub could not be reached (the UI picks its advice by it).
+        reason: UnreachableReason,
+        /// The last failure, in words a person understands, with the client's error behind it.
+        #[source]
+        cause: NetError,
     },
     /// A repo id, revision or file path that could escape the cache directory.
     #[error(

@@ -50,7 +50,7 @@ mod xet_path;
 
 pub use client::{CacheEntryStatus, Client, Job, Options, ResolvedFile, VerifyReport};
 pub use env::{Config, Token};
-pub use error::{Error, ErrorKind, HttpError, NetError, Refusal, Result};
+pub use error::{Error, ErrorKind, HttpError, NetError, Refusal, Result, UnreachableReason};
 pub use housekeeping::{
     delete_repo, prune, scan, BlobInfo, CacheInfo, CachedFile, PartialInfo, PartialKind,
     PruneOptions, PruneReport, RepoInfo, RevisionInfo,

@@ -7,56 +7,57 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 
-use crate::error::NetError;
+use crate::error::{NetError, UnreachableReason};
 
 /// What a captive portal (hotel / airport Wi-Fi) answer is called everywhere.
 pub(crate) const LOGIN_PAGE: &str =
     "the network answers with a login page (captive portal?): open a web page in a browser to sign in to the network";
 
-/// A failed request (no HTTP answer) as a retried failure: described for a person, with the
-/// client's error kept as the source.
+/// A failed request (no HTTP answer) as a retried failure: its reason, described for a
+/// person, with the client's error kept as the source.
 pub(crate) fn request_failed(e: reqwest::Error, timeout: Duration) -> NetError {
+    let reason = classify(&e);
+    let chain = chain_text(&e);
+    let summary = match reason {
+        Some(r) => r.describe(&chain, timeout),
+        None => format!("the connection failed — {chain}"),
+    };
     NetError::Request {
-        summary: describe(&e, timeout),
+        reason,
+        summary,
         source: e,
     }
 }
 
-/// Describe a failed request (no HTTP answer) for a person.
-pub(crate) fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    let chain = chain_text(e);
-    let lower = chain.to_ascii_lowercase();
-    let refused = io_kinds(e).contains(&std::io::ErrorKind::ConnectionRefused)
-        || lower.contains("connection refused");
+/// Why a request got no HTTP answer (None: not a "cannot reach" failure).
+pub(crate) fn classify(e: &reqwest::Error) -> Option<UnreachableReason> {
+    let lower = chain_text(e).to_ascii_lowercase();
     if lower.contains("dns error")
         || lower.contains("failed to lookup address")
         || lower.contains("name or service not known")
         || lower.contains("nodename nor servname")
     {
-        return format!("no network: the server's name cannot be looked up (DNS) — {chain}");
+        return Some(UnreachableReason::Dns);
     }
-    if refused {
-        return format!("no network: the connection was refused — {chain}");
+    if io_kinds(e).contains(&std::io::ErrorKind::ConnectionRefused)
+        || lower.contains("connection refused")
+    {
+        return Some(UnreachableReason::Refused);
     }
     if lower.contains("certificate")
         || lower.contains("invalidcertificate")
         || lower.contains("tls handshake")
         || lower.contains("unknownissuer")
     {
-        return format!(
-            "certificate not valid — is the clock right? (or a network proxy intercepts HTTPS) — {chain}"
-        );
+        return Some(UnreachableReason::Certificate);
     }
     if e.is_timeout() {
-        return format!(
-            "no answer within {:.0} s (no network, or a very slow one)",
-            timeout.as_secs_f64()
-        );
+        return Some(UnreachableReason::Timeout);
     }
     if e.is_connect() {
-        return format!("no network: cannot connect — {chain}");
+        return Some(UnreachableReason::Connect);
     }
-    format!("the connection failed — {chain}")
+    None
 }
 
 /// True when the answer is an HTML page (where a file or a Hub answer was expected).
@@ -113,8 +114,14 @@ mod tests {
             .send()
             .await
             .expect_err("nothing listens");
-        let d = describe(&e, Duration::from_secs(10));
-        assert!(d.starts_with("no network"), "{d}");
+        assert_eq!(classify(&e), Some(UnreachableReason::Refused));
+        let n = request_failed(e, Duration::from_secs(10));
+        assert_eq!(n.unreachable_reason(), Some(UnreachableReason::Refused));
+        let d = n.to_string();
+        assert!(
+            d.starts_with("no network: the connection was refused"),
+            "{d}"
+        );
     }
 
     #[test]

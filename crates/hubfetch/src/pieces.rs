@@ -1,7 +1,8 @@
 //! Durable progress inside a chunk: the piece log.
 //!
-//! Between two syncs a record is appended unsynced every [`PIECE_RECORD_BYTES`], so a SIGKILL
-//! (data and records both in the page cache) loses at most that much per connection; the
+//! Between two syncs a record is appended unsynced every [`PIECE_RECORD_BYTES`] or
+//! [`PIECE_RECORD_TIME`], so a SIGKILL (data and records both in the page cache) loses at most
+//! that much per connection; the
 //! XXH3 check on restart makes an unsynced record that outlived its data (power loss) harmless.
 //!
 //! A chunk (32 MiB by default) takes ~51 min at 87 KB/s over 8 connections, so a chunk-level
@@ -44,6 +45,10 @@ pub const PIECE_MAX_TIME: Duration = Duration::from_millis(500);
 /// power loss an unsynced record may outlive its data: its XXH3 check fails on restart and
 /// the piece is fetched again, so the records need no sync to be safe.
 pub const PIECE_RECORD_BYTES: u64 = 64 * 1024;
+/// ... or every this long when a connection is slower than `PIECE_RECORD_BYTES` per
+/// `PIECE_RECORD_TIME` (a weak link: 64 KiB took 0.13 s at 500 kB/s a connection, 0.6 s at
+/// 100 kB/s), so a SIGKILL loses about this much transfer time per connection, not 64 KiB.
+pub const PIECE_RECORD_TIME: Duration = Duration::from_millis(20);
 
 /// One durable piece of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

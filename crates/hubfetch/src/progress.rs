@@ -18,6 +18,8 @@ use crate::error::{Error, ErrorKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "DownloadPhase"))]
 pub enum Phase {
     #[default]
     /// Asking the Hub which commit and files (HEAD, listing).
@@ -42,6 +44,7 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ProgressError {
     /// What kind of failure, to pick the action offered.
     pub kind: ErrorKind,
@@ -63,6 +66,7 @@ impl ProgressError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FileProgress {
     /// The file's path in the repo.
     pub path: String,
@@ -78,9 +82,11 @@ pub struct FileProgress {
     pub sha256: Option<String>,
     /// How the file's bytes are fetched: `"xet"` or `"http"` (absent before it is decided).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub transport: Option<String>,
     /// Why the Xet path was given up for HTTP, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub xet_fallback: Option<String>,
 }
 
@@ -88,6 +94,7 @@ pub struct FileProgress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Progress {
     /// Where the job is.
     pub phase: Phase,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::env::Config;
-use crate::error::{Error, NetError, Result};
+use crate::error::{Error, NetError, Result, UnreachableReason};
 use crate::netfail;
 use crate::progress::Tracker;
 use crate::retry::Backoff;
@@ -190,7 +190,10 @@ impl Hub {
                 if offline {
                     return Err(Error::Unreachable {
                         what: what.to_string(),
-                        reason: why.to_string(),
+                        reason: why
+                            .unreachable_reason()
+                            .unwrap_or(UnreachableReason::Connect),
+                        cause: why,
                     });
                 }
                 return Err(Error::Network {
@@ -259,13 +262,16 @@ impl Hub {
                 && header(h, "x-repo-commit").is_none()
             {
                 // Not the Hub talking: a captive portal's page or its redirect to one.
-                return Ok(Attempt::Offline(NetError::Transfer(
+                return Ok(Attempt::Offline(
                     if netfail::is_html(h) || status.is_redirection() {
-                        netfail::LOGIN_PAGE.to_string()
+                        NetError::captive_portal()
                     } else {
-                        format!("the server at {} does not answer like the Hub (no X-Repo-Commit header; {status}): a proxy or login page in the way, or a wrong HF_ENDPOINT", self.cfg.endpoint)
+                        NetError::Intercepted {
+                            reason: UnreachableReason::NotTheHub,
+                            summary: format!("the server at {} does not answer like the Hub (no X-Repo-Commit header; {status}): a proxy or login page in the way, or a wrong HF_ENDPOINT", self.cfg.endpoint),
+                        }
                     },
-                )));
+                ));
             }
             match classify(&self.cfg, self.is_hub(&url), &url, status, h, repo, what) {
                 Verdict::Redirect => {
@@ -342,9 +348,7 @@ impl Hub {
                 };
                 let status = resp.status();
                 if netfail::is_html(resp.headers()) {
-                    return Ok(Attempt::Offline(NetError::Transfer(
-                        netfail::LOGIN_PAGE.to_string(),
-                    )));
+                    return Ok(Attempt::Offline(NetError::captive_portal()));
                 }
                 let on_hub = self.is_hub(&url);
                 match classify(&self.cfg, on_hub, &url, status, resp.headers(), repo, &what) {
@@ -353,11 +357,7 @@ impl Hub {
                     Verdict::Transient(http, after) => {
                         return Ok(Attempt::Retry(NetError::Status(Box::new(http)), after))
                     }
-                    Verdict::Redirect => {
-                        return Ok(Attempt::Offline(NetError::Transfer(
-                            netfail::LOGIN_PAGE.to_string(),
-                        )))
-                    }
+                    Verdict::Redirect => return Ok(Attempt::Offline(NetError::captive_portal())),
                     Verdict::LinkRefused(http)
                     | Verdict::RangeNotSatisfiable(http)
                     | Verdict::Unexpected(http) => {

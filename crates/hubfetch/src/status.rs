@@ -51,6 +51,14 @@ pub(crate) fn classify(
         return Verdict::Redirect;
     }
     let http = HttpError::new(status.as_u16(), url, h);
+    if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        // The answer of a proxy between us and the Hub, not the Hub's: no token helps, no
+        // retry either.
+        return Verdict::Refused(Error::Config {
+            what: "the network's proxy asks for a login (HTTP 407): put its user and password in the proxy variable (HTTPS_PROXY / HTTP_PROXY / ALL_PROXY=http://user:password@host:port), or check them".into(),
+            source: Some(Box::new(http)),
+        });
+    }
     if on_hub {
         if let Some(e) = hub_refusal(cfg, status, &http, repo, what) {
             return Verdict::Refused(e);

@@ -683,11 +683,15 @@ async fn chunk_corrupted_on_disk_between_runs_is_refetched_alone() {
     .await
     .expect("resume");
     assert_eq!(sha256_file(&f[0].local_path), sha);
+    // Every journalled chunk but the victim is kept; so are the durable pieces of the chunks
+    // that were in flight at the cancel (pieces are recorded every 64 KiB or 20 ms), so at
+    // most the victim and the missing chunks come again, and the victim at least.
     let rescued = (kept.len() as u64 - 1) * CHUNK;
-    assert_eq!(
-        hub.stats().body_bytes_sent,
-        size - rescued,
-        "only the corrupted chunk and the missing ones were fetched again"
+    let sent = hub.stats().body_bytes_sent;
+    assert!(
+        sent <= size - rescued && sent >= CHUNK,
+        "only the corrupted chunk and the missing ones were fetched again: {sent} bytes, {} at most",
+        size - rescued
     );
 }
 

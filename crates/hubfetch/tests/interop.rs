@@ -3,23 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use testhub::{Faults, TestHub};
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("MOSHIBAR_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "no Python venv with huggingface_hub at {} — run `bash scripts/setup.sh` (or set MOSHIBAR_VENV)",
-        venv.display()
-    );
-    py
-}
 
 /// `hf_hub_download` in a child Python; returns the path it prints.
 async fn hf_hub_download(
@@ -30,7 +17,7 @@ async fn hf_hub_download(
     local_only: bool,
 ) -> String {
     let (py, ep, cache, repo, file) = (
-        python(),
+        test_util::venv_python(),
         endpoint.to_string(),
         cache.join("hub"),
         repo.to_string(),

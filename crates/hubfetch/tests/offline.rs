@@ -171,7 +171,23 @@ async fn nothing_cached_and_no_network_is_a_clear_offline_error() {
     .await
     .expect_err("offline");
     assert_eq!(e.kind(), ErrorKind::Offline);
-    assert!(matches!(e, hubfetch::Error::Unreachable { .. }), "{e}");
+    // The reason is typed (the UI's advice depends on it) and keeps the client's error.
+    assert!(
+        matches!(
+            e,
+            hubfetch::Error::Unreachable {
+                reason: hubfetch::UnreachableReason::Refused,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let cause = std::error::Error::source(&e).expect("the network failure");
+    assert!(cause.to_string().starts_with("no network"), "{cause}");
+    assert!(
+        cause.source().is_some(),
+        "the client's error is kept: {cause:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,24 +111,10 @@ pub fn durable_pieces(
     hubfetch::pieces::replay(&p, size, chunk_size)
 }
 
-/// The venv's Python with `huggingface_hub` (made by `scripts/setup.sh`, or `MOSHIBAR_VENV`).
-pub fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("MOSHIBAR_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "no Python venv with huggingface_hub at {} — run `bash scripts/setup.sh` (or set MOSHIBAR_VENV)",
-        venv.display()
-    );
-    py
-}
-
 /// Run `code` in the venv's Python against `endpoint` and the cache `{cache}/hub` (no token,
 /// no Xet, no telemetry); returns stdout, panics with stderr on failure.
 pub fn run_python(code: &str, args: &[&str], endpoint: &str, cache: &Path) -> String {
-    let out = std::process::Command::new(venv_python())
+    let out = std::process::Command::new(test_util::venv_python())
         .arg("-c")
         .arg(code)
         .args(args)
