@@ -29,11 +29,25 @@ struct Seen {
     forwarded: AtomicUsize,
     connects: AtomicUsize,
     socks: AtomicUsize,
+    /// Requests refused with 407 (no or wrong `Proxy-Authorization`), and accepted with it.
+    denied: AtomicUsize,
+    authorized: AtomicUsize,
 }
+
+/// `Proxy-Authorization` of `user:s3cret-pw` (Basic).
+const AUTH: &str = "Basic dXNlcjpzM2NyZXQtcHc=";
+/// The password in it, which must never appear in what hubfetch prints.
+const PASSWORD: &str = "s3cret-pw";
 
 /// A proxy on 127.0.0.1 that speaks HTTP forwarding (absolute-form requests), CONNECT and
 /// SOCKS5, and pipes each client connection to one upstream.
 async fn proxy(cdn_port: u16) -> (SocketAddr, Arc<Seen>) {
+    proxy_with(cdn_port, None).await
+}
+
+/// The same proxy; with `auth`, a request (forwarded or CONNECT) without exactly that
+/// `Proxy-Authorization` gets `407 Proxy Authentication Required`.
+async fn proxy_with(cdn_port: u16, auth: Option<&'static str>) -> (SocketAddr, Arc<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let seen = Arc::new(Seen::default());
@@ -43,14 +57,19 @@ async fn proxy(cdn_port: u16) -> (SocketAddr, Arc<Seen>) {
             s2.connections.fetch_add(1, Ordering::SeqCst);
             let seen = s2.clone();
             tokio::spawn(async move {
-                let _ = serve(c, seen, cdn_port).await;
+                let _ = serve(c, seen, cdn_port, auth).await;
             });
         }
     });
     (addr, seen)
 }
 
-async fn serve(mut c: TcpStream, seen: Arc<Seen>, cdn_port: u16) -> std::io::Result<()> {
+async fn serve(
+    mut c: TcpStream,
+    seen: Arc<Seen>,
+    cdn_port: u16,
+    auth: Option<&str>,
+) -> std::io::Result<()> {
     let mut first = [0u8; 1];
     c.peek(&mut first).await?;
     let (up, early) = if first[0] == 5 {
@@ -74,6 +93,21 @@ async fn serve(mut c: TcpStream, seen: Arc<Seen>, cdn_port: u16) -> std::io::Res
             .to_string();
         let mut parts = line.split_whitespace();
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if let Some(want) = auth {
+            let text = String::from_utf8_lossy(&head).to_string();
+            let given = text.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("proxy-authorization")
+                    .then(|| v.trim().to_string())
+            });
+            if given.as_deref() != Some(want) {
+                seen.denied.fetch_add(1, Ordering::SeqCst);
+                c.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await?;
+                return Ok(());
+            }
+            seen.authorized.fetch_add(1, Ordering::SeqCst);
+        }
         if method == "CONNECT" {
             seen.connects.fetch_add(1, Ordering::SeqCst);
             c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -152,6 +186,17 @@ async fn socks5(c: &mut TcpStream) -> std::io::Result<SocketAddr> {
 /// `hubfetch download` of a 2 MiB file over 4 fixed connections, with `env` set (and every
 /// proxy variable not in `env` removed); returns the local path printed.
 async fn download(hub: &TestHub, cache: &Path, env: &[(&str, String)]) -> String {
+    let out = run_cli(hub, cache, env).await;
+    assert!(
+        out.status.success(),
+        "hubfetch failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The same CLI run, its output whatever the outcome (debug logs on).
+async fn run_cli(hub: &TestHub, cache: &Path, env: &[(&str, String)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hubfetch"));
     cmd.args([
         "download",
@@ -169,21 +214,16 @@ async fn download(hub: &TestHub, cache: &Path, env: &[(&str, String)]) -> String
     .env("HF_ENDPOINT", hub.endpoint())
     .env("HF_HUB_CACHE", cache.join("hub"))
     .env("HF_HUB_DISABLE_XET", "1")
+    .env("RUST_LOG", "hubfetch=debug,reqwest=debug")
     .env_remove("HF_TOKEN");
     clear_network_env(&mut cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
+    tokio::task::spawn_blocking(move || cmd.output())
         .await
         .expect("join")
-        .expect("run hubfetch");
-    assert!(
-        out.status.success(),
-        "hubfetch failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+        .expect("run hubfetch")
 }
 
 async fn hub() -> TestHub {
@@ -284,4 +324,53 @@ async fn no_proxy_bypasses_the_proxy() {
         0,
         "NO_PROXY ignored"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticated_proxy_gets_the_credentials_from_the_url_and_never_prints_them() {
+    let hub = hub().await;
+    let (addr, seen) = proxy_with(cdn_port(&hub), Some(AUTH)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Without credentials: 407, a clear error at once (no retries), nothing downloaded.
+    let out = run_cli(
+        &hub,
+        dir.path(),
+        &[("HTTP_PROXY", format!("http://{addr}"))],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("proxy asks for a login"), "{err}");
+    assert!(seen.denied.load(Ordering::SeqCst) >= 1);
+    assert_eq!(seen.authorized.load(Ordering::SeqCst), 0);
+    assert_eq!(hub.stats().bytes_served, 0);
+    // With `user:password@` in the variable: Proxy-Authorization on every request.
+    let denied = seen.denied.load(Ordering::SeqCst);
+    for var in ["HTTP_PROXY", "ALL_PROXY"] {
+        let out = run_cli(
+            &hub,
+            &dir.path().join(var),
+            &[(var, format!("http://user:{PASSWORD}@{addr}"))],
+        )
+        .await;
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{var}: {stderr}");
+        assert_eq!(
+            sha256_file(Path::new(stdout.trim())),
+            hub.sha256("org/m", "w.bin").expect("sha")
+        );
+        assert!(
+            !stderr.contains(PASSWORD) && !stdout.contains(PASSWORD),
+            "{var}: the proxy password was printed: {stderr}"
+        );
+    }
+    assert_eq!(
+        seen.denied.load(Ordering::SeqCst),
+        denied,
+        "a request went without the login"
+    );
+    assert!(seen.authorized.load(Ordering::SeqCst) >= 4);
 }
