@@ -114,7 +114,7 @@ run_tool() {
   t1=$(now)
   local ok=no
   [ "$sha" = "$TRUE_SHA" ] && ok=yes
-  echo "$sessions $(py "print(f'{$(hub_bytes)/$BYTES:.2f}')") $(py "print(f'{$t1-$t0:.0f}')") $ok"
+  echo "$sessions $(py "print(f'{$(hub_bytes)/$BYTES:.4f}')") $(py "print(f'{$t1-$t0:.0f}')") $ok"
 }
 
 declare -A RES
@@ -157,5 +157,5 @@ import statistics as st
 rs = [x.split(',') for x in '''${RES[$name]}'''.split()]
 med = lambda i: st.median(float(r[i]) for r in rs)
 ok = sum(r[3] == 'yes' for r in rs)
-print(f'| $(label "$name") | {med(0):.0f} | {med(1):.2f} | {med(2):.0f} | {ok}/{len(rs)} |')"
+print(f'| $(label "$name") | {med(0):.0f} | {med(1):.3f} (+{(med(1) - 1) * $BYTES / 1e6:.2f} MB) | {med(2):.0f} | {ok}/{len(rs)} |')"
 done

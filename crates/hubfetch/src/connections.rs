@@ -11,7 +11,10 @@
 //! The control loop, evaluated every `interval` of transfer:
 //! - **probing**: measure the rate at the current level; if the previous step up raised it by
 //!   at least `max(GAIN_FLOOR, 0.5 / n)` (half of what one more of `n` linear connections
-//!   would add), step up again, else step back down and hold;
+//!   would add), step up again, else step back down and hold. Steps are half the level
+//!   (like TCP's slow start) until one does not pay, one at a time after; when each
+//!   connection carries ≥ `FAST_PER_CONNECTION` the slow-start step quadruples the level
+//!   (2 → 8 after the first second on a link that needs 8);
 //! - **holding**: keep the level for `HOLD_INTERVALS`, then probe again (links change);
 //! - **failures**: `FAILURE_BURST` resets or stalls within `FAILURE_WINDOW_INTERVALS` shed a
 //!   quarter of the connections (at least one) and hold.
@@ -32,6 +35,12 @@ const HOLD_INTERVALS: u32 = 15;
 const FAILURE_WINDOW_INTERVALS: u32 = 10;
 /// ...and how many make one.
 const FAILURE_BURST: usize = 3;
+/// A level whose connections each carry at least this much (bytes/s) is on a fast link:
+/// slow start then quadruples the level instead of adding half of it. Far above what one
+/// connection of a weak link carries (the seed's ~100 kB/s), where the careful ramp stays.
+const FAST_PER_CONNECTION: f64 = 2e6;
+/// The level's factor per slow-start step on a fast link.
+const FAST_FACTOR: usize = 4;
 
 /// The connection limit of one job and the slots that enforce it.
 #[derive(Debug)]
@@ -52,6 +61,9 @@ struct Control {
     adaptive: bool,
     window_start: Instant,
     window_bytes: u64,
+    /// The first bytes were seen: windows are measured from then (not from the job's start,
+    /// which includes resolving the file).
+    started: bool,
     /// The limit changed: the next window is the transition, not a measurement.
     settling: bool,
     /// While probing: the level below the current one and its rate (bytes/s).
@@ -132,6 +144,7 @@ impl ConnLimiter {
                 adaptive: initial < max,
                 window_start: now,
                 window_bytes: 0,
+                started: false,
                 settling: false,
                 below: None,
                 slow_start: true,
@@ -200,6 +213,11 @@ impl ConnLimiter {
 
     fn observe_at(&self, total_bytes: u64, now: Instant) {
         let mut c = self.lock();
+        if !std::mem::replace(&mut c.started, true) {
+            c.window_start = now;
+            c.window_bytes = total_bytes;
+            return;
+        }
         let elapsed = now.saturating_duration_since(c.window_start);
         if elapsed < c.interval {
             return;
@@ -262,7 +280,13 @@ impl ConnLimiter {
             c.mode = Mode::Holding(now + c.interval * HOLD_INTERVALS);
             return;
         }
-        let step = if c.slow_start { (n / 2).max(1) } else { 1 };
+        // Slow start: half the level at a time, or four times the level when each connection
+        // is fast (a link that needs 8 gets them after the first interval, not after four).
+        let step = match c.slow_start {
+            true if rate / n.max(1) as f64 >= FAST_PER_CONNECTION => n * (FAST_FACTOR - 1),
+            true => (n / 2).max(1),
+            false => 1,
+        };
         self.set(
             c,
             (n + step).min(self.max),
@@ -355,6 +379,27 @@ mod tests {
     }
 
     #[test]
+    fn a_fast_link_that_needs_eight_gets_them_after_the_first_second() {
+        // 5 MB/s per connection, 40 MB/s in all (the download benchmark's link): 8 after the
+        // first interval (the careful ramp took 2, 3, 4, 6, 9: four more steps of two
+        // intervals each), and it settles at 8-9, not at the ceiling.
+        let lim = ConnLimiter::new(16, 2, Duration::from_secs(1));
+        let n = run(&lim, 5e6, 40e6, 30.0);
+        let h = lim.history();
+        let t0 = h[0].0;
+        let reached = h
+            .iter()
+            .find(|(_, n)| *n >= 8)
+            .map(|(t, _)| t.duration_since(t0).as_secs_f64());
+        assert!(reached.is_some_and(|t| t <= 1.5), "{reached:?}: {h:?}");
+        assert!((8..=9).contains(&n), "settled at {n}: {h:?}");
+        // A weak link never takes the fast step: 100 kB/s per connection goes 2 -> 3.
+        let lim = ConnLimiter::new(16, 2, Duration::from_secs(1));
+        run(&lim, 100e3, 1e6, 2.0);
+        assert_eq!(lim.history().get(1).map(|h| h.1), Some(3));
+    }
+
+    #[test]
     fn bursts_of_failures_shed_at_once_and_excess_slots_give_way() {
         let lim = ConnLimiter::new(12, 12, Duration::from_secs(10));
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -386,6 +431,7 @@ mod tests {
         // A fixed count comes back once the failures stop (one per hold period).
         let t0 = lim.lock().window_start;
         let at = |s: u64| t0 + Duration::from_secs(s);
+        lim.observe_at(0, at(1)); // the first bytes: windows are measured from here
         lim.observe_at(0, at(11)); // the window after the change: not measured
         lim.observe_at(0, at(200)); // hold over: one back
         assert_eq!(lim.allowed(), 10);

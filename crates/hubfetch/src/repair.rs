@@ -154,6 +154,30 @@ pub(crate) fn disk_mismatches(path: &Path, j: &Journal) -> Result<Vec<u64>> {
     Ok(bad)
 }
 
+/// The local re-hash's verdict joins the repair: a damaged chunk not fetched again yet loses
+/// any confirmation and goes to the front of the queue; one fetched again meanwhile already
+/// has fresh bytes on disk, which the next whole-file check must include.
+fn take_local_verdict(
+    bad: &[u64],
+    fetched: &BTreeSet<u64>,
+    disk: &mut BTreeMap<u64, String>,
+    journal: &mut Journal,
+    queue: &mut VecDeque<u64>,
+    dirty_from: &mut Option<u64>,
+) {
+    tracing::info!(damaged_on_disk = bad.len(), "local re-hash done");
+    for b in bad.iter().rev() {
+        if fetched.contains(b) {
+            *dirty_from = Some(dirty_from.map_or(*b, |d| d.min(*b)));
+            continue;
+        }
+        disk.insert(*b, String::new());
+        journal.repair.confirmed.remove(b);
+        queue.retain(|q| q != b);
+        queue.push_front(*b);
+    }
+}
+
 /// What a repair works on.
 pub(crate) struct Ctx<'a> {
     pub sh: &'a Arc<Shared>,
@@ -189,27 +213,22 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     tracker.set_phase(Phase::Repairing);
 
     reconcile(&mut journal.repair, &journal.chunks);
-    // 1. Local: chunks damaged on disk since their network bytes were hashed.
+    // 1. Local: chunks damaged on disk since their network bytes were hashed. It runs on its
+    // own thread while the first fresh copies come in (it is a whole-file read and hash:
+    // seconds for a GB that the link need not sit idle for); its verdict joins the queue
+    // after the batch during which it ended.
     let (incp, j2) = (cx.inc.to_path_buf(), journal.clone());
-    let on_disk_bad = tokio::task::spawn_blocking(move || disk_mismatches(&incp, &j2))
-        .await
-        .map_err(|e| Error::Other(format!("rehash task: {e}")))??;
+    let mut local = Some(tokio::task::spawn_blocking(move || {
+        disk_mismatches(&incp, &j2)
+    }));
     // What each chunk on disk hashes to, as far as we know ("" = damaged, unknown).
     let mut disk: BTreeMap<u64, String> = journal.chunks.clone();
-    for b in &on_disk_bad {
-        disk.insert(*b, String::new());
-        journal.repair.confirmed.remove(b);
-    }
-    if !on_disk_bad.is_empty() {
-        journal.save(cx.jpath)?;
-    }
     let count = journal.chunk_count();
     tracing::warn!(
         file = %fj.path,
-        damaged_on_disk = on_disk_bad.len(),
         confirmed_before = journal.repair.confirmed.len(),
         under_vote = journal.repair.votes.len(),
-        "whole-file hash mismatch: repairing (local re-hash done, now fresh copies)"
+        "whole-file hash mismatch: repairing (local re-hash and fresh copies)"
     );
 
     // 2. The queue: votes under way, chunks damaged on disk, then suspects and the rest.
@@ -217,11 +236,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     let mut seen = BTreeSet::new();
     let first = journal.repair.votes.keys().copied().collect::<Vec<_>>();
     let order = repair_order(count, &journal.suspicion);
-    for i in first
-        .into_iter()
-        .chain(on_disk_bad.iter().copied())
-        .chain(order)
-    {
+    for i in first.into_iter().chain(order) {
         if i < count && !journal.repair.confirmed.contains_key(&i) && seen.insert(i) {
             queue.push_back(i);
         }
@@ -240,8 +255,35 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     let mut snaps = cx.snapshots.clone();
     let mut dirty_from: Option<u64> = None;
     let mut hashed = 0u64;
-    while !queue.is_empty() {
+    // Chunks fetched again by this repair (their bytes on disk are a fresh copy now).
+    let mut fetched = BTreeSet::new();
+    loop {
+        if local
+            .as_ref()
+            .is_some_and(|t| t.is_finished() || queue.is_empty())
+        {
+            if let Some(t) = local.take() {
+                let bad = t
+                    .await
+                    .map_err(|e| Error::Other(format!("rehash task: {e}")))??;
+                take_local_verdict(
+                    &bad,
+                    &fetched,
+                    &mut disk,
+                    journal,
+                    &mut queue,
+                    &mut dirty_from,
+                );
+                if !bad.is_empty() {
+                    journal.save(cx.jpath)?;
+                }
+            }
+        }
+        if queue.is_empty() {
+            break;
+        }
         let ids: Vec<u64> = (0..batch()).filter_map(|_| queue.pop_front()).collect();
+        fetched.extend(ids.iter().copied());
         for i in &ids {
             let (s, e) = chunk_range(size, cs, *i);
             let b = &fj.bytes;
@@ -287,7 +329,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
         if let Some(from) = dirty_from {
             let from_off = chunk_range(size, cs, from).0;
             let cost = size - from_off;
-            if queue.is_empty() || hashed + cost <= REHASH_BUDGET * size {
+            if (queue.is_empty() && local.is_none()) || hashed + cost <= REHASH_BUDGET * size {
                 hashed += cost;
                 dirty_from = None;
                 if whole_ok(&cx, &mut snaps, from).await? {
