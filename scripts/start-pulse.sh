@@ -17,6 +17,13 @@
 # (`bash scripts/start-pulse.sh --env` prints that line, for `eval`.)
 # MOSHIBAR_PULSE_DIR=/tmp/other starts a separate, private daemon there (a test
 # that unloads devices uses one so it disturbs nobody else).
+#
+# Real-time priority: the daemon (all its threads) is moved to SCHED_RR (priority
+# MOSHIBAR_PULSE_RT_PRIO, default 6; 0 leaves it alone) before the sinks are
+# loaded, so their I/O threads and later module-loopbacks inherit it. On a
+# loaded 2-core machine a normal-priority daemon falls behind real time and the
+# echo test's speaker plays slow (crates/voice/README.md). Without the right
+# (no CAP_SYS_NICE / RLIMIT_RTPRIO) this warns and goes on at normal priority.
 # Needs the Debian packages pulseaudio, pulseaudio-utils and libasound2-plugins.
 set -euo pipefail
 
@@ -66,6 +73,24 @@ if ! pactl info >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+realtime() { # the daemon's main thread to SCHED_RR; a warning when refused
+  local prio="${MOSHIBAR_PULSE_RT_PRIO:-6}" pid=""
+  [ "$prio" = 0 ] && return 0
+  [ -r "$RUNTIME/pulse/pid" ] && pid="$(tr -dc 0-9 <"$RUNTIME/pulse/pid")"
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    echo "start-pulse: warning: no daemon pid in $RUNTIME/pulse/pid; PulseAudio priority left as it is" >&2
+    return 0
+  fi
+  if ! command -v chrt >/dev/null; then
+    echo "start-pulse: warning: no chrt (util-linux); PulseAudio priority left as it is" >&2
+  elif chrt -a -r -p "$prio" "$pid" >/dev/null 2>&1; then
+    echo "start-pulse: PulseAudio (pid $pid, all its threads) at SCHED_RR $prio"
+  else
+    echo "start-pulse: warning: chrt -a -r -p $prio $pid refused; PulseAudio priority left as it is" >&2
+  fi
+}
+realtime
 
 ensure_sink() { # name description
   if ! pactl list short sinks | awk '{print $2}' | grep -qx "$1"; then
