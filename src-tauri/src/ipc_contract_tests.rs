@@ -47,6 +47,22 @@ fn samples() -> Map<String, Value> {
     state.disk_free_bytes = Some(1);
     state.model_dir = Some("/m".into());
     state.session.key_to_model_ms = Some(12.0);
+    state.speed_test = Some(app_core::SpeedTestState {
+        running: false,
+        cached: false,
+        fraction: 1.0,
+        line: Some("q4: 1 layers: 2.0 ms per step".into()),
+        qualities: vec![app_core::SpeedTestQuality {
+            quality: hardware::Quality::Q4,
+            status: app_core::SpeedTestStatus::Done,
+            frame_ms: Some(61.2),
+            real_time: Some(true),
+            lower_bound: false,
+            summary: Some("measured 61 ms per frame at q4 — real time".into()),
+        }],
+        seconds: Some(14.2),
+        error: Some("e".into()),
+    });
 
     // hubfetch's progress types are #[non_exhaustive]: built by assignment.
     let mut file = hubfetch::FileProgress::default();
@@ -116,26 +132,55 @@ fn ipc_shapes_match_the_committed_contract() {
 
 const BINDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/bindings.ts");
 
-/// `ui/src/bindings.ts`: the TypeScript of the app's own IPC types, generated from the Rust
-/// types with ts-rs (the crates' types it refers to, `Hardware`, `Plan`, `Voice`, come from
-/// `types.ts`, which the shape test above keeps true).
+/// `ui/src/bindings.ts`: the TypeScript of every type the UI receives or sends, generated from
+/// the Rust types with ts-rs: the app's own (app-core, src-tauri) and the crates' (moshi-repo's
+/// `Quality`/`Voice`, hardware's `Hardware`/`Plan`, hubfetch's `Progress`, voice's `Metrics` and
+/// `TranscriptPiece`; their `ts` features, on in src-tauri's dev-dependencies). Large integers
+/// (`u64` byte counts) are `number`: JSON numbers, exact up to 2^53 (8 PiB).
 fn bindings() -> String {
     use ts_rs::TS;
     let cfg = ts_rs::Config::new().with_large_int("number");
     let decls = [
+        // moshi-repo: the model vocabulary.
+        hardware::moshi_repo::Quality::decl(&cfg),
+        hardware::moshi_repo::Voice::decl(&cfg),
+        // hardware: the machine and the plan.
+        hardware::Tier::decl(&cfg),
+        hardware::Chip::decl(&cfg),
+        hardware::BudgetSource::decl(&cfg),
+        hardware::Hardware::decl(&cfg),
+        hardware::Source::decl(&cfg),
+        hardware::PlanFile::decl(&cfg),
+        hardware::Alternative::decl(&cfg),
+        hardware::Plan::decl(&cfg),
+        // hubfetch: the download-progress event.
+        hubfetch::Phase::decl(&cfg),
+        hubfetch::ErrorKind::decl(&cfg),
+        hubfetch::ProgressError::decl(&cfg),
+        hubfetch::FileProgress::decl(&cfg),
+        hubfetch::Progress::decl(&cfg),
+        // voice: the transcript and session-metrics events.
+        voice::TranscriptPiece::decl(&cfg),
+        voice::CancellerKind::decl(&cfg),
+        voice::metrics::AudioHealth::decl(&cfg),
+        voice::Metrics::decl(&cfg),
+        // app-core and src-tauri: the app's state, settings and command results.
         app_core::Stage::decl(&cfg),
         app_core::QualityOverride::decl(&cfg),
         app_core::UiError::decl(&cfg),
         app_core::SessionState::decl(&cfg),
+        app_core::SpeedTestStatus::decl(&cfg),
+        app_core::SpeedTestQuality::decl(&cfg),
+        app_core::SpeedTestState::decl(&cfg),
         app_core::AppState::decl(&cfg),
         app_core::Settings::decl(&cfg),
         crate::model_files::FolderCheck::decl(&cfg),
         crate::session::AudioDevices::decl(&cfg),
     ];
     let mut out = String::from(
-        "// Generated from the Rust IPC types (app-core, src-tauri) by ts-rs: do not edit.\n\
-         // Regenerate: MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract\n\
-         import type { Hardware, Plan, Voice } from './types';\n",
+        "// Generated from the Rust IPC types (moshi-repo, hardware, hubfetch, voice, app-core,\n\
+         // src-tauri) by ts-rs: do not edit.\n\
+         // Regenerate: MOSHIBAR_UPDATE_IPC_SHAPES=1 cargo test -p moshibar --lib ipc_contract\n",
     );
     for d in decls {
         out.push_str("\nexport ");
