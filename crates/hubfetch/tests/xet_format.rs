@@ -56,24 +56,11 @@ fn hash_string_is_little_endian_words() {
     assert!(XetHash::from_hex(&format!("{}g", &s[1..])).is_err());
 }
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("MOSHIBAR_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "no venv with hf_xet at {} — run `bash scripts/setup-python.sh`",
-        venv.display()
-    );
-    py
-}
-
 /// `hf_xet.hash_files` on each path: (xet hash string, size).
 fn hf_xet_hashes(paths: &[PathBuf]) -> Vec<(String, u64)> {
     let script = "import sys, hf_xet\n\
                   for r in hf_xet.hash_files(sys.argv[1:]):\n    print(r.hash, r.file_size)";
-    let out = Command::new(python())
+    let out = Command::new(test_util::venv_python())
         .arg("-c")
         .arg(script)
         .args(paths)
