@@ -33,7 +33,7 @@ pub use error::TestHubError;
 pub use faults::{parse_duration, parse_size, FaultSpecError, Faults};
 pub use stats::Stats;
 pub use store::{Repo, RepoFile};
-pub use xet::{XetCompression, XetFaults, XetOptions, XetStats};
+pub use xet::{MultiRange, XetCompression, XetFaults, XetOptions, XetStats};
 
 use faults::FaultState;
 use stats::Counters;

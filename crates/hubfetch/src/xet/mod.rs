@@ -8,6 +8,7 @@
 pub mod api;
 pub mod format;
 mod journal;
+mod multipart;
 mod reader;
 
 pub use format::hash::{chunk_hash, file_hash, xorb_hash, XetHash};

@@ -93,6 +93,11 @@ pub struct XetReport {
     pub resumed_terms: u64,
     /// Most xorb transfers running at once.
     pub max_parallel: u64,
+    /// Xorb transfer requests sent (all attempts, single- and multi-range).
+    pub transfers: u64,
+    /// Of those, requests naming several ranges at once (one `multipart/byteranges` answer
+    /// for several terms).
+    pub multi_range_transfers: u64,
 }
 
 /// Knobs of the reader.
@@ -109,6 +114,11 @@ pub struct ReaderOptions {
     /// While this reads `true` no transfer runs: running ones stop (their range is asked again
     /// on resume), none starts. `None`: never paused.
     pub paused: Option<watch::Receiver<bool>>,
+    /// Fetch the ranges of a v2 fetch entry that names several (one signed URL) in one request
+    /// with a multi-range `Range` (a `multipart/byteranges` answer). A server that answers such
+    /// a request with a single range or the whole xorb gets one request per range from then
+    /// on. `false`: always one request per range.
+    pub multi_range: bool,
 }
 
 impl Default for ReaderOptions {
@@ -119,6 +129,7 @@ impl Default for ReaderOptions {
             backoff: Duration::from_millis(200),
             connections: 8,
             paused: None,
+            multi_range: true,
         }
     }
 }
@@ -132,6 +143,8 @@ pub struct Reader {
     opts: ReaderOptions,
     report: Mutex<XetReport>,
     in_flight: std::sync::atomic::AtomicU64,
+    /// Set once the server answered a multi-range request with one range or the whole xorb.
+    single_ranges_only: std::sync::atomic::AtomicBool,
 }
 
 /// How a term's transfer failed.
@@ -197,7 +210,18 @@ struct Part<'a> {
     since: std::time::Instant,
 }
 
-impl Part<'_> {
+impl<'a> Part<'a> {
+    /// Nothing of `term` (at file offset `offset`) written yet.
+    fn new(offset: u64, term: &'a Term) -> Self {
+        Part {
+            offset,
+            term,
+            chunks: Vec::new(),
+            durable: 0,
+            since: std::time::Instant::now(),
+        }
+    }
+
     /// Bytes of the term written so far.
     fn written(&self) -> u64 {
         self.chunks.iter().map(|c| c.1).sum()
@@ -253,6 +277,7 @@ impl Reader {
             opts,
             report: Mutex::new(XetReport::default()),
             in_flight: std::sync::atomic::AtomicU64::new(0),
+            single_ranges_only: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -429,16 +454,26 @@ impl Reader {
             out,
             journal: &journal,
         };
-        let mut running = futures_util::stream::iter(todo.into_iter().map(|i| {
-            let (offset, term) = &terms[i];
-            let ctx = &ctx;
-            async move { (i, self.term(ctx, i, term, *offset, sink).await) }
+        let jobs = self.jobs(&terms, &todo, &urls);
+        let mut running = futures_util::stream::iter(jobs.into_iter().map(|job| {
+            let (ctx, terms) = (&ctx, &terms);
+            async move {
+                match job {
+                    Job::One(i) => {
+                        let (offset, term) = &terms[i];
+                        vec![(i, self.term(ctx, i, term, *offset, sink).await)]
+                    }
+                    Job::Multi { url, ranges } => self.multi(ctx, terms, &url, &ranges, sink).await,
+                }
+            }
         }))
         .buffer_unordered(conns);
-        while let Some((i, res)) = running.next().await {
-            let d = res?;
-            sink.emit(XetEvent::Term(i, state_of(&d)));
-            done[i] = Some(d);
+        while let Some(results) = running.next().await {
+            for (i, res) in results {
+                let d = res?;
+                sink.emit(XetEvent::Term(i, state_of(&d)));
+                done[i] = Some(d);
+            }
         }
         drop(running);
         let mut done: Vec<TermDone> = done.into_iter().map(|d| d.unwrap_or_default()).collect();
@@ -632,18 +667,24 @@ impl Reader {
         offset: u64,
         sink: &Sink<F>,
     ) -> Result<TermDone, XetError> {
+        self.term_from(ctx, i, Part::new(offset, term), sink).await
+    }
+
+    /// [`Reader::term`] from a part whose first chunks are already durable and journalled
+    /// (what a failed multi-range transfer delivered of it).
+    async fn term_from<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        i: usize,
+        mut part: Part<'_>,
+        sink: &Sink<F>,
+    ) -> Result<TermDone, XetError> {
+        let (term, offset) = (part.term, part.offset);
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
             .open(ctx.out)
             .await
             .map_err(XetError::Io)?;
-        let mut part = Part {
-            offset,
-            term,
-            chunks: Vec::new(),
-            durable: 0,
-            since: std::time::Instant::now(),
-        };
         let mut delay = self.opts.backoff;
         let mut attempts = 0;
         let mut requeries = 0;
@@ -766,7 +807,10 @@ impl Reader {
         use std::sync::atomic::Ordering;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         let _running = Running(self);
-        self.count(|r| r.max_parallel = r.max_parallel.max(now));
+        self.count(|r| {
+            r.max_parallel = r.max_parallel.max(now);
+            r.transfers += 1;
+        });
         let mut paused = self.opts.paused.clone();
         let want_len = range.bytes.end + 1 - range.bytes.start;
         let resp = self
@@ -866,6 +910,470 @@ impl Reader {
         }
         Ok(range.chunks.start == 0
             && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&range_chunks)))
+    }
+}
+
+/// Most ranges one multi-range request names (a longer list is split; the Hub's fetch
+/// entries stay far below this).
+const MAX_RANGES_PER_REQUEST: usize = 64;
+
+/// A unit of transfer work: one term on its own, or the terms of one or several ranges of
+/// one signed URL in one request (multi-range when several).
+enum Job {
+    One(usize),
+    Multi {
+        url: String,
+        /// The ranges asked, by xorb byte offset, each with the terms (indices into the file's
+        /// terms) whose chunks it holds.
+        ranges: Vec<(FetchRange, Vec<usize>)>,
+    },
+}
+
+/// What a multi-range transfer leaves when it stops early: why, and every term of the job
+/// with the chunks of it already durable and journalled.
+struct MultiFail<'a>(TermFail, Vec<(usize, Part<'a>)>);
+
+/// The part of a `multipart/byteranges` answer being parsed.
+struct InPart {
+    /// Index into the job's ranges.
+    range: usize,
+    parser: ChunkStream,
+    /// Xorb chunk index of the next chunk.
+    idx: u64,
+    /// Hashes of all its chunks, when it starts at chunk 0 (it may be the whole xorb).
+    chunks: Vec<(XetHash, u64)>,
+}
+
+impl Reader {
+    /// The transfers to run for the terms `todo`, in file order of their first term: terms
+    /// whose fetch info is one signed URL naming several ranges are fetched together in one
+    /// multi-range request (unless [`ReaderOptions::multi_range`] is off), and terms sharing
+    /// one range (a xorb range a file uses twice) in one request for it; all others alone.
+    fn jobs(&self, terms: &[(u64, Term)], todo: &[usize], urls: &Urls) -> Vec<Job> {
+        let mut jobs: Vec<(usize, Job)> = Vec::new();
+        // By URL, in order of first appearance: its ranges and their terms.
+        type Group = (usize, String, Vec<(FetchRange, Vec<usize>)>);
+        let mut groups: Vec<Group> = Vec::new();
+        for &i in todo {
+            let Some((url, range)) = urls.find(&terms[i].1) else {
+                jobs.push((i, Job::One(i)));
+                continue;
+            };
+            let g = match groups.iter().position(|g| g.1 == url) {
+                Some(g) => g,
+                None => {
+                    groups.push((i, url, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            let ranges = &mut groups[g].2;
+            match ranges.iter_mut().find(|(r, _)| r.bytes == range.bytes) {
+                Some((_, members)) => members.push(i),
+                None => ranges.push((range, vec![i])),
+            }
+        }
+        for (first, url, mut ranges) in groups {
+            ranges.sort_by_key(|(r, _)| r.bytes.start);
+            let per_request = if self.opts.multi_range {
+                MAX_RANGES_PER_REQUEST
+            } else {
+                1
+            };
+            for now in ranges.chunks(per_request) {
+                if now.len() == 1 && now[0].1.len() == 1 {
+                    jobs.push((now[0].1[0], Job::One(now[0].1[0])));
+                } else {
+                    let first = now
+                        .iter()
+                        .flat_map(|(_, m)| m)
+                        .min()
+                        .copied()
+                        .unwrap_or(first);
+                    jobs.push((
+                        first,
+                        Job::Multi {
+                            url: url.clone(),
+                            ranges: now.to_vec(),
+                        },
+                    ));
+                }
+            }
+        }
+        jobs.sort_by_key(|(first, _)| *first);
+        jobs.into_iter().map(|(_, j)| j).collect()
+    }
+
+    /// Runs a multi-range job: one request for all its ranges; whatever it did not deliver
+    /// (a failure, or a server that answers with one range or the whole xorb) continues term
+    /// by term from the chunks already durable, one request per range.
+    async fn multi<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        terms: &[(u64, Term)],
+        url: &str,
+        ranges: &[(FetchRange, Vec<usize>)],
+        sink: &Sink<F>,
+    ) -> Vec<(usize, Result<TermDone, XetError>)> {
+        use std::sync::atomic::Ordering;
+        let several = ranges.len() > 1;
+        let parts = if several && self.single_ranges_only.load(Ordering::Relaxed) {
+            ranges
+                .iter()
+                .flat_map(|(_, m)| m.iter().map(|&i| (i, Part::new(terms[i].0, &terms[i].1))))
+                .collect()
+        } else {
+            match self.transfer_multi(ctx, url, ranges, terms, sink).await {
+                Ok(done) => return done.into_iter().map(|(i, d)| (i, Ok(d))).collect(),
+                Err(MultiFail(TermFail::Fatal(e), _)) => {
+                    // The file or the journal cannot be written: the whole job fails alike.
+                    let why = e.to_string();
+                    let mut out: Vec<(usize, Result<TermDone, XetError>)> = ranges
+                        .iter()
+                        .flat_map(|(_, m)| m.iter().copied())
+                        .map(|i| (i, Err(XetError::Protocol(format!("not read: {why}")))))
+                        .collect();
+                    if let Some(first) = out.first_mut() {
+                        first.1 = Err(e);
+                    }
+                    return out;
+                }
+                Err(MultiFail(why, parts)) => {
+                    match why {
+                        TermFail::Transient(why) => {
+                            tracing::debug!(%why, "xet multi-range transfer failed: per range");
+                            sink.emit(XetEvent::Retry(why));
+                        }
+                        TermFail::Requery => sink.emit(XetEvent::Requery),
+                        TermFail::Paused | TermFail::Fatal(_) => {}
+                    }
+                    parts
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(parts.len());
+        for (i, part) in parts {
+            out.push((i, self.term_from(ctx, i, part, sink).await));
+        }
+        out
+    }
+
+    /// One request for all `ranges` of the signed `url`; each term is journalled once all of
+    /// it arrived. On failure the chunks already written are journalled (pieces) and handed
+    /// back with every term of the job.
+    async fn transfer_multi<'t, F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        url: &str,
+        ranges: &[(FetchRange, Vec<usize>)],
+        terms: &'t [(u64, Term)],
+        sink: &Sink<F>,
+    ) -> Result<Vec<(usize, TermDone)>, MultiFail<'t>> {
+        // Every term of the job, and for each range the positions of its terms in `parts`.
+        let mut parts: Vec<(usize, Part<'t>)> = Vec::new();
+        let mut holds: Vec<Vec<usize>> = Vec::with_capacity(ranges.len());
+        for (_, m) in ranges {
+            let mut h = Vec::with_capacity(m.len());
+            for &i in m {
+                h.push(parts.len());
+                parts.push((i, Part::new(terms[i].0, &terms[i].1)));
+            }
+            holds.push(h);
+        }
+        let mut file = match tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(ctx.out)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return Err(MultiFail(TermFail::Fatal(XetError::Io(e)), parts)),
+        };
+        for (i, _) in &parts {
+            sink.emit(XetEvent::Term(*i, TermState::InFlight));
+        }
+        let res = self
+            .multi_body(ctx, url, ranges, &holds, &mut file, &mut parts, sink)
+            .await;
+        let verified = match res {
+            Ok(v) => v,
+            Err(why) => {
+                // Keep what arrived (journalled as pieces); the terms go on one by one.
+                for (_, part) in &mut parts {
+                    if let Err(e) = self.commit(ctx, &mut file, part).await {
+                        return Err(MultiFail(TermFail::Fatal(e), parts));
+                    }
+                }
+                return Err(MultiFail(why, parts));
+            }
+        };
+        let range_of: Vec<usize> = holds
+            .iter()
+            .enumerate()
+            .flat_map(|(r, h)| h.iter().map(move |_| r))
+            .collect();
+        if let Err(e) = file.sync_data().await {
+            return Err(MultiFail(TermFail::Fatal(XetError::Io(e)), parts));
+        }
+        let mut done = Vec::with_capacity(parts.len());
+        for (pos, (i, part)) in parts.into_iter().enumerate() {
+            let term = part.term;
+            // A term is verified when the range holding it was its whole xorb and matched (or
+            // the term's own chunks are the whole xorb).
+            let xorb_verified = verified[range_of[pos]]
+                || (term.range.start == 0
+                    && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&part.chunks)));
+            if xorb_verified {
+                self.count(|r| r.xorbs_verified += 1);
+                sink.emit(XetEvent::XorbVerified(term.hash.clone()));
+            }
+            let d = TermDone {
+                chunks: part.chunks,
+                xorb_verified,
+            };
+            let rec = TermRecord::new(part.offset, term, &d);
+            if let Err(e) = ctx.journal.lock().await.append(&rec).await {
+                return Err(MultiFail(TermFail::Fatal(e), Vec::new()));
+            }
+            done.push((i, d));
+        }
+        Ok(done)
+    }
+
+    /// Sends the request (its `Range` names exactly the ranges of the fetch entry, as the
+    /// signature binds) and parses the answer as it streams: for several ranges a
+    /// `multipart/byteranges` body (bounded: see `multipart.rs`), for one range a plain `206`
+    /// of exactly its bytes. Each part's chunks are written for every term it holds
+    /// (`holds[range]`: positions in `parts`). Returns, per range, whether it was a whole xorb
+    /// that matched the xorb hash. A `200` or a single-range `206` to a multi-range request
+    /// means the server does not do multi-range: one request per range from then on.
+    #[allow(clippy::too_many_arguments)]
+    async fn multi_body<F: FnMut(&XetEvent) + Send>(
+        &self,
+        ctx: &Ctx<'_>,
+        url: &str,
+        ranges: &[(FetchRange, Vec<usize>)],
+        holds: &[Vec<usize>],
+        file: &mut tokio::fs::File,
+        parts: &mut [(usize, Part<'_>)],
+        sink: &Sink<F>,
+    ) -> Result<Vec<bool>, TermFail> {
+        use super::multipart::{boundary, Multipart, Part as Piece};
+        use std::sync::atomic::Ordering;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = Running(self);
+        let several = ranges.len() > 1;
+        self.count(|r| {
+            r.max_parallel = r.max_parallel.max(now);
+            r.transfers += 1;
+            r.multi_range_transfers += u64::from(several);
+        });
+        let mut paused = self.opts.paused.clone();
+        let asked: Vec<(u64, u64)> = ranges
+            .iter()
+            .map(|(r, _)| (r.bytes.start, r.bytes.end))
+            .collect();
+        let spec: Vec<String> = asked.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        let resp = self
+            .http
+            .get(url)
+            .header("range", format!("bytes={}", spec.join(",")))
+            .send()
+            .await
+            .map_err(|e| TermFail::Transient(format!("xorb request: {e}")))?;
+        let status = resp.status();
+        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+            return Err(TermFail::Requery);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(TermFail::Transient(format!(
+                "xorb transfer answered {status}"
+            )));
+        }
+        let single = |what: &str| {
+            self.single_ranges_only.store(true, Ordering::Relaxed);
+            tracing::info!(
+                what,
+                "xet: no multi-range answers here; one request per range"
+            );
+            TermFail::Transient(format!(
+                "xorb server answered a multi-range request with {what}: one request per range"
+            ))
+        };
+        if several && status == StatusCode::OK {
+            return Err(single("200 (the whole xorb)"));
+        }
+        if status != StatusCode::PARTIAL_CONTENT {
+            return Err(TermFail::Transient(format!(
+                "xorb transfer answered {status}, not 206"
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // Several ranges: the multipart parser; one: the body is that range's bytes.
+        let mut mp = match (several, boundary(content_type)) {
+            (true, Ok(Some(b))) => Some(Multipart::new(&b, asked)),
+            (true, Ok(None)) => return Err(single("a single range")),
+            (true, Err(e)) => return Err(TermFail::Transient(format!("xorb answer: {e}"))),
+            (false, _) => None,
+        };
+        let want_len = ranges[0].0.bytes.end + 1 - ranges[0].0.bytes.start;
+        let hashes: Vec<Option<XetHash>> = ranges
+            .iter()
+            .map(|(r, m)| {
+                let t = m.first().and_then(|&i| parts.iter().find(|p| p.0 == i));
+                (r.chunks.start == 0)
+                    .then(|| t.and_then(|t| XetHash::from_hex(&t.1.term.hash).ok()))
+                    .flatten()
+            })
+            .collect();
+        let mut verified = vec![false; ranges.len()];
+        let mut cur: Option<InPart> = None;
+        let mut pending: Vec<(usize, Vec<u8>, XetHash)> = Vec::new();
+        let mut got = 0u64;
+        let mut body = resp.bytes_stream();
+        let mut first = true;
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(self.opts.stall_timeout, body.next()) => n,
+                _ = pause_requested(&mut paused) => return Err(TermFail::Paused),
+            };
+            let next = next.map_err(|_| TermFail::Transient("xorb transfer stalled".into()))?;
+            let piece = match next {
+                Some(p) => p.map_err(|e| TermFail::Transient(format!("xorb body: {e}")))?,
+                None => bytes::Bytes::new(),
+            };
+            let end_of_body = piece.is_empty();
+            got += piece.len() as u64;
+            self.count(|r| r.bytes_received += piece.len() as u64);
+            sink.emit(XetEvent::Received(piece.len() as u64));
+            let parts_ro: &[(usize, Part<'_>)] = parts;
+            let mut on_piece = |p: Piece<'_>| -> Result<(), String> {
+                match p {
+                    Piece::Start(n) => {
+                        cur = Some(InPart {
+                            range: n,
+                            parser: ChunkStream::new(),
+                            idx: ranges[n].0.chunks.start,
+                            chunks: Vec::new(),
+                        });
+                        Ok(())
+                    }
+                    Piece::Data(d) => {
+                        let c = cur.as_mut().ok_or("multipart data outside a part")?;
+                        let members = &holds[c.range];
+                        let keep = hashes[c.range].is_some();
+                        let (idx, chunks) = (&mut c.idx, &mut c.chunks);
+                        c.parser
+                            .push(d, |chunk| {
+                                let h = super::format::hash::chunk_hash(chunk);
+                                for &m in members {
+                                    let t = parts_ro[m].1.term;
+                                    if *idx >= t.range.start && *idx < t.range.end {
+                                        pending.push((m, chunk.to_vec(), h));
+                                    }
+                                }
+                                if keep {
+                                    chunks.push((h, chunk.len() as u64));
+                                }
+                                *idx += 1;
+                                Ok(())
+                            })
+                            .map_err(|e| format!("xorb data: {e}"))?;
+                        let end = ranges[c.range].0.chunks.end;
+                        if c.idx > end {
+                            return Err(format!("xorb range holds more than its {end} chunks"));
+                        }
+                        Ok(())
+                    }
+                    Piece::End(n) => {
+                        let c = cur.take().ok_or("multipart part ended twice")?;
+                        c.parser.finish().map_err(|e| format!("xorb data: {e}"))?;
+                        let r = ranges[n].0.chunks;
+                        if c.idx != r.end {
+                            return Err(format!(
+                                "xorb range held {} chunks, not {}",
+                                c.idx - r.start,
+                                r.end - r.start
+                            ));
+                        }
+                        verified[n] = hashes[n].is_some_and(|h| h == xorb_hash(&c.chunks));
+                        Ok(())
+                    }
+                }
+            };
+            let res: Result<(), String> = match &mut mp {
+                Some(mp) => mp.push(&piece, on_piece).map_err(|e| match e {
+                    Ok(why) => why,
+                    Err(e) => format!("xorb answer: {e}"),
+                }),
+                None if got > want_len => Err(format!("xorb body longer than {want_len}")),
+                None => (|| {
+                    if first {
+                        on_piece(Piece::Start(0))?;
+                    }
+                    if !piece.is_empty() {
+                        on_piece(Piece::Data(&piece))?;
+                    }
+                    if got == want_len && !piece.is_empty() {
+                        on_piece(Piece::End(0))?;
+                    }
+                    Ok(())
+                })(),
+            };
+            first = false;
+            // Chunks parsed before a bad one are good (each hashed from its own bytes).
+            let bad = res.err().map(TermFail::Transient);
+            for (m, data, h) in pending.drain(..) {
+                let part = &mut parts[m].1;
+                let at = part.offset + part.written();
+                if part.written() + data.len() as u64 > part.term.unpacked_length {
+                    return Err(TermFail::Transient(format!(
+                        "term decompressed past its {} bytes",
+                        part.term.unpacked_length
+                    )));
+                }
+                write_at_offset(file, at, &data)
+                    .await
+                    .map_err(|e| TermFail::Fatal(XetError::Io(e)))?;
+                part.chunks.push((h, data.len() as u64));
+            }
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            for (_, part) in parts.iter_mut() {
+                if part.due() {
+                    self.commit(ctx, file, part)
+                        .await
+                        .map_err(TermFail::Fatal)?;
+                }
+            }
+            if end_of_body {
+                break;
+            }
+        }
+        match &mp {
+            Some(mp) => mp
+                .finish()
+                .map_err(|e| TermFail::Transient(format!("xorb answer: {e}")))?,
+            None if got != want_len => {
+                return Err(TermFail::Transient(format!(
+                    "xorb body {got} of {want_len} bytes"
+                )))
+            }
+            None => {}
+        }
+        for (_, part) in parts.iter() {
+            if part.written() != part.term.unpacked_length {
+                return Err(TermFail::Transient(format!(
+                    "term decompressed to {} bytes, not {}",
+                    part.written(),
+                    part.term.unpacked_length
+                )));
+            }
+        }
+        Ok(verified)
     }
 }
 

@@ -58,6 +58,8 @@ pub struct XetOptions {
     /// Write the xorbs built here into this folder (one file each) and serve them from there,
     /// streamed, instead of holding them in memory: GB-sized files. `None`: in memory.
     pub xorb_dir: Option<std::path::PathBuf>,
+    /// How a xorb request naming several ranges is answered.
+    pub multi_range: MultiRange,
     /// Folders written by the reference writer (`hf_xet` with a `local://` endpoint: shards
     /// and xorbs) to import before anything is chunked here: a repo file whose SHA-256 a
     /// shard names is served from `hf_xet`'s own xorbs, byte for byte.
@@ -79,6 +81,19 @@ pub struct XetFaults {
     /// The first N `multipart/byteranges` answers are malformed: their second part's
     /// `Content-Range` names bytes one past the ones asked (and sent) (`xorb_bad_multipart`).
     pub bad_multipart: u32,
+}
+
+/// How the xorb server answers a request whose `Range` names several ranges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MultiRange {
+    /// `206` `multipart/byteranges`, one part per range (RFC 9110), as a CDN that supports
+    /// multi-range does.
+    #[default]
+    Parts,
+    /// `206` with the first range only (a server that serves one range per request).
+    FirstOnly,
+    /// `200` with the whole xorb, the `Range` ignored (as S3 does with several ranges).
+    Whole,
 }
 
 /// Chunk compression of the emulated CAS.
@@ -103,6 +118,7 @@ impl Default for XetOptions {
             faults: XetFaults::default(),
             xorb_dir: None,
             import: Vec::new(),
+            multi_range: MultiRange::Parts,
         }
     }
 }
@@ -255,14 +271,15 @@ pub(crate) fn stats(inner: &Inner) -> XetStats {
 
 /// A `--xet-options` value that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4, xorb-503=N, lying-header=N, signed-once=0|1, bad-multipart=N, xorb-dir=DIR, import=DIR)")]
+#[error("bad Xet option {0:?} (max-xorb=SIZE, token=DURATION, urls=DURATION, v2=0|1, compression=none|lz4|bg4, xorb-503=N, lying-header=N, signed-once=0|1, bad-multipart=N, multi-range=parts|first|whole, xorb-dir=DIR, import=DIR)")]
 pub struct XetOptionsError(String);
 
 impl std::str::FromStr for XetOptions {
     type Err = XetOptionsError;
 
     /// `max-xorb=1MiB,token=5s,urls=1m,v2=0,compression=bg4,xorb-503=2,lying-header=1,
-    /// signed-once=1,bad-multipart=1,xorb-dir=/tmp/x,import=/tmp/cas` (any subset; empty =
+    /// signed-once=1,bad-multipart=1,multi-range=first,xorb-dir=/tmp/x,import=/tmp/cas` (any
+    /// subset; empty =
     /// defaults; `import` may repeat).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut o = XetOptions::default();
@@ -279,6 +296,14 @@ impl std::str::FromStr for XetOptions {
                 "signed-once" => o.faults.signed_once = v != "0",
                 "bad-multipart" => o.faults.bad_multipart = v.parse().map_err(|_| bad())?,
                 "xorb-dir" => o.xorb_dir = Some(v.into()),
+                "multi-range" => {
+                    o.multi_range = match v {
+                        "parts" => MultiRange::Parts,
+                        "first" => MultiRange::FirstOnly,
+                        "whole" => MultiRange::Whole,
+                        _ => return Err(bad()),
+                    }
+                }
                 "import" => o.import.push(v.into()),
                 "compression" => {
                     o.compression = match v {

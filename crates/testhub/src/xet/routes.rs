@@ -14,7 +14,7 @@ use serde_json::json;
 use super::cas::{XetFile, Xorb, XorbData};
 use super::format::hash::XetHash;
 use super::token::{self, Refused};
-use super::{cas_url, XetState};
+use super::{cas_url, MultiRange, XetState};
 use crate::body::{serve_data, status_fault};
 use crate::faults::Site;
 use crate::http_error::{hub_error, retry_later};
@@ -394,6 +394,21 @@ async fn xorb(
     }
     if asked.len() == 1 {
         return serve_data(&inner, entry, &method, &headers, &hash, Vec::new());
+    }
+    match xet.opts.multi_range {
+        MultiRange::Parts => {}
+        MultiRange::FirstOnly => {
+            let mut first = headers.clone();
+            if let Ok(v) = format!("bytes={}-{}", asked[0].0, asked[0].1).parse() {
+                first.insert(header::RANGE, v);
+            }
+            return serve_data(&inner, entry, &method, &first, &hash, Vec::new());
+        }
+        MultiRange::Whole => {
+            let mut whole = headers.clone();
+            whole.remove(header::RANGE);
+            return serve_data(&inner, entry, &method, &whole, &hash, Vec::new());
+        }
     }
     let malformed = xet.take_fault(|o| o.bad_multipart, |u| &mut u.2);
     if malformed {
