@@ -43,7 +43,12 @@ fi
 REPO=bench/xet-rss
 FILE=model.bin
 now() { date +%s.%N; }
-served() { curl -s "$HF_ENDPOINT/_testhub/stats" | sed -n 's/.*"body_bytes_sent":\([0-9]*\).*/\1/p'; }
+# Every response body byte so far (testhub's `bytes_served`; 0 if the stats cannot be read).
+served() {
+  local n
+  n="$(curl -s "$HF_ENDPOINT/_testhub/stats" | sed -n 's/.*"bytes_served":\([0-9]*\).*/\1/p')"
+  echo "${n:-0}"
+}
 
 echo "Xet peak-RSS run: $SIZE generated file, xorbs on disk, no link cap; load $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(now)
