@@ -22,8 +22,11 @@ async function audit(page: Page, what: string) {
   }
 }
 
-test('planning, downloading and verifying have no accessibility violations', async ({ page }) => {
-  await openApp(page, { app: fx.appState({ stage: 'planning', hardware: fx.hardware, plan: fx.plan }) });
+test('measuring, planning, downloading and verifying have no accessibility violations', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'measuring', hardware: fx.hardware, speedTest: fx.speedTestRunning(0.4) }) });
+  await expect(page.getByRole('region', { name: 'Speed test' })).toBeVisible();
+  await audit(page, 'measuring');
+  await setApp(page, { stage: 'planning', plan: fx.plan, speedTest: fx.speedTestDone });
   await audit(page, 'planning');
   await setApp(page, { stage: 'downloading' });
   const p = fx.progress(0.45, { stalled: true, retries: 3 });

@@ -10,6 +10,32 @@ test('detecting: shows that the Mac is being checked', async ({ page }) => {
   await shots(page, '01-detecting');
 });
 
+test('measuring: the speed test runs before the plan, with progress per quality, then plans with it', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'measuring', hardware: fx.hardware, speedTest: fx.speedTestRunning(0.55) }) });
+  await expect(page.getByTestId('stage')).toHaveText('Measuring');
+  const card = page.getByRole('region', { name: 'Speed test' });
+  await expect(card.getByRole('heading')).toHaveText('Measuring this Mac…');
+  await expect(card.getByRole('progressbar', { name: 'Speed test progress' })).toHaveAttribute('aria-valuenow', '55');
+  const list = card.getByRole('list', { name: 'Qualities timed' });
+  await expect(list.locator('[data-quality="bf16"]')).toHaveAttribute('data-status', 'done');
+  await expect(list.locator('[data-quality="q8"]')).toContainText('8-bit · measuring…');
+  await expect(list.locator('[data-quality="q4"]')).toContainText('4-bit · waiting');
+  await expect(card.getByTestId('speed-line')).toHaveText('q8: 2 layers: 21.4 ms per step');
+  await expect(page.getByRole('region', { name: 'This Mac' })).toContainText('M2 Pro');
+  await shots(page, '01b-measuring');
+
+  // The last quality timed, then the plan: its reason names the measured frame time.
+  await setApp(page, { speedTest: { ...fx.speedTestRunning(0.9), qualities: fx.speedTestRunning().qualities.map((q) => ({ ...q, status: q.quality === 'q4' ? ('measuring' as const) : ('done' as const) })) } });
+  await expect(card.getByRole('progressbar', { name: 'Speed test progress' })).toHaveAttribute('aria-valuenow', '90');
+  await expect(list.locator('[data-quality="q8"]')).toHaveAttribute('data-status', 'done');
+  await expect(list.locator('[data-quality="q4"]')).toContainText('measuring…');
+  await setApp(page, { stage: 'planning', speedTest: fx.speedTestDone, plan: fx.measuredPlan });
+  await expect(page.getByTestId('stage')).toHaveText('Choosing a model');
+  await expect(page.getByRole('region', { name: 'Speed test' })).toHaveCount(0);
+  await expect(page.getByTestId('plan-reason')).toContainText('measured 61 ms per frame at q4 — real time');
+  await shots(page, '01c-planned-with-the-measurement');
+});
+
 test('planning: hardware, plan with reason, alternatives and quality override', async ({ page }) => {
   await openApp(page, { app: fx.appState({ stage: 'detecting' }) });
   await setApp(page, { stage: 'planning', hardware: fx.hardware });

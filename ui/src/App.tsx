@@ -3,6 +3,7 @@ import { Callout, GearIcon, Spinner } from './components/common';
 import { DownloadPanel, VerifyPanel } from './components/Download';
 import { ErrorBanner } from './components/ErrorBanner';
 import { ErrorView } from './components/ErrorView';
+import { MeasuringPanel } from './components/Measuring';
 import { HardwareCard, PlanCard } from './components/Plan';
 import { ReadyPanel, SessionPanel } from './components/Session';
 import { SettingsView } from './components/SettingsView';
@@ -15,6 +16,7 @@ const STAGE_LABEL: Record<Screen, string> = {
   'boot-error': 'Unavailable',
   connecting: 'Starting',
   detecting: 'Checking this Mac',
+  measuring: 'Measuring',
   planning: 'Choosing a model',
   downloading: 'Downloading',
   verifying: 'Verifying',
@@ -150,6 +152,8 @@ export function App() {
         );
       case 'settings':
         return <SettingsView />;
+      case 'measuring':
+        return <MeasuringPanel test={app?.speedTest ?? null} hw={app?.hardware ?? null} />;
       case 'detecting':
       case 'planning':
         return (

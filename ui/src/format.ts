@@ -128,3 +128,9 @@ export function qualityLabel(q: string): string {
       return q;
   }
 }
+
+/** A frame time as the planner words it: 61.2 → "61 ms", 2300 → "2.3 s". */
+export function formatFrameTime(ms: number | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}

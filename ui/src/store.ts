@@ -101,6 +101,7 @@ export type Screen =
   | 'boot-error'
   | 'connecting'
   | 'detecting'
+  | 'measuring'
   | 'planning'
   | 'downloading'
   | 'verifying'

@@ -23,6 +23,7 @@ const app: AppState = fx.appState({
   plan: { ...fx.plan, warning: 'will not run in real time' },
   error: { title: 't', message: 'm', action: 'retry' },
   session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 3, keyToModelMs: 12 },
+  speedTest: { ...fx.speedTestDone, line: 'q4: 1 layers: 2.0 ms per step', error: 'e' },
 });
 const settings: Settings = { ...fx.settings, inputDevice: 'a', outputDevice: 'b', cacheDir: '/x' };
 const p = fx.progress(0.3);

@@ -8,7 +8,7 @@ const app = (over = {}) => ({ type: 'app-state', state: fx.appState(over) }) as 
 describe('state reducer from events', () => {
   it('starts connecting, then follows app-state stages', () => {
     expect(screenOf(initialState)).toBe('connecting');
-    for (const stage of ['detecting', 'planning', 'downloading', 'verifying', 'loading', 'ready', 'error'] as const) {
+    for (const stage of ['detecting', 'measuring', 'planning', 'downloading', 'verifying', 'loading', 'ready', 'error'] as const) {
       expect(screenOf(run([app({ stage })]))).toBe(stage);
     }
   });

@@ -1,5 +1,5 @@
 // `npm run dev` → http://127.0.0.1:5173/?mock fakes a whole first launch in the browser:
-// detecting → planning → downloading (pause/resume work, a stall and a retry happen) → verifying →
+// detecting → measuring (the speed test) → planning → downloading (pause/resume work, a stall and a retry happen) → verifying →
 // loading → ready → session (hold the button; Moshi answers). `?mock=ready|session|error|gated|settings`
 // jumps straight to a state. Only imported in dev builds.
 import * as fx from './fixtures';
@@ -141,8 +141,11 @@ export function installDevMock(params: URLSearchParams) {
   }
 
   function firstLaunch(b: MockBackend) {
-    later(1200, () => b.setApp({ stage: 'planning', hardware: fx.hardware }));
-    later(2600, () => b.setApp({ plan: fx.plan }));
-    later(5000, download);
+    // First launch: the speed test runs before the plan (once per Mac and app version).
+    later(1200, () => b.setApp({ stage: 'measuring', hardware: fx.hardware, speedTest: fx.speedTestRunning(0.1) }));
+    later(2400, () => b.setApp({ speedTest: fx.speedTestRunning(0.55) }));
+    later(3600, () => b.setApp({ stage: 'planning', speedTest: fx.speedTestDone }));
+    later(4600, () => b.setApp({ plan: fx.measuredPlan }));
+    later(7000, download);
   }
 }

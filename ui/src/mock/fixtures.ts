@@ -1,5 +1,6 @@
 // Realistic sample data in the exact shapes of docs/ipc.md, shared by the ?mock dev mode and the e2e tests.
 import type { AppState, AudioDevices, FileProgress, Hardware, Metrics, Plan, Progress, Settings } from '../types';
+import type { SpeedTestQuality, SpeedTestState } from '../bindings';
 
 export const hardware: Hardware = {
   cpuBrand: 'Apple M2 Pro',
@@ -74,9 +75,54 @@ export function appState(over: Partial<AppState> = {}): AppState {
     modelDir: '/Users/ana/Library/Caches/Moshibar/hub/models--kyutai--moshiko-mlx-q4/snapshots/9f2c1e0',
     downloadPaused: false,
     voice: 'moshiko',
+    speedTest: null,
     ...over,
   };
 }
+
+/** The speed test part-way: bf16 timed, q8 being timed, q4 waiting (`fraction` done). */
+export function speedTestRunning(fraction = 0.55): SpeedTestState {
+  const q = (quality: SpeedTestQuality['quality'], status: SpeedTestQuality['status']): SpeedTestQuality => ({
+    quality,
+    status,
+    frameMs: null,
+    realTime: null,
+    lowerBound: false,
+    summary: null,
+  });
+  return {
+    running: true,
+    cached: false,
+    fraction,
+    line: 'q8: 2 layers: 21.4 ms per step',
+    qualities: [q('bf16', 'done'), q('q8', 'measuring'), q('q4', 'pending')],
+    seconds: null,
+    error: null,
+  };
+}
+
+/** The finished speed test of an M2 Pro: q4 keeps up, q8 and bf16 do not. */
+export const speedTestDone: SpeedTestState = {
+  running: false,
+  cached: false,
+  fraction: 1,
+  line: null,
+  qualities: [
+    { quality: 'bf16', status: 'done', frameMs: 142.3, realTime: false, lowerBound: true, summary: 'measured at least 142 ms per frame at bf16 (1 of 32 layers timed) — at least 1.8× too slow for real time (needs ≤ 64 ms)' },
+    { quality: 'q8', status: 'done', frameMs: 88.1, realTime: false, lowerBound: false, summary: 'measured 88 ms per frame at q8 — 1.1× too slow for real time (needs ≤ 64 ms)' },
+    { quality: 'q4', status: 'done', frameMs: 61.2, realTime: true, lowerBound: false, summary: 'measured 61 ms per frame at q4 — real time' },
+  ],
+  seconds: 14.2,
+  error: null,
+};
+
+/** The plan made with that measurement: the reason names it. */
+export const measuredPlan: Plan = {
+  ...plan,
+  measuredFrameMs: 61.2,
+  reason:
+    'M2 Pro, 16 GB: bf16 needs 17.5 GB of the 11.2 GB the GPU may use — too tight (limit 70 %); measured 88 ms per frame at q8 — 1.1× too slow for real time (needs ≤ 64 ms); q4 fits (7.3 GB of the 11.2 GB the GPU may use) and measured 61 ms per frame at q4 — real time.',
+};
 
 export const CHUNK = 32 * 1024 * 1024;
 
@@ -98,7 +144,7 @@ export function progress(frac: number, over: Partial<Progress> = {}): Progress {
   let current: string | null = null;
   const files: FileProgress[] = [...plan.files]
     .sort((a, b) => a.size - b.size)
-    .map((f) => {
+    .map((f): FileProgress => {
       const done = Math.min(f.size, left);
       left -= done;
       const ff = done / f.size;
