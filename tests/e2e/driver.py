@@ -7,13 +7,17 @@ notification server (notify_server.py), PulseAudio null devices (scripts/start-p
 test hub (testhub) serving the tiny Moshi repo under the name the planner chooses, and the app with a
 fresh config dir and HF cache. Then it follows the app's state file (MOSHIBAR_STATE_FILE) and log:
 
-  1. first launch: planning → downloading → verifying → loading → ready, with the plan's repo
+  1. first launch: detecting → measuring (the on-device speed test, on the tiny model's
+     architecture via MOSHIBAR_SPEEDTEST_CONFIG) → planning → downloading → verifying → loading →
+     ready, with the plan's repo; the plan's reason names the measured frame time and the
+     measurement is stored in the speed cache (MOSHIBAR_SPEEDTEST_CACHE)
   2. the downloaded files are byte-identical to the fixture (verification)
   3. a "Moshi is ready" notification reached the session bus
   4. a screenshot of the real window that is not blank (artifacts/e2e/window.png)
   5. a session fed from a WAV file: the answer is not silence and text tokens came out, with the
      real engine (loaded once, on the engine thread); E2E_ECHO_MODEL=1 runs voice's echo model
-  6. offline relaunch (the hub is gone): ready from the cache within 30 s, nothing downloaded
+  6. offline relaunch (the hub is gone): ready from the cache within 30 s, nothing downloaded, and
+     no speed test (the stored one plans: "measured" still in the reason)
   7. hold the hotkey in Ready (no Start click): a live session opens on the PulseAudio devices,
      talking is on and frames reach the model (session.framesHeard in the state), release stops
      talking; key-down → first frame into the model is printed
@@ -239,8 +243,14 @@ def main():
         print("testhub did not print HF_ENDPOINT; see " + hub_log, file=sys.stderr)
         return 2
 
-    # 3. The app, first launch.
+    # 3. The app, first launch. The speed test times the tiny fixture's architecture (a second
+    # or two) instead of the 7B, and keeps its result in a private speed cache.
     state_file = os.path.join(tmp, "state.json")
+    speed_cache = os.path.join(tmp, "speedtest.json")
+    speed_opts = os.path.join(tmp, "speedtest-options.json")
+    with open(speed_opts, "w") as f:
+        json.dump({"lmConfig": os.path.join(REPO_DIR, "config.json"), "qualities": [plan["quality"]],
+                   "layers": [1, 2], "steps": 2, "warmup": 1, "mimiFrames": 0}, f)
     wav_in = os.path.join(ART, "input.wav")
     wav_out = os.path.join(ART, "moshi-answer.wav")
     write_wav(wav_in)
@@ -252,6 +262,8 @@ def main():
         "XDG_DATA_HOME": os.path.join(tmp, "data"),
         "MOSHIBAR_HARDWARE_PROFILE": PROFILE,
         "MOSHIBAR_STATE_FILE": state_file,
+        "MOSHIBAR_SPEEDTEST_CACHE": speed_cache,
+        "MOSHIBAR_SPEEDTEST_CONFIG": speed_opts,
         "MOSHIBAR_SHOW_WINDOW": "1",
         "MOSHIBAR_KEEP_OPEN": "1",
         "MOSHIBAR_INPUT_WAV": wav_in,
@@ -295,10 +307,29 @@ def main():
         if st not in firsts:
             firsts.append(st)
     phases = re.findall(r"download phase phase=(\w+)", log)
-    check("stages in order: detecting, planning, downloading, verifying, loading, ready",
-          firsts == ["detecting", "planning", "downloading", "verifying", "loading", "ready"] and phases[-1:] == ["Done"],
+    check("stages in order: detecting, measuring, planning, downloading, verifying, loading, ready",
+          firsts == ["detecting", "measuring", "planning", "downloading", "verifying", "loading", "ready"]
+          and phases[-1:] == ["Done"],
           f"{logged}; download phases {phases}")
     check("plan repo served", (state.get("plan") or {}).get("repo") == repo, str((state.get("plan") or {}).get("repo")))
+    # The speed test: progress per quality while measuring, then the plan names the measurement.
+    measured_plan = state.get("plan") or {}
+    speed = state.get("speedTest") or {}
+    steps = re.findall(r"speed test: (.*)", log)
+    check("the speed test ran before the plan and the plan's reason names the measured frame time",
+          "measured" in measured_plan.get("reason", "") and measured_plan.get("measuredFrameMs") is not None
+          and speed.get("running") is False and speed.get("cached") is False and not speed.get("error")
+          and [q.get("quality") for q in speed.get("qualities", [])] == [plan["quality"]],
+          f"reason {measured_plan.get('reason')!r}; measuredFrameMs {measured_plan.get('measuredFrameMs')}; "
+          f"speedTest {json.dumps(speed)[:300]}; steps {steps[:6]}")
+    stored = read_json(speed_cache) or {}
+    reports = stored.get("reports") or []
+    check("the measurement is stored in the speed cache (machine, app version)",
+          len(reports) == 1 and reports[0].get("machine", "").startswith("Apple M2 Pro")
+          and [q["quality"] for q in reports[0].get("qualities", [])] == [plan["quality"]],
+          f"{speed_cache}: {json.dumps(stored)[:300]}")
+    print(f"figure: speed test (tiny architecture) {speed.get('seconds')} s, "
+          f"{[(q.get('quality'), q.get('frameMs')) for q in speed.get('qualities', [])]}", flush=True)
 
     # 4. Verification: the files the app will load are the fixture's, byte for byte.
     model_dir = state.get("modelDir") or ""
@@ -362,6 +393,13 @@ def main():
     check("offline relaunch reaches ready from the cache within 30 s, nothing downloaded",
           final == "ready" and took <= 30 and source == "cache" and "download starting" not in relog,
           f"{took:.1f} s, stages {stages}, plan source {source}, error {restate.get('error')}")
+    relogged = re.findall(r"stage changed stage=\"?(\w+)", relog)
+    check("relaunch: no speed test again, the stored measurement plans",
+          "measuring" not in relogged and "measuring" not in stages and "speed test starting" not in relog
+          and (restate.get("speedTest") or {}).get("cached") is True
+          and "measured" in (restate.get("plan") or {}).get("reason", ""),
+          f"stages {relogged}; speedTest {json.dumps(restate.get('speedTest'))[:200]}; "
+          f"reason {(restate.get('plan') or {}).get('reason')!r}")
 
     # 9. Hold the hotkey in Ready, no Start click: a live session, talking, frames reach the model.
     # The popover is up (MOSHIBAR_SHOW_WINDOW): the microphone opens ahead of the first press.
