@@ -34,7 +34,7 @@ export function MeasuringPanel({ test, hw }: { test: SpeedTestState | null; hw: 
           <ul class="speed-list" aria-label="Qualities timed">
             {test.qualities.map((q) => (
               <li key={q.quality} class={`speed-q ${q.status}`} data-quality={q.quality} data-status={q.status}>
-                <span class={`q-badge ${q.status === 'done' ? (q.realTime ? 'ok' : 'bad') : ''}`}>{q.quality}</span>
+                <span class={`q-badge ${q.realTime == null ? '' : q.realTime ? 'ok' : 'bad'}`}>{q.quality}</span>
                 <span class="small">
                   {QUALITY_NAME[q.quality] ?? q.quality} · {qualityLine(q)}
                 </span>
