@@ -61,7 +61,7 @@ def main(argv=None) -> int:
             p50[n].append(ms["p50"])
             loads.append(os.getloadavg()[0])
             print(f"round {r + 1} {n:10s} p50 {ms['p50']:9.1f} ms  min {ms['min']:9.1f}  "
-                  f"load {loads[-1]:.2f}  {json.dumps({k: res.get(k) for k in ('cpu_streams', 'context')})}",
+                  f"load {loads[-1]:.2f}  {json.dumps({k: res.get(k) for k in ('cpu_streams', 'context', 'lookahead')})}",
                   flush=True)
     ref = statistics.median(p50["moshi_mlx"])
     print(f"\nmedian of {args.rounds} runs' p50 ({args.steps} steps after {args.warmup} warm-up each); "
@@ -69,8 +69,17 @@ def main(argv=None) -> int:
     summary = {}
     for n in names:
         m = statistics.median(p50[n])
-        summary[n] = {"median_ms": round(m, 1), "ratio_to_moshi_mlx": round(m / ref, 3), "runs": p50[n]}
-        print(f"  {n:10s} {m:9.1f} ms   ratio to moshi_mlx {m / ref:.3f}")
+        # Paired per round: this variant's p50 over moshi_mlx's p50 of the same round (the
+        # load of one round hits both), then the median and range of those ratios.
+        paired = sorted(a / b for a, b in zip(p50[n], p50["moshi_mlx"]))
+        summary[n] = {"median_ms": round(m, 1), "min_ms": min(p50[n]), "max_ms": max(p50[n]),
+                      "ratio_to_moshi_mlx": round(m / ref, 3),
+                      "paired_ratio_median": round(statistics.median(paired), 3),
+                      "paired_ratio_range": [round(paired[0], 3), round(paired[-1], 3)],
+                      "runs": p50[n]}
+        print(f"  {n:12s} {m:9.1f} ms (runs {min(p50[n]):.1f}-{max(p50[n]):.1f})   ratio of medians "
+              f"{m / ref:.3f}   paired per-round ratio median {statistics.median(paired):.3f} "
+              f"(range {paired[0]:.3f}-{paired[-1]:.3f})")
     print(json.dumps({"summary": summary, "loadavg": [min(loads), max(loads)]}))
     return 0
 

@@ -35,6 +35,8 @@ use mlx_rs::{Array, Dtype};
 use moshi_repo::Quality;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What to time.
@@ -52,11 +54,31 @@ pub struct SpeedTestOptions {
     pub mimi_frames: usize,
     /// The architecture; the temporal layer count is replaced by each of `layers`.
     pub config: LmConfig,
+    /// Stop timing a quality as soon as its smallest model is slower than `budget_ms` (the
+    /// answer is then certain; see [`run`]).
+    pub stop_when_certain: bool,
+    /// The real-time budget of one frame ([`budget_ms`], 64 ms).
+    pub budget_ms: f64,
+    /// Set it (from another thread) to stop the test: [`run`] checks it before every timed
+    /// step and every generated layer and then returns [`EngineError::Input`] ("speed test
+    /// cancelled").
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl SpeedTestOptions {
+    fn check_cancel(&self) -> Result<(), EngineError> {
+        match &self.cancel {
+            Some(c) if c.load(Ordering::Relaxed) => {
+                Err(EngineError::Input("speed test cancelled".into()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for SpeedTestOptions {
     /// All three qualities, 1, 2 and 4 layers, 3 timed steps after 1 warm-up, 5 Mimi frames,
-    /// the 7B.
+    /// the 7B, stopping early once the answer is certain.
     fn default() -> Self {
         SpeedTestOptions {
             qualities: Quality::BEST_FIRST.to_vec(),
@@ -65,6 +87,9 @@ impl Default for SpeedTestOptions {
             warmup: 1,
             mimi_frames: 5,
             config: LmConfig::moshi_7b(),
+            stop_when_certain: true,
+            budget_ms: budget_ms(),
+            cancel: None,
         }
     }
 }
@@ -120,6 +145,9 @@ pub struct QualityTiming {
     pub full_layers: usize,
     /// Mimi encode + decode of one frame (median), shared by all qualities.
     pub mimi_ms: f64,
+    /// The test stopped early: the smallest model was already slower than real time, and
+    /// [`QualityTiming::frame_ms`] is a lower bound (see [`run`]).
+    pub lower_bound: bool,
 }
 
 impl QualityTiming {
@@ -143,6 +171,7 @@ impl QualityTiming {
             mimi_ms: self.mimi_ms,
             layers_timed: self.points.iter().map(|p| p.0).collect(),
             full_layers: self.full_layers,
+            lower_bound: self.lower_bound,
         }
     }
 }
@@ -158,58 +187,114 @@ pub struct SpeedTestResult {
     pub seconds: f64,
 }
 
-/// Runs the speed test; `progress` gets one line per measurement.
+/// Runs the speed test; `progress` gets the fraction done (0..=1) and one line per
+/// measurement.
+///
+/// With [`SpeedTestOptions::stop_when_certain`], a quality whose smallest timed model (plus
+/// Mimi) is already slower than the real-time budget ([`SpeedTestOptions::budget_ms`]) is not timed further: the
+/// full model has every layer of it and more, so it is slower still, and the result is that
+/// time as a lower bound ([`QualityTiming::lower_bound`]). On a machine far from real time
+/// (this Linux CPU: seconds per frame) the test then takes one warm-up and one timed step per
+/// quality instead of the whole fit.
 pub fn run(
     opts: &SpeedTestOptions,
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(f64, &str),
 ) -> Result<SpeedTestResult, EngineError> {
     let t0 = Instant::now();
-    let max_layers = *opts
-        .layers
-        .iter()
-        .max()
-        .ok_or_else(|| EngineError::Input("no layer counts to time".into()))?;
-    let mimi_ms = time_mimi(opts.mimi_frames.max(1), opts.warmup)?;
-    progress(&format!(
-        "mimi: {mimi_ms:.1} ms per frame (encode + decode)"
-    ));
-    let mut pool = Pool::new(0)?;
-    let dense = random_lm_tensors(&opts.config, max_layers, &mut pool)?;
-    drop(pool);
-    progress(&format!(
-        "weights: {max_layers} layers generated ({:.1} s)",
-        t0.elapsed().as_secs_f64()
-    ));
+    let mut layers = opts.layers.clone();
+    layers.sort_unstable();
+    layers.dedup();
+    if layers.is_empty() {
+        return Err(EngineError::Input("no layer counts to time".into()));
+    }
+    // Units of work: Mimi, then one per (quality, layer count).
+    let total = 1 + opts.qualities.len() * layers.len();
+    let mut done = 0usize;
+    let mimi_ms = if opts.mimi_frames == 0 {
+        0.0
+    } else {
+        time_mimi(opts.mimi_frames, opts.warmup)?
+    };
+    done += 1;
+    progress(
+        done as f64 / total as f64,
+        &format!("mimi: {mimi_ms:.1} ms per frame (encode + decode)"),
+    );
+    let budget = opts.budget_ms;
     let mut qualities = Vec::with_capacity(opts.qualities.len());
-    for &quality in &opts.qualities {
-        let (tensors, fmt) = match quant_spec(quality) {
-            None => (dense.clone(), WeightFormat::Dense(Dtype::Bfloat16)),
-            Some(spec) => (
-                crate::quant::quantize_checkpoint(dense.clone(), spec)?,
-                WeightFormat::Quantized(spec),
-            ),
-        };
-        let mut points = Vec::with_capacity(opts.layers.len());
-        for &k in &opts.layers {
-            let ms = time_lm(&opts.config, k, &tensors, fmt, opts.warmup, opts.steps)?;
-            progress(&format!("{quality}: {k} layers: {ms:.1} ms per step"));
+    for (qi, &quality) in opts.qualities.iter().enumerate() {
+        opts.check_cancel()?;
+        let mut ckpt = Checkpoint::new(&opts.config, quality, qi as u64)?;
+        let mut points = Vec::with_capacity(layers.len());
+        let mut lower_bound = false;
+        for &k in &layers {
+            while ckpt.layers < k {
+                opts.check_cancel()?;
+                ckpt.grow(ckpt.layers + 1)?;
+            }
+            opts.check_cancel()?;
+            let mut timer = StepTimer::new(&opts.config, k, &ckpt.tensors, ckpt.fmt, opts.warmup)?;
+            opts.check_cancel()?;
+            let first = timer.step_ms()?;
+            done += 1;
+            if opts.stop_when_certain && first + mimi_ms > budget {
+                points.push((k, first));
+                lower_bound = true;
+                done += layers.len() - points.len();
+                progress(
+                    done as f64 / total as f64,
+                    &format!(
+                        "{quality}: {k} layers: {first:.1} ms per step — already slower than \
+                         the {budget:.0} ms budget, so {} layers are too: stopping",
+                        opts.config.transformer.num_layers
+                    ),
+                );
+                break;
+            }
+            let mut times = vec![first];
+            for _ in 1..opts.steps.max(1) {
+                opts.check_cancel()?;
+                times.push(timer.step_ms()?);
+            }
+            let ms = median(&mut times);
+            progress(
+                done as f64 / total as f64,
+                &format!("{quality}: {k} layers: {ms:.1} ms per step"),
+            );
             points.push((k, ms));
         }
-        let fit = Fit::least_squares(&points)?;
+        let fit = if lower_bound {
+            // Only a bound: the smallest model's step, with nothing added for the other layers.
+            Fit {
+                fixed_ms: points[points.len() - 1].1,
+                per_layer_ms: 0.0,
+            }
+        } else {
+            Fit::least_squares(&points)?
+        };
         let timing = QualityTiming {
             quality,
             points,
             fit,
             full_layers: opts.config.transformer.num_layers,
             mimi_ms,
+            lower_bound,
         };
-        progress(&format!(
-            "{quality}: predicted {:.1} ms per frame ({:.1} fixed + {} × {:.1} per layer + {mimi_ms:.1} Mimi)",
-            timing.frame_ms(),
-            fit.fixed_ms,
-            timing.full_layers,
-            fit.per_layer_ms
-        ));
+        let line = if lower_bound {
+            format!(
+                "{quality}: at least {:.1} ms per frame (not real time)",
+                timing.frame_ms()
+            )
+        } else {
+            format!(
+                "{quality}: predicted {:.1} ms per frame ({:.1} fixed + {} × {:.1} per layer + {mimi_ms:.1} Mimi)",
+                timing.frame_ms(),
+                fit.fixed_ms,
+                timing.full_layers,
+                fit.per_layer_ms
+            )
+        };
+        progress(done as f64 / total as f64, &line);
         qualities.push(timing);
     }
     Ok(SpeedTestResult {
@@ -219,24 +304,65 @@ pub fn run(
     })
 }
 
-/// Generates and times the `layers`-layer model of `quality` on its own (the check of the
-/// extrapolation: compare with [`Fit::predict`]). Returns the median step in ms.
-pub fn time_quality_layers(
-    opts: &SpeedTestOptions,
-    quality: Quality,
+/// The real-time budget a measured frame must fit in: [`hardware::SPEED_MARGIN`] of the
+/// 80 ms frame (64 ms).
+pub fn budget_ms() -> f64 {
+    hardware::FRAME_MS * hardware::SPEED_MARGIN
+}
+
+/// A random checkpoint grown layer by layer (each new layer generated and quantized on its
+/// own), so timing 1, then 2, then 4 layers generates each layer once and a quality that stops
+/// early never generates the layers it did not need.
+struct Checkpoint<'a> {
+    cfg: &'a LmConfig,
+    pool: Pool,
+    spec: Option<QuantSpec>,
+    fmt: WeightFormat,
+    tensors: HashMap<String, Array>,
     layers: usize,
-) -> Result<f64, EngineError> {
-    let mut pool = Pool::new(1)?;
-    let dense = random_lm_tensors(&opts.config, layers, &mut pool)?;
-    drop(pool);
-    let (tensors, fmt) = match quant_spec(quality) {
-        None => (dense, WeightFormat::Dense(Dtype::Bfloat16)),
-        Some(spec) => (
-            crate::quant::quantize_checkpoint(dense, spec)?,
-            WeightFormat::Quantized(spec),
-        ),
-    };
-    time_lm(&opts.config, layers, &tensors, fmt, opts.warmup, opts.steps)
+}
+
+impl<'a> Checkpoint<'a> {
+    fn new(cfg: &'a LmConfig, quality: Quality, seed: u64) -> Result<Checkpoint<'a>, EngineError> {
+        let spec = quant_spec(quality);
+        let mut ckpt = Checkpoint {
+            cfg,
+            pool: Pool::new(seed)?,
+            spec,
+            fmt: match spec {
+                None => WeightFormat::Dense(Dtype::Bfloat16),
+                Some(spec) => WeightFormat::Quantized(spec),
+            },
+            tensors: HashMap::new(),
+            layers: 0,
+        };
+        let fixed = random_lm_tensors(cfg, 0, &mut ckpt.pool)?;
+        ckpt.tensors = ckpt.finish(fixed)?;
+        Ok(ckpt)
+    }
+
+    fn finish(&self, t: HashMap<String, Array>) -> Result<HashMap<String, Array>, EngineError> {
+        match self.spec {
+            None => Ok(t),
+            Some(spec) => crate::quant::quantize_checkpoint(t, spec),
+        }
+    }
+
+    /// Adds temporal layers until there are `layers`.
+    fn grow(&mut self, layers: usize) -> Result<(), EngineError> {
+        while self.layers < layers {
+            let mut g = Generator {
+                pool: &mut self.pool,
+                out: HashMap::new(),
+            };
+            g.layer("transformer", &self.cfg.transformer, self.layers)?;
+            let new = g.out;
+            let new = self.finish(new)?;
+            self.tensors.extend(new);
+            self.layers += 1;
+        }
+        Ok(())
+    }
 }
 
 fn quant_spec(q: Quality) -> Option<QuantSpec> {
@@ -252,6 +378,73 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// A random checkpoint of `cfg` with `layers` temporal layers in `quality`'s format, under the
+/// checkpoint's names. q8/q4 are generated and quantized one layer at a time, so the full
+/// 32-layer q4 model (~4 GB) never needs the bf16 copy of all its layers (~13 GB) at once.
+pub fn random_checkpoint(
+    cfg: &LmConfig,
+    layers: usize,
+    quality: Quality,
+    seed: u64,
+) -> Result<(HashMap<String, Array>, WeightFormat), EngineError> {
+    let mut ckpt = Checkpoint::new(cfg, quality, seed)?;
+    ckpt.grow(layers)?;
+    Ok((ckpt.tensors, ckpt.fmt))
+}
+
+/// One model with `layers` temporal layers, warmed up and ready to be timed step by step
+/// (the extrapolation check interleaves several of these; they share the checkpoint's arrays).
+pub struct StepTimer {
+    gen: LmGen,
+    user: Vec<u32>,
+}
+
+impl StepTimer {
+    /// Builds the model from the first `layers` layers of `tensors` and runs `warmup` steps.
+    pub fn new(
+        cfg: &LmConfig,
+        layers: usize,
+        tensors: &HashMap<String, Array>,
+        fmt: WeightFormat,
+        warmup: usize,
+    ) -> Result<StepTimer, EngineError> {
+        let mut cfg = cfg.clone();
+        cfg.transformer.num_layers = layers;
+        let keep = |name: &str| match name.strip_prefix("transformer.layers.") {
+            Some(rest) => rest
+                .split('.')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i < layers),
+            None => true,
+        };
+        let subset: HashMap<String, Array> = tensors
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let lm = Lm::load(
+            WeightStore::from_map(Path::new("<speed test>"), subset),
+            &cfg,
+            fmt,
+        )?;
+        let gen = LmGen::new(lm, SamplingConfig::default())?;
+        let user = vec![0u32; cfg.other_codebooks()];
+        let mut timer = StepTimer { gen, user };
+        for _ in 0..warmup {
+            timer.step_ms()?;
+        }
+        Ok(timer)
+    }
+
+    /// Times one `LmGen::step` (sampling and the read-back of the tokens included), in ms.
+    pub fn step_ms(&mut self) -> Result<f64, EngineError> {
+        let t = Instant::now();
+        self.gen.step(&self.user)?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
+}
+
 /// Median `LmGen::step` time (ms) of the architecture with `layers` temporal layers, built from
 /// the first `layers` layers of `tensors`.
 pub fn time_lm(
@@ -262,36 +455,10 @@ pub fn time_lm(
     warmup: usize,
     steps: usize,
 ) -> Result<f64, EngineError> {
-    let mut cfg = cfg.clone();
-    cfg.transformer.num_layers = layers;
-    let keep = |name: &str| match name.strip_prefix("transformer.layers.") {
-        Some(rest) => rest
-            .split('.')
-            .next()
-            .and_then(|i| i.parse::<usize>().ok())
-            .is_some_and(|i| i < layers),
-        None => true,
-    };
-    let subset: HashMap<String, Array> = tensors
-        .iter()
-        .filter(|(k, _)| keep(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let lm = Lm::load(
-        WeightStore::from_map(Path::new("<speed test>"), subset),
-        &cfg,
-        fmt,
-    )?;
-    let mut gen = LmGen::new(lm, SamplingConfig::default())?;
-    let user = vec![0u32; cfg.other_codebooks()];
-    let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps.max(1) {
-        let t = Instant::now();
-        gen.step(&user)?;
-        if i >= warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+    let mut timer = StepTimer::new(cfg, layers, tensors, fmt, warmup)?;
+    let mut times = (0..steps.max(1))
+        .map(|_| timer.step_ms())
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(median(&mut times))
 }
 
@@ -388,17 +555,28 @@ impl Generator<'_> {
         t: &crate::config::TransformerConfig,
         n: usize,
     ) -> Result<(), EngineError> {
+        for i in 0..n {
+            self.layer(prefix, t, i)?;
+        }
+        Ok(())
+    }
+
+    /// `{prefix}.layers.{i}.*`.
+    fn layer(
+        &mut self,
+        prefix: &str,
+        t: &crate::config::TransformerConfig,
+        i: usize,
+    ) -> Result<(), EngineError> {
         let d = t.d_model;
         let h = t.gating_hidden();
-        for i in 0..n {
-            let p = format!("{prefix}.layers.{i}");
-            self.put(format!("{p}.norm1.weight"), &[d])?;
-            self.put(format!("{p}.norm2.weight"), &[d])?;
-            self.put(format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?;
-            self.put(format!("{p}.self_attn.out_proj.weight"), &[d, d])?;
-            self.put(format!("{p}.gating.linear_in.weight"), &[2 * h, d])?;
-            self.put(format!("{p}.gating.linear_out.weight"), &[d, h])?;
-        }
+        let p = format!("{prefix}.layers.{i}");
+        self.put(format!("{p}.norm1.weight"), &[d])?;
+        self.put(format!("{p}.norm2.weight"), &[d])?;
+        self.put(format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?;
+        self.put(format!("{p}.self_attn.out_proj.weight"), &[d, d])?;
+        self.put(format!("{p}.gating.linear_in.weight"), &[2 * h, d])?;
+        self.put(format!("{p}.gating.linear_out.weight"), &[d, h])?;
         Ok(())
     }
 }
@@ -491,6 +669,68 @@ mod tests {
                 assert!(ms > 0.0);
             }
         }
+    }
+
+    fn tiny() -> LmConfig {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.cache/fixtures/pipeline-tiny/config.json"),
+        )
+        .expect("pipeline-tiny fixture (scripts/make-fixtures.sh)");
+        moshi_repo::RepoConfig::from_json_str(&text)
+            .expect("Kyutai config")
+            .lm
+    }
+
+    /// The whole test on the tiny architecture: a model far below the budget gets the full fit
+    /// (every layer count timed); with a budget below any step the answer is certain after
+    /// the first step and the test stops there, reporting a lower bound.
+    #[test]
+    fn a_fast_model_is_fitted_and_a_slow_one_stops_early() {
+        let mut opts = SpeedTestOptions {
+            qualities: vec![Quality::Bf16, Quality::Q4],
+            layers: vec![1, 2],
+            steps: 2,
+            warmup: 1,
+            mimi_frames: 0,
+            config: tiny(),
+            stop_when_certain: true,
+            budget_ms: budget_ms(),
+            cancel: None,
+        };
+        let mut fractions = Vec::new();
+        let r = run(&opts, |f, _| fractions.push(f)).expect("tiny speed test");
+        assert_eq!(r.qualities.len(), 2);
+        for q in &r.qualities {
+            // The tiny model is far below 64 ms per step: no early stop, both points timed.
+            assert!(!q.lower_bound, "{q:?}");
+            assert_eq!(q.points.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
+            assert!(q.to_speed().real_time(), "{q:?}");
+        }
+        assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
+        assert_eq!(fractions.last().copied(), Some(1.0));
+
+        opts.budget_ms = 0.0;
+        let slow = run(&opts, |_, _| {}).expect("tiny speed test, zero budget");
+        for q in &slow.qualities {
+            assert!(q.lower_bound, "{q:?}");
+            assert_eq!(
+                q.points.len(),
+                1,
+                "stopped after the first layer count: {q:?}"
+            );
+            let s = q.to_speed();
+            assert!(!s.real_time() && s.lower_bound);
+            assert!(s.describe().contains("at least"), "{}", s.describe());
+        }
+
+        // A cancelled test stops with an error instead of a result.
+        let flag = Arc::new(AtomicBool::new(true));
+        opts.cancel = Some(flag.clone());
+        let err = run(&opts, |_, _| {}).expect_err("cancelled");
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        flag.store(false, Ordering::Relaxed);
+        assert!(run(&opts, |_, _| {}).is_ok());
     }
 
     /// The random real-size Mimi runs a frame through and gives finite audio.

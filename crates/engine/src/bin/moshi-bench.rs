@@ -55,6 +55,10 @@ struct Args {
     /// should not depend on it while fewer steps than slots have run.
     #[arg(long)]
     context: Option<usize>,
+    /// Launch step t+1 (`LmGen::submit`, `async_eval`) before reading back step t
+    /// (`LmGen::collect`); the step time is then the interval between read-backs.
+    #[arg(long)]
+    lookahead: bool,
 }
 
 fn header(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -170,21 +174,40 @@ fn main() -> anyhow::Result<()> {
     )?;
     let card = cfg.audio_card() as u64;
     let mut state = 0x2545_f491_4f6c_dd1du64;
+    let total = args.warmup + args.steps;
+    let codes: Vec<Vec<u32>> = (0..total)
+        .map(|_| {
+            (0..cfg.other_codebooks())
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % card) as u32
+                })
+                .collect()
+        })
+        .collect();
     let mut times = Vec::with_capacity(args.steps);
-    for i in 0..args.warmup + args.steps {
-        let codes: Vec<u32> = (0..cfg.other_codebooks())
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % card) as u32
-            })
-            .collect();
-        let t = Instant::now();
-        gen.step(&codes)?;
-        if i >= args.warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
+    // Both modes time the interval between two read-backs of a step's tokens (serially that
+    // is one `step`; with the lookahead, step t+1 is already running when t is read back).
+    if args.lookahead {
+        gen.submit(&codes[0])?;
+    }
+    let mut last = Instant::now();
+    for i in 0..total {
+        if args.lookahead {
+            if i + 1 < total {
+                gen.submit(&codes[i + 1])?;
+            }
+            gen.collect()?;
+        } else {
+            gen.step(&codes[i])?;
         }
+        let now = Instant::now();
+        if i >= args.warmup {
+            times.push((now - last).as_secs_f64() * 1e3);
+        }
+        last = now;
     }
     let (t, d) = (&cfg.transformer, &cfg.depformer.transformer);
     let loadavg = std::fs::read_to_string("/proc/loadavg")
@@ -200,7 +223,7 @@ fn main() -> anyhow::Result<()> {
             "dtype": dtype, "bits": spec.map(|s| s.bits), "group_size": spec.map(|s| s.group_size),
             "runtime_quantized": file_spec.is_none() && spec.is_some(),
             "sampler": args.sampler, "cpu_streams": cpu_streams,
-            "context": cfg.transformer.context, "steps": args.steps, "warmup": args.warmup,
+            "context": cfg.transformer.context, "lookahead": args.lookahead, "steps": args.steps, "warmup": args.warmup,
             "load_s": (load_s * 100.0).round() / 100.0, "ms_per_step": stats(&mut times),
             "peak_rss_mb": peak_rss_mb(), "loadavg_1m": loadavg,
         })

@@ -7,8 +7,10 @@
 use super::model::{to_f32_vec, Lm};
 use crate::error::EngineError;
 use crate::sampling::SamplingConfig;
+use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::random::RandomState;
 use mlx_rs::Array;
+use std::collections::VecDeque;
 
 const UNGENERATED: i64 = -2;
 
@@ -37,8 +39,23 @@ pub struct LmGen {
     rng: RandomState,
     /// `history[t % depth][c]`: token of row c (0 = text, 1.. = codebooks) at step t.
     history: Vec<Vec<i64>>,
+    /// Steps collected (the index of the next step to read back).
     step: usize,
+    /// Steps submitted (the index of the next step to build).
+    submitted: usize,
+    /// Submitted steps not yet collected, oldest first.
+    pending: VecDeque<Pending>,
     record_logits: bool,
+}
+
+/// A step launched by [`LmGen::submit`] and not yet read back by [`LmGen::collect`].
+struct Pending {
+    /// Its step index.
+    t: usize,
+    /// int32 `(1, 1 + slices)`: the text token, then one token per depformer slice.
+    tokens: Array,
+    /// Text logits, audio logits and `out_norm` output, when logits recording is on.
+    recorded: Option<(Array, Vec<Array>, Array)>,
 }
 
 impl LmGen {
@@ -52,6 +69,8 @@ impl LmGen {
             sampling,
             history: vec![vec![UNGENERATED; rows]; depth],
             step: 0,
+            submitted: 0,
+            pending: VecDeque::new(),
             record_logits: false,
         })
     }
@@ -83,6 +102,8 @@ impl LmGen {
             col.fill(UNGENERATED);
         }
         self.step = 0;
+        self.submitted = 0;
+        self.pending.clear();
         self.rng = RandomState::with_seed(self.sampling.seed)?;
         Ok(())
     }
@@ -97,8 +118,47 @@ impl LmGen {
     }
 
     /// One frame: feeds the user's `other_codebooks` codes for this frame, returns the text
-    /// token and, from step 1 on, Moshi's previous frame of codes.
+    /// token and, from step 1 on, Moshi's previous frame of codes. The same as
+    /// [`LmGen::submit`] then [`LmGen::collect`]; an error while a submitted step is still
+    /// in flight.
     pub fn step(&mut self, user_codes: &[u32]) -> Result<StepOutput, EngineError> {
+        if !self.pending.is_empty() {
+            return Err(EngineError::Input(format!(
+                "step() with {} submitted step(s) not collected",
+                self.pending.len()
+            )));
+        }
+        self.submit(user_codes)?;
+        self.collect()
+    }
+
+    /// Steps submitted and not yet collected (0, 1 or [`LmGen::MAX_IN_FLIGHT`]).
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// At most this many steps may be submitted and not collected: one step read back
+    /// while the next one computes.
+    pub const MAX_IN_FLIGHT: usize = 2;
+
+    /// Builds the next step on the user's codes for it and launches it (`async_eval`)
+    /// without waiting for its tokens; [`LmGen::collect`] reads them back.
+    ///
+    /// With a step already in flight, this one is built on that step's tokens as lazy
+    /// arrays: step t+1 needs the text token of step t, codebook 0 of step t (delay 0) and
+    /// codebooks 1..7 of step t−1 (delay 1), all of which are step t's depformer outputs,
+    /// so submitting t+1 before collecting t lets MLX run t+1 right behind t while the host
+    /// reads t back (and builds no graph in between). The sampled tokens are bit-identical
+    /// to [`LmGen::step`]'s (same operations on the same values; only where the embedding
+    /// ids come from differs) — `tests/lm_lookahead.rs`. The price in a live session is one
+    /// frame (80 ms) of latency: the user's codes for t+1 must exist before t is read back.
+    pub fn submit(&mut self, user_codes: &[u32]) -> Result<(), EngineError> {
+        if self.pending.len() >= Self::MAX_IN_FLIGHT {
+            return Err(EngineError::Input(format!(
+                "{} steps already in flight: collect one first",
+                self.pending.len()
+            )));
+        }
         let cfg = self.lm.config().clone();
         let gen = cfg.generated_codebooks();
         if user_codes.len() != cfg.other_codebooks() {
@@ -108,35 +168,48 @@ impl LmGen {
                 user_codes.len()
             )));
         }
-        let t = self.step;
+        let t = self.submitted;
         let depth = self.history.len();
         self.history[t % depth].fill(UNGENERATED);
         for (i, &c) in user_codes.iter().enumerate() {
             self.set_cell(t, 1 + gen + i, c as i64);
         }
-        let text_in = if t == 0 {
-            cfg.initial_text_token()
-        } else {
-            self.cell(t - 1, 0) as u32
-        };
         let pad = cfg.audio_padding_token();
-        let mut audio_in = Vec::with_capacity(cfg.audio_codebooks);
-        for (cb, &delay) in cfg.audio_delays.iter().enumerate() {
-            let tok = if t > delay {
-                let v = self.cell(t - 1 - delay, cb + 1);
-                if v < 0 {
-                    return Err(EngineError::Input(format!(
-                        "ungenerated token for codebook {cb} at step {t}"
-                    )));
+        let main = match self.pending.back() {
+            // Step t−1 is in flight: its text and depformer tokens are step t's inputs.
+            Some(prev) => {
+                let col = |c: i32| prev.tokens.try_index((.., c..c + 1));
+                let text_in = col(0)?;
+                let mut audio_in = Vec::with_capacity(cfg.audio_codebooks);
+                for (cb, &delay) in cfg.audio_delays.iter().enumerate() {
+                    audio_in.push(if t <= delay {
+                        Self::ids(pad)
+                    } else if cb < gen {
+                        // Set by step (t−1−delay)+delay = t−1 as depformer token cb.
+                        col(1 + cb as i32)?
+                    } else {
+                        Self::ids(self.host_input(t, cb, delay)?)
+                    });
                 }
-                v as u32
-            } else {
-                pad
-            };
-            audio_in.push(tok);
-        }
-
-        let main = self.lm.forward_main(text_in, &audio_in)?;
+                self.lm.forward_main_ids(&text_in, &audio_in)?
+            }
+            None => {
+                let text_in = if t == 0 {
+                    cfg.initial_text_token()
+                } else {
+                    self.cell(t - 1, 0) as u32
+                };
+                let mut audio_in = Vec::with_capacity(cfg.audio_codebooks);
+                for (cb, &delay) in cfg.audio_delays.iter().enumerate() {
+                    audio_in.push(if t > delay {
+                        self.host_input(t, cb, delay)?
+                    } else {
+                        pad
+                    });
+                }
+                self.lm.forward_main(text_in, &audio_in)?
+            }
+        };
         let text_tok = self
             .sampling
             .text
@@ -148,19 +221,50 @@ impl LmGen {
             &mut self.rng,
             None,
         )?;
-        let all = mlx_rs::ops::concatenate(
+        let tokens = mlx_rs::ops::concatenate(
             &std::iter::once(text_tok.reshape(&[1, 1])?)
                 .chain(dep.tokens.iter().cloned())
                 .collect::<Vec<Array>>(),
             1,
-        )?;
-        all.eval()?;
-        let ids: Vec<u32> = all
-            .as_dtype(mlx_rs::Dtype::Int32)?
+        )?
+        .as_dtype(mlx_rs::Dtype::Int32)?;
+        mlx_rs::transforms::async_eval([&tokens])?;
+        let recorded =
+            self.record_logits
+                .then_some((main.text_logits, dep.logits, main.transformer_out));
+        self.pending.push_back(Pending {
+            t,
+            tokens,
+            recorded,
+        });
+        self.submitted += 1;
+        Ok(())
+    }
+
+    /// Waits for the oldest submitted step and reads its tokens back: the text token and,
+    /// from step 1 on, Moshi's previous frame of codes (what [`LmGen::step`] returns).
+    pub fn collect(&mut self) -> Result<StepOutput, EngineError> {
+        let p = self
+            .pending
+            .pop_front()
+            .ok_or_else(|| EngineError::Input("no submitted step to collect".into()))?;
+        let cfg = self.lm.config().clone();
+        let gen = cfg.generated_codebooks();
+        p.tokens.eval()?;
+        let ids: Vec<u32> = p
+            .tokens
             .try_as_slice::<i32>()?
             .iter()
             .map(|&v| v as u32)
             .collect();
+        if ids.len() != 1 + gen {
+            return Err(EngineError::Shape(format!(
+                "{} tokens from a step, expected {}",
+                ids.len(),
+                1 + gen
+            )));
+        }
+        let t = p.t;
         let text_token = ids[0];
         let depformer_tokens = ids[1..].to_vec();
 
@@ -170,22 +274,21 @@ impl LmGen {
                 self.set_cell(t - delay, cb + 1, depformer_tokens[cb] as i64);
             }
         }
-        self.step += 1;
+        self.step = t + 1;
 
         let frame = self.last_audio_tokens(&cfg)?;
-        let (text_logits, audio_logits, transformer_out) = if self.record_logits {
-            (
-                Some(to_f32_vec(&main.text_logits)?),
+        let (text_logits, audio_logits, transformer_out) = match &p.recorded {
+            Some((text, audio, out)) => (
+                Some(to_f32_vec(text)?),
                 Some(
-                    dep.logits
+                    audio
                         .iter()
                         .map(to_f32_vec)
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
-                Some(to_f32_vec(&main.transformer_out)?),
-            )
-        } else {
-            (None, None, None)
+                Some(to_f32_vec(out)?),
+            ),
+            None => (None, None, None),
         };
         Ok(StepOutput {
             text_token,
@@ -195,6 +298,21 @@ impl LmGen {
             audio_logits,
             transformer_out,
         })
+    }
+
+    /// Step `t`'s input for codebook `cb` from the host grid (`t > delay`).
+    fn host_input(&self, t: usize, cb: usize, delay: usize) -> Result<u32, EngineError> {
+        let v = self.cell(t - 1 - delay, cb + 1);
+        if v < 0 {
+            return Err(EngineError::Input(format!(
+                "ungenerated token for codebook {cb} at step {t}"
+            )));
+        }
+        Ok(v as u32)
+    }
+
+    fn ids(tok: u32) -> Array {
+        Array::from_slice(&[tok as i32], &[1, 1])
     }
 
     fn last_audio_tokens(

@@ -276,9 +276,28 @@ impl Lm {
         {
             return Err(EngineError::Input(format!("audio token {t} out of range")));
         }
-        let mut x = self.text_emb.embed(&Self::ids(text))?;
-        for (emb, &tok) in self.audio_embs.iter().zip(audio) {
-            x = x.add(&emb.embed(&Self::ids(tok))?)?;
+        let audio: Vec<Array> = audio.iter().map(|&t| Self::ids(t)).collect();
+        self.forward_main_ids(&Self::ids(text), &audio)
+    }
+
+    /// [`Lm::forward_main`] on int32 `(1, 1)` id arrays, which may be lazy (the outputs of a
+    /// step still being computed, see [`super::LmGen::submit`]); their range is not checked
+    /// (sampled tokens are in range by construction).
+    pub fn forward_main_ids(
+        &mut self,
+        text: &Array,
+        audio: &[Array],
+    ) -> Result<MainOut, EngineError> {
+        if audio.len() != self.cfg.audio_codebooks {
+            return Err(EngineError::Input(format!(
+                "{} audio tokens for {} codebooks",
+                audio.len(),
+                self.cfg.audio_codebooks
+            )));
+        }
+        let mut x = self.text_emb.embed(text)?;
+        for (emb, tok) in self.audio_embs.iter().zip(audio) {
+            x = x.add(&emb.embed(tok)?)?;
         }
         let h = self.transformer.forward(&x, &mut self.main_cache)?;
         let transformer_out = self.out_norm.forward(&h)?;
