@@ -16,7 +16,10 @@
 //!
 //! ```no_run
 //! use engine::speedtest::{run, SpeedTestOptions};
-//! let results = run(&SpeedTestOptions::default(), |line| eprintln!("{line}")).unwrap();
+//! let results = run(&SpeedTestOptions::default(), |fraction, line| {
+//!     eprintln!("{:3.0} % {line}", fraction * 100.0)
+//! })
+//! .unwrap();
 //! for r in &results.qualities {
 //!     println!("{}: {:.0} ms per frame", r.quality, r.frame_ms());
 //! }
