@@ -647,7 +647,7 @@ impl Reader {
             xorb: part.term.hash.clone(),
             start: part.term.range.start + part.durable as u64,
             end: part.term.range.start + part.chunks.len() as u64,
-            chunks: new.iter().map(|(h, l)| (h.hex(), *l)).collect(),
+            chunks: new.to_vec(),
             verified: false,
         };
         ctx.journal.lock().await.append(&rec).await?;
@@ -1408,7 +1408,7 @@ fn state_of(d: &TermDone) -> TermState {
 impl TermDone {
     fn from_record(r: &TermRecord) -> Self {
         TermDone {
-            chunks: r.hashes().unwrap_or_default(),
+            chunks: r.chunks.clone(),
             xorb_verified: r.verified,
         }
     }
@@ -1441,7 +1441,7 @@ impl TermRecord {
             xorb: term.hash.clone(),
             start: term.range.start,
             end: term.range.end,
-            chunks: d.chunks.iter().map(|(h, l)| (h.hex(), *l)).collect(),
+            chunks: d.chunks.clone(),
             verified: d.xorb_verified,
         }
     }
