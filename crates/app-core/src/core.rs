@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::machine::{Effect, Event, Machine, Refusal};
+use crate::msg::Msg;
 use crate::services::{DownloadControl, Services, SessionReport, SpeedTestReporter, StageReport};
 use crate::settings::Settings;
 use crate::state::{AppState, UiError};
@@ -18,16 +19,6 @@ pub const RELEASE_DEBOUNCE: Duration = Duration::from_millis(80);
 
 /// Capacity of the core's input channel.
 const CHANNEL: usize = 256;
-
-/// What the core's task receives.
-#[derive(Debug)]
-pub(crate) enum Msg {
-    Event(Event),
-    Command(Event, oneshot::Sender<Result<(), Refusal>>),
-    SaveSettings(Settings, oneshot::Sender<Result<Settings, String>>),
-    RestartQuestion(Settings, oneshot::Sender<Option<String>>),
-    DeleteModel(String, oneshot::Sender<Result<u64, String>>),
-}
 
 #[derive(Default)]
 struct Shared {

@@ -25,6 +25,7 @@
 
 mod core;
 mod machine;
+mod msg;
 mod services;
 mod settings;
 mod speed;

@@ -14,6 +14,7 @@ use hardware::{Hardware, Plan, Quality, SpeedReport};
 use tokio::sync::mpsc;
 
 use crate::machine::{Candidate, Event};
+use crate::msg::Msg;
 use crate::settings::Settings;
 use crate::speed::SpeedProgress;
 use crate::state::{AppState, Stage, TrayState, UiError};
@@ -174,7 +175,7 @@ pub struct Services {
 /// A download's way to tell the core it moved between downloading and verifying.
 #[derive(Debug, Clone)]
 pub struct StageReport {
-    pub(crate) tx: mpsc::Sender<crate::core::Msg>,
+    pub(crate) tx: mpsc::Sender<Msg>,
     pub(crate) epoch: u64,
 }
 
@@ -185,7 +186,7 @@ impl StageReport {
             epoch: self.epoch,
             stage,
         };
-        if self.tx.try_send(crate::core::Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(event)).is_err() {
             tracing::debug!("download stage not delivered (core busy or gone)");
         }
     }
@@ -194,14 +195,14 @@ impl StageReport {
 /// A running speed test's way to tell the core how far it is.
 #[derive(Debug, Clone)]
 pub struct SpeedTestReporter {
-    pub(crate) tx: mpsc::Sender<crate::core::Msg>,
+    pub(crate) tx: mpsc::Sender<Msg>,
 }
 
 impl SpeedTestReporter {
     /// One step done (lossy when the core is busy: the next step says more).
     pub fn progress(&self, progress: SpeedProgress) {
         let event = Event::SpeedProgress(progress);
-        if self.tx.try_send(crate::core::Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(event)).is_err() {
             tracing::debug!("speed test progress not delivered (core busy or gone)");
         }
     }
@@ -210,13 +211,13 @@ impl SpeedTestReporter {
 /// A session's way to tell the core what happens to it.
 #[derive(Debug, Clone)]
 pub struct SessionReport {
-    pub(crate) tx: mpsc::Sender<crate::core::Msg>,
+    pub(crate) tx: mpsc::Sender<Msg>,
     pub(crate) id: u64,
 }
 
 impl SessionReport {
     fn send(&self, event: Event) {
-        if self.tx.try_send(crate::core::Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(event)).is_err() {
             tracing::debug!("session report not delivered (core busy or gone)");
         }
     }
