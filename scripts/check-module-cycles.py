@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+# the target of a `use` of another crate's item
+EXTERN = ("<extern>",)
 
 
 @dataclass
@@ -267,8 +269,11 @@ class Crate:
             return mod.imports[head] + tuple(segs[1:])
         return None
 
-    def resolve_item(self, p: tuple[str, ...], seen: int = 0) -> tuple[str, ...]:
-        """The module that defines the item `p` names (its longest module prefix, through re-exports)."""
+    def resolve_item(self, p: tuple[str, ...], seen: int = 0) -> tuple[str, ...] | None:
+        """The module that defines the item `p` names (its longest module prefix, through
+        re-exports), or None for another crate's item re-exported here."""
+        if p[:1] == EXTERN:
+            return None
         i = len(p)
         while i > 0 and p[:i] not in self.modules:
             i -= 1
@@ -297,6 +302,10 @@ class Crate:
                         continue
                     ab = self.absolute(mod, segs)
                     if ab is None:
+                        if name:
+                            # another crate's item (`pub use app_core::UiError`): a path to
+                            # it through this module is no arrow to this module
+                            mod.imports[name] = EXTERN
                         continue
                     if segs[-1] == "*":
                         mod.refs.append(ab[:-1])
@@ -318,6 +327,8 @@ class Crate:
         for mod in self.modules.values():
             for ref in mod.refs:
                 target = self.resolve_item(ref)
+                if target is None:
+                    continue
                 a, b = mod.path, target
                 k = 0
                 while k < len(a) and k < len(b) and a[k] == b[k]:

@@ -86,7 +86,7 @@ class ModuleCycles(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("in m: s <-> t", r.stdout)
 
-    def test_containment_comments_strings_and_tests_are_no_circle(self) -> None:
+    def test_containment_comments_strings_extern_reexports_and_tests_are_no_circle(self) -> None:
         d = crate(
             self.root,
             "clean",
@@ -97,6 +97,7 @@ class ModuleCycles(unittest.TestCase):
                     """\
                     use crate::Root;
                     use crate::b::B;
+                    pub use std::fmt::Write as Ext;
                     pub struct A(Root, B);
                     """
                 ),
@@ -105,6 +106,8 @@ class ModuleCycles(unittest.TestCase):
                     """\
                     // crate::a::A would be a circle
                     pub struct B;
+                    // another crate's item through a's re-export: no arrow to a
+                    fn f(_: &dyn crate::a::Ext) {}
                     const S: &str = "crate::a::A";
                     #[cfg(test)]
                     mod tests {
