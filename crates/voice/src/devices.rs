@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture_clock::CaptureStamps;
 use crate::error::VoiceError;
+use crate::realtime::RtPromotion;
 use crate::ring::{AudioCounters, Capture, Playback};
 use crate::route::{DeviceTraits, Form, Transport};
 
@@ -48,6 +49,21 @@ pub fn host() -> Host {
         return h;
     }
     cpal::default_host()
+}
+
+/// Whether `host` runs its callbacks at normal priority, so they should ask for real-time
+/// scheduling ([`crate::realtime`]): cpal's native PulseAudio host. ALSA's own threads are
+/// left alone (at real-time priority its pulse plugin stopped delivering, see the README).
+pub fn callbacks_need_realtime(host: &Host) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        host.id() == cpal::HostId::PulseAudio
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = host;
+        false
+    }
 }
 
 /// The name shown to people and accepted back by [`find_device`]: the device's description.
@@ -298,11 +314,13 @@ trait StreamSide: Send + 'static {
     const DIRECTION: Direction;
     /// The device's default (native) configuration for this direction.
     fn default_config(device: &Device) -> Result<cpal::SupportedStreamConfig, String>;
-    /// Builds the stream with `self` moved into the data callback.
+    /// Builds the stream with `self` moved into the data callback (which first asks for
+    /// real-time scheduling through `rt`).
     fn build<T>(
         self,
         device: &Device,
         config: cpal::StreamConfig,
+        rt: RtPromotion,
         on_error: impl FnMut(cpal::Error) + Send + 'static,
     ) -> Result<Stream, cpal::Error>
     where
@@ -329,6 +347,7 @@ impl StreamSide for InputSide {
         mut self,
         device: &Device,
         config: cpal::StreamConfig,
+        mut rt: RtPromotion,
         on_error: impl FnMut(cpal::Error) + Send + 'static,
     ) -> Result<Stream, cpal::Error>
     where
@@ -338,6 +357,7 @@ impl StreamSide for InputSide {
         device.build_input_stream::<T, _, _>(
             config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
+                rt.once(&self.counters.rt_promoted, &self.counters.rt_refused);
                 let t = info.timestamp();
                 let age = t.callback.duration_since(t.capture);
                 // The index (in mono samples since the stream opened) of this callback's first
@@ -365,15 +385,18 @@ impl StreamSide for Playback {
         mut self,
         device: &Device,
         config: cpal::StreamConfig,
+        mut rt: RtPromotion,
         on_error: impl FnMut(cpal::Error) + Send + 'static,
     ) -> Result<Stream, cpal::Error>
     where
         T: SizedSample + FromSample<f32> + Send + 'static,
         f32: FromSample<T>,
     {
+        let counters = self.counters().clone();
         device.build_output_stream::<T, _, _>(
             config,
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
+                rt.once(&counters.rt_promoted, &counters.rt_refused);
                 let t = info.timestamp();
                 self.note_device_latency(t.playback.duration_since(t.callback));
                 self.process(data)
@@ -392,6 +415,7 @@ impl StreamSide for Playback {
 fn open_stream<S: StreamSide>(
     device: &Device,
     buffer_ms: Option<u32>,
+    realtime: bool,
     counters: Arc<AudioCounters>,
     make: impl FnOnce(u32, u16) -> S,
 ) -> Result<OpenStream, VoiceError> {
@@ -401,6 +425,7 @@ fn open_stream<S: StreamSide>(
     let format = supported.sample_format();
     let config = stream_config(&supported, buffer_ms);
     let side = make(config.sample_rate, config.channels);
+    let rt = RtPromotion::new(realtime);
     let on_error = move |e: cpal::Error| {
         // Xruns and reroutes are survivable (counted); the rest means the stream is gone.
         let (gone, xruns, errors) = S::error_counters(&counters);
@@ -413,13 +438,13 @@ fn open_stream<S: StreamSide>(
         }
     };
     let stream = match format {
-        SampleFormat::F32 => side.build::<f32>(device, config, on_error),
-        SampleFormat::F64 => side.build::<f64>(device, config, on_error),
-        SampleFormat::I16 => side.build::<i16>(device, config, on_error),
-        SampleFormat::I32 => side.build::<i32>(device, config, on_error),
-        SampleFormat::U8 => side.build::<u8>(device, config, on_error),
-        SampleFormat::U16 => side.build::<u16>(device, config, on_error),
-        SampleFormat::I8 => side.build::<i8>(device, config, on_error),
+        SampleFormat::F32 => side.build::<f32>(device, config, rt, on_error),
+        SampleFormat::F64 => side.build::<f64>(device, config, rt, on_error),
+        SampleFormat::I16 => side.build::<i16>(device, config, rt, on_error),
+        SampleFormat::I32 => side.build::<i32>(device, config, rt, on_error),
+        SampleFormat::U8 => side.build::<u8>(device, config, rt, on_error),
+        SampleFormat::U16 => side.build::<u16>(device, config, rt, on_error),
+        SampleFormat::I8 => side.build::<i8>(device, config, rt, on_error),
         other => {
             return Err(VoiceError::UnsupportedFormat {
                 direction: dir.as_str(),
@@ -443,18 +468,23 @@ fn open_stream<S: StreamSide>(
 pub fn open_input(
     device: &Device,
     buffer_ms: Option<u32>,
+    realtime: bool,
     counters: Arc<AudioCounters>,
     stamps: CaptureStamps,
     make_capture: impl FnOnce(u32, u16) -> Capture,
 ) -> Result<OpenStream, VoiceError> {
     let c2 = counters.clone();
-    open_stream(device, buffer_ms, counters, move |rate, channels| {
-        InputSide {
+    open_stream(
+        device,
+        buffer_ms,
+        realtime,
+        counters,
+        move |rate, channels| InputSide {
             capture: make_capture(rate, channels),
             stamps,
             counters: c2,
-        }
-    })
+        },
+    )
 }
 
 /// Opens `device` for playback at its default (native) configuration, with the playback
@@ -462,8 +492,9 @@ pub fn open_input(
 pub fn open_output(
     device: &Device,
     buffer_ms: Option<u32>,
+    realtime: bool,
     counters: Arc<AudioCounters>,
     make_playback: impl FnOnce(u32, u16) -> Playback,
 ) -> Result<OpenStream, VoiceError> {
-    open_stream(device, buffer_ms, counters, make_playback)
+    open_stream(device, buffer_ms, realtime, counters, make_playback)
 }

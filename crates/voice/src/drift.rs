@@ -12,8 +12,9 @@
 //!
 //! The session runs two: one on the speaker's queue (Moshi's 24 kHz output → the device rate;
 //! the speaker's clock against the microphone's), one on the far end of the echo canceller
-//! (what the speaker played → 24 kHz on the microphone's clock), so the canceller's reference
-//! stays lined up with its echo. Nothing here allocates; it runs on the model thread.
+//! (what the speaker played → 24 kHz on the microphone's clock, [`FarEndClock`]), so the
+//! canceller's reference stays lined up with its echo. Nothing here allocates; it runs on the
+//! model thread.
 //!
 //! ```
 //! use voice::drift::DriftController;
@@ -141,17 +142,125 @@ pub fn fluid_depth(queued: usize, since_callback_s: f64, rate: f64) -> f64 {
     queued as f64 - since_callback_s.clamp(0.0, 0.05) * rate
 }
 
-/// The ppm a resampler needs to undo a correction of `ppm` (exact inverse ratio): the far end
-/// of the echo canceller maps what the speaker played back onto the model's (the
-/// microphone's) clock with it.
+/// The ppm a resampler needs to undo a correction of `ppm` (exact inverse ratio).
 pub fn inverse_ppm(ppm: f64) -> f64 {
     (1.0 / (1.0 + ppm * 1e-6) - 1.0) * 1e6
 }
 
+/// Keeps the echo canceller's far end lined up with its echo: steers the ratio of the resampler
+/// that maps what the speaker played (at the speaker's clock) onto the microphone's 24 kHz
+/// clock so that the far end's backlog (samples waiting beyond the frame being cancelled) stays
+/// where it settled.
+///
+/// The backlog *is* the alignment: the far end the canceller gets with a microphone frame was
+/// played `backlog / 24 kHz` (plus constant device and tap latencies) before that frame, so a
+/// steady backlog is a steady far-end → echo delay, and a backlog that runs out or piles up is
+/// padded with silence or trimmed (a jump the canceller must re-converge from). Two shortcuts
+/// fail (tests/clock_drift.rs, tests/live_echo.rs):
+/// - the inverse of the output's *correction* also undoes the output's steering of its queue
+///   depth (thousands of ppm for tens of seconds after a start): the far end slides against its
+///   echo by as much as the speaker's queue changes (live ERLE 3-20 dB);
+/// - the inverse of the output's *learned* drift lags a wandering clock: the backlog drifts by
+///   the integral of that lag until it runs out (11 paddings in 5 minutes).
+///
+/// So the far end learns its own clock ratio from its own backlog ([`DriftController`]: the
+/// integral learns the ratio, the proportional part holds the backlog), starting once the
+/// backlog has settled ([`FAR_SETTLE_S`]), at the backlog it settled at (kept [`FAR_MARGIN_S`]
+/// away from empty and from the most the far end may hold: never so low that jitter pads, never
+/// so high that it is trimmed).
+#[derive(Debug, Clone)]
+pub struct FarEndClock {
+    rate: f64,
+    floor: f64,
+    ceil: f64,
+    max_ppm: f64,
+    settle_s: f64,
+    seen_s: f64,
+    controller: Option<DriftController>,
+}
+
+/// How long the far end's backlog is watched before it is held where it settled, s.
+pub const FAR_SETTLE_S: f64 = 1.0;
+/// How far the held backlog stays from empty and from the far end's limit, s (half a 20 ms
+/// device period).
+pub const FAR_MARGIN_S: f64 = 0.01;
+
+impl FarEndClock {
+    /// A far end at `rate` (24 kHz) that may hold at most `max_backlog` samples beyond the
+    /// frame being cancelled ([`crate::aec::FarEnd::new`]), its correction bounded by `max_ppm`.
+    pub fn new(rate: f64, max_backlog: f64, max_ppm: f64) -> Self {
+        let margin = (rate * FAR_MARGIN_S).max(max_backlog / 2.0 - rate * FAR_MARGIN_S);
+        Self {
+            rate,
+            floor: margin,
+            ceil: max_backlog - margin,
+            max_ppm,
+            settle_s: FAR_SETTLE_S,
+            seen_s: 0.0,
+            controller: None,
+        }
+    }
+
+    /// Feeds the backlog (samples waiting after a frame was taken, [`fluid_depth`] at 24 kHz)
+    /// `dt_s` after the previous observation; returns the far-end resampler's correction, ppm
+    /// (0 while settling).
+    pub fn observe(&mut self, backlog: f64, dt_s: f64) -> f64 {
+        if let Some(c) = self.controller.as_mut() {
+            return c.update(backlog, dt_s);
+        }
+        self.settle(backlog, dt_s)
+    }
+
+    /// Hybrid: the far end follows `learned_ppm` (the output's learned clock ratio, inverted)
+    /// and the backlog is steered only when it leaves a ±[`FAR_MARGIN_S`] window around where it
+    /// settled (the edge term pulls it back at 1 000 ppm per 10 ms outside).
+    pub fn observe_learned(&mut self, backlog: f64, dt_s: f64, learned_ppm: f64) -> f64 {
+        let Some(c) = self.controller.as_mut() else {
+            self.settle(backlog, dt_s);
+            return learned_ppm;
+        };
+        c.update(backlog, dt_s);
+        let w = self.rate * FAR_MARGIN_S;
+        let err = c.depth() - c.target();
+        let beyond = if err > w {
+            err - w
+        } else if err < -w {
+            err + w
+        } else {
+            0.0
+        };
+        (learned_ppm - beyond / self.rate * 1e5).clamp(-self.max_ppm, self.max_ppm)
+    }
+
+    fn settle(&mut self, backlog: f64, dt_s: f64) -> f64 {
+        self.seen_s += dt_s.max(0.0);
+        if self.seen_s >= self.settle_s {
+            let target = backlog.clamp(self.floor, self.ceil);
+            let mut c = DriftController::new(self.rate, target, self.max_ppm);
+            let ppm = c.update(backlog, 0.0);
+            self.controller = Some(c);
+            return ppm;
+        }
+        0.0
+    }
+
+    /// The correction applied now, ppm.
+    pub fn correction_ppm(&self) -> f64 {
+        self.controller
+            .as_ref()
+            .map_or(0.0, DriftController::correction_ppm)
+    }
+
+    /// The backlog it holds, samples (`None` while settling).
+    pub fn target(&self) -> Option<f64> {
+        self.controller.as_ref().map(DriftController::target)
+    }
+}
+
 /// Output path drift compensation: Moshi's 24 kHz output resampled to the speaker's rate by an
 /// [`AdaptiveResampler`] whose ratio a [`DriftController`] steers from the depth of the
-/// speaker's queue. The canceller's far end uses [`DriftCompensator::far_end_ppm`], the exact
-/// inverse, so what the speaker played comes back on the microphone's clock.
+/// speaker's queue. The canceller's far end follows the speaker's clock with its own
+/// [`FarEndClock`].
 #[derive(Debug)]
 pub struct DriftCompensator {
     resampler: AdaptiveResampler,
@@ -216,11 +325,6 @@ impl DriftCompensator {
     /// 0.1 % slow).
     pub fn drift_ppm(&self) -> f64 {
         self.controller.drift_ppm()
-    }
-
-    /// The correction the far end's resampler (speaker rate → 24 kHz) applies now, ppm.
-    pub fn far_end_ppm(&self) -> f64 {
-        inverse_ppm(self.correction_ppm())
     }
 
     /// The controller (depth, target, saturation).

@@ -29,6 +29,7 @@ pub mod gate;
 mod macos_route;
 pub mod metrics;
 pub mod model;
+pub mod realtime;
 pub mod resample;
 pub mod ring;
 pub mod route;

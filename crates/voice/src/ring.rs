@@ -42,6 +42,14 @@ pub struct AudioCounters {
     /// Played samples the far-end tap could not keep (its ring was full): the echo canceller
     /// saw silence instead of them.
     pub tap_overflow: AtomicU64,
+    /// Silence the output callback wrote because the queue had too little (waiting for the
+    /// prebuffer, or the rest of a callback after an underrun), samples: the time the model
+    /// thread's output came late, as opposed to callbacks that did not come at all.
+    pub output_silence: AtomicU64,
+    /// Callback threads that got real-time scheduling ([`crate::realtime`]).
+    pub rt_promoted: AtomicU64,
+    /// Callback threads that asked for it and were refused (they run at normal priority).
+    pub rt_refused: AtomicU64,
     /// Set by a stream's error callback: the device needs reopening.
     pub input_failed: AtomicBool,
     /// Set by a stream's error callback: the device needs reopening.
@@ -173,6 +181,11 @@ impl Playback {
         }
     }
 
+    /// The counters this side bumps.
+    pub fn counters(&self) -> &Arc<AudioCounters> {
+        &self.counters
+    }
+
     /// Records how long until this callback's data reaches the speaker. Real-time safe.
     pub fn note_device_latency(&self, d: std::time::Duration) {
         self.counters
@@ -207,6 +220,9 @@ impl Playback {
             } else {
                 data.fill(T::EQUILIBRIUM);
                 self.tap_out(std::iter::repeat(0.0), frames);
+                self.counters
+                    .output_silence
+                    .fetch_add(frames as u64, Ordering::Relaxed);
                 return;
             }
         }
@@ -237,6 +253,9 @@ impl Playback {
         if done < frames {
             data[done * ch..].fill(T::EQUILIBRIUM);
             self.tap_out(std::iter::repeat(0.0), frames - done);
+            self.counters
+                .output_silence
+                .fetch_add((frames - done) as u64, Ordering::Relaxed);
             self.counters.underruns.fetch_add(1, Ordering::Relaxed);
             self.playing = false;
         }
@@ -280,6 +299,8 @@ mod tests {
         assert_eq!(out16, [-16384, -16384, 0, 0]);
         assert_eq!(c.underruns.load(Ordering::Relaxed), 1);
         assert_eq!(c.played.load(Ordering::Relaxed), 3);
+        // 2 frames while prebuffering, 1 after the underrun.
+        assert_eq!(c.output_silence.load(Ordering::Relaxed), 3);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::aec::{CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
 use crate::capture_clock::{capture_clock, CaptureClock};
 pub use crate::config::SessionConfig;
 use crate::devices::{self, Direction, OpenStream};
-use crate::drift::{self, DriftCompensator};
+use crate::drift::{self, DriftCompensator, FarEndClock};
 use crate::error::VoiceError;
 pub use crate::events::SessionEvent;
 use crate::frame_loop::{FrameLoop, LiveFigures};
@@ -62,6 +62,24 @@ pub struct SessionStats {
     pub far_trimmed: AtomicU64,
     /// Time spent in the echo canceller (and delay estimator), nanoseconds, over `frames`.
     pub aec_ns: AtomicU64,
+    /// Silence the output callback wrote because the model's output was not queued in time
+    /// (prebuffering and underruns), samples at the output rate, summed over reopened devices.
+    /// Together with `AudioHealth::played_s` this tells who lost time when the speaker falls
+    /// behind the wall clock: silence = the model thread was late; neither = the audio client
+    /// or server did not call for data.
+    pub output_silence: AtomicU64,
+    /// The longest gap between two frames queued for the speaker, microseconds (a frame is
+    /// 80 ms; more than 80 ms plus the prebuffer empties the queue).
+    pub push_gap_max_us: AtomicU64,
+    /// Frames queued more than 40 ms later than 80 ms after the previous one.
+    pub push_gaps_late: AtomicU64,
+    /// The longest model step (`FrameModel::process` and the canceller), microseconds.
+    pub step_max_us: AtomicU64,
+    /// Whether the model thread runs at real-time priority
+    /// ([`crate::realtime::promote_model_thread`]; only with the PulseAudio host on Linux).
+    pub model_realtime: AtomicBool,
+    /// The largest correction the far end's resampler applied, |ppm|.
+    pub far_correction_max_ppm: AtomicU64,
     /// The latest figures sent with the metrics events (canceller, delay, device accounting).
     pub live: std::sync::Mutex<LiveFigures>,
 }
@@ -220,6 +238,9 @@ impl Drop for Session {
 
 /// The devices of one open period (replaced wholesale on a reopen).
 struct Io {
+    /// The host's callbacks run at normal priority, so they (and the model thread) ask for
+    /// real-time scheduling ([`devices::callbacks_need_realtime`]).
+    realtime: bool,
     input: OpenStream,
     output: OpenStream,
     in_cons: rtrb::Consumer<f32>,
@@ -236,8 +257,12 @@ struct Io {
     out_rs: DriftCompensator,
     /// What the output callback played, for the canceller's far end.
     tap_cons: rtrb::Consumer<f32>,
-    /// Speaker rate → 24 kHz on the microphone's clock (the inverse of `out_rs`'s correction).
+    /// Speaker rate → 24 kHz on the microphone's clock, steered by `far_clock`.
     tap_rs: AdaptiveResampler,
+    /// Holds the far end's backlog (its alignment with the echo) where it settled.
+    far_clock: FarEndClock,
+    /// When `far_clock` last observed.
+    far_observed: Option<Instant>,
     opened: Instant,
     /// What the route means for echo (canceller, notice).
     route: RoutePlan,
@@ -378,9 +403,11 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         }
     }
     let mut in_cons_slot = None;
+    let realtime = devices::callbacks_need_realtime(&host);
     let input = devices::open_input(
         &in_dev,
         config.device_buffer_ms,
+        realtime,
         counters.clone(),
         stamps,
         |rate, channels| {
@@ -395,6 +422,7 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
     let output = devices::open_output(
         &out_dev,
         config.device_buffer_ms,
+        realtime,
         counters.clone(),
         |rate, channels| {
             let (p, c) = ring::ring(rate as usize * 2);
@@ -494,6 +522,7 @@ fn finish_io(host: &cpal::Host, parts: IoParts) -> Result<Io, VoiceError> {
         .map_err(|e| VoiceError::Thread(e.to_string()))?;
 
     Ok(Io {
+        realtime: devices::callbacks_need_realtime(host),
         input,
         output,
         in_cons,
@@ -504,6 +533,8 @@ fn finish_io(host: &cpal::Host, parts: IoParts) -> Result<Io, VoiceError> {
         out_rs,
         tap_cons,
         tap_rs,
+        far_clock: FarEndClock::new(f64::from(SAMPLE_RATE), FAR_BACKLOG as f64, drift::MAX_PPM),
+        far_observed: None,
         opened: Instant::now(),
         route,
         system_aec,
@@ -533,7 +564,13 @@ impl Worker {
         }
         model.reset();
         let io = match open_io(&self.config, true) {
-            Ok(io) => io,
+            Ok(io) => {
+                if io.realtime {
+                    let granted = crate::realtime::promote_model_thread();
+                    self.stats.model_realtime.store(granted, Ordering::Relaxed);
+                }
+                io
+            }
             Err(e) => {
                 let _ = ready.send(Err(e));
                 return model;
@@ -591,8 +628,21 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             };
+            let t_step = Instant::now();
             let pcm = self.step(fl, &mut st, &io, &mut picked)?;
+            self.stats
+                .step_max_us
+                .fetch_max(t_step.elapsed().as_micros() as u64, Ordering::Relaxed);
             self.push_output(&mut st, &mut io, &pcm, &picked)?;
+            let now = Instant::now();
+            if let Some(gap) = st.last_push.replace(now).map(|t| now.duration_since(t)) {
+                self.stats
+                    .push_gap_max_us
+                    .fetch_max(gap.as_micros() as u64, Ordering::Relaxed);
+                if gap > Duration::from_millis(120) {
+                    self.stats.push_gaps_late.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         Ok(())
     }
@@ -618,6 +668,7 @@ impl Worker {
         });
         let c = &io.counters;
         st.underruns_before += c.underruns.load(Ordering::Relaxed);
+        st.silence_before += c.output_silence.load(Ordering::Relaxed);
         st.xruns_before +=
             c.input_xruns.load(Ordering::Relaxed) + c.output_xruns.load(Ordering::Relaxed);
         st.errors_before +=
@@ -745,7 +796,7 @@ impl Worker {
         picked: &PickedFrame,
     ) -> Result<(), String> {
         // Clock drift: steer the output ratio by the queue's depth once the speaker plays, and
-        // map what it plays back onto the microphone's clock with the inverse.
+        // map what it plays back onto the microphone's clock by the far end's own backlog.
         let last_cb = io.counters.output_callback_ns.load(Ordering::Relaxed);
         if last_cb != 0 && io.counters.played.load(Ordering::Relaxed) > 0 {
             let since = ring::now_ns().saturating_sub(last_cb) as f64 * 1e-9;
@@ -755,8 +806,22 @@ impl Worker {
             io.out_rs
                 .set_target(out_rate * f64::from(self.config.prebuffer_ms) / 1000.0);
             io.out_rs.observe_now(depth).map_err(|e| e.to_string())?;
+            let now = Instant::now();
+            let dt = io
+                .far_observed
+                .replace(now)
+                .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+            let backlog = drift::fluid_depth(st.far_end.len(), since, f64::from(SAMPLE_RATE));
+            let far_ppm = io.far_clock.observe_learned(
+                backlog,
+                dt,
+                drift::inverse_ppm(io.out_rs.drift_ppm()),
+            );
+            self.stats
+                .far_correction_max_ppm
+                .fetch_max(far_ppm.abs() as u64, Ordering::Relaxed);
             io.tap_rs
-                .set_correction_ppm(io.out_rs.far_end_ppm())
+                .set_correction_ppm(far_ppm)
                 .map_err(|e| e.to_string())?;
         }
         // The output resampler: the one place 24 kHz becomes the device's rate.
@@ -837,6 +902,10 @@ impl Worker {
             + c.output_errors.load(Ordering::Relaxed);
         self.stats.xruns.store(xruns, Ordering::Relaxed);
         self.stats.stream_errors.store(errors, Ordering::Relaxed);
+        self.stats.output_silence.store(
+            st.silence_before + c.output_silence.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         self.stats
             .far_padded
             .store(far_end.padded, Ordering::Relaxed);
@@ -926,6 +995,9 @@ struct LoopState {
     /// The same at 24 kHz.
     tap_24k: Vec<f32>,
     underruns_before: u64,
+    silence_before: u64,
+    /// When the last frame was queued for the speaker.
+    last_push: Option<Instant>,
     xruns_before: u64,
     errors_before: u64,
     aec: Option<EchoCanceller>,
@@ -960,6 +1032,8 @@ impl LoopState {
             tap_buf: Vec::with_capacity(io.output.rate as usize * 2),
             tap_24k: Vec::with_capacity(SAMPLE_RATE as usize * 2),
             underruns_before: 0,
+            silence_before: 0,
+            last_push: None,
             xruns_before: 0,
             errors_before: 0,
             aec,
@@ -978,6 +1052,7 @@ impl LoopState {
     /// After a reopen: nothing buffered belongs to the new devices.
     fn reset_for(&mut self, _io: &Io) {
         self.acc.clear();
+        self.last_push = None;
         self.pre_roll.clear();
         self.far_end = FarEnd::new(FAR_BACKLOG);
         self.last_progress = Instant::now();

@@ -1,7 +1,8 @@
 //! Clock drift, simulated faster than real time: a microphone and a speaker on different clocks
 //! (48 000 vs 47 952 Hz, and a speaker whose clock wanders) for 10 minutes, through the session's
 //! own pieces — the output callback's [`Playback`] (prebuffer, underruns, far-end tap), the
-//! [`DriftCompensator`] on Moshi's output, the far end's [`AdaptiveResampler`] and [`FarEnd`] —
+//! [`DriftCompensator`] on Moshi's output, the far end's [`AdaptiveResampler`] steered by its
+//! [`FarEndClock`] and [`FarEnd`] —
 //! with the session's output-queue cap. The model thread steps whenever the microphone has
 //! delivered a whole 80 ms frame, as live.
 //!
@@ -16,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use voice::aec::FarEnd;
-use voice::drift::{fluid_depth, DriftCompensator, MAX_PPM};
+use voice::drift::{fluid_depth, DriftCompensator, FarEndClock, MAX_PPM};
 use voice::resample::AdaptiveResampler;
 use voice::ring::{ring, AudioCounters, Playback};
 
@@ -30,6 +31,8 @@ const MARGIN: usize = 1920;
 const WARMUP_S: f64 = 30.0;
 /// The depth the speaker's queue is steered to just before a frame is queued: the margin.
 const TARGET: f64 = MARGIN as f64;
+/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled (100 ms).
+const FAR_BACKLOG: usize = 2400;
 
 #[derive(Debug, Default)]
 struct Outcome {
@@ -63,7 +66,8 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
         Playback::new(out_cons, 1, FRAME_OUT + MARGIN, counters.clone()).with_tap(tap_prod);
     let mut comp = DriftCompensator::new(24_000, RATE, TARGET, MAX_PPM).expect("compensator");
     let mut tap_rs = AdaptiveResampler::new(RATE, 24_000, MAX_PPM).expect("tap resampler");
-    let mut far = FarEnd::new(2400);
+    let mut far = FarEnd::new(FAR_BACKLOG);
+    let mut far_clock = FarEndClock::new(24_000.0, FAR_BACKLOG as f64, MAX_PPM);
     let max_queue = 2 * FRAME_OUT + MARGIN;
 
     let mut spk_buf = vec![0.0f32; PERIOD];
@@ -125,8 +129,13 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
             if compensate {
                 let dt = last_frame_t.map_or(0.0, |l| t - l);
                 comp.observe(depth, dt).expect("observe");
+                let backlog = fluid_depth(far.len(), t - last_cb, 24_000.0);
                 tap_rs
-                    .set_correction_ppm(comp.far_end_ppm())
+                    .set_correction_ppm(far_clock.observe_learned(
+                        backlog,
+                        dt,
+                        voice::drift::inverse_ppm(comp.drift_ppm()),
+                    ))
                     .expect("far-end ppm");
             }
             last_frame_t = Some(t);

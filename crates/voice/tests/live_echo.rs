@@ -193,11 +193,23 @@ fn live_loopback_echo_is_cancelled_and_the_person_kept() -> Result<(), Box<dyn s
     eprintln!(
         "live: echo {echo_in:.1} dB -> {echo_out:.1} dB (ERLE {erle:.1} dB); person alone \
          {alone_in:.1} -> {alone_out:.1} dB; double talk out {dt_out:.1} dB; delay {delay:?} ms; \
-         AEC3 ERLE {:?}; audio {:?}; far padded/trimmed {}/{}",
+         AEC3 ERLE {:?}; audio {:?}; far padded/trimmed {}/{}; speaker silence {:.2} s, \
+         underruns {}, longest push gap {:.0} ms, late pushes {}, longest step {:.0} ms (canceller mean {:.1} ms), model thread real-time {}, far correction max {} ppm; load {}",
         last.erle_db,
         last.audio,
         stats.far_padded.load(Ordering::Relaxed),
         stats.far_trimmed.load(Ordering::Relaxed),
+        stats.output_silence.load(Ordering::Relaxed) as f64 / 48_000.0,
+        stats.underruns.load(Ordering::Relaxed),
+        stats.push_gap_max_us.load(Ordering::Relaxed) as f64 / 1e3,
+        stats.push_gaps_late.load(Ordering::Relaxed),
+        stats.step_max_us.load(Ordering::Relaxed) as f64 / 1e3,
+        stats.aec_ns.load(Ordering::Relaxed) as f64
+            / 1e6
+            / stats.frames.load(Ordering::Relaxed).max(1) as f64,
+        stats.model_realtime.load(Ordering::Relaxed),
+        stats.far_correction_max_ppm.load(Ordering::Relaxed),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     );
     assert_eq!(last.echo_canceller, voice::CancellerKind::WebrtcAec3);
     assert!(

@@ -11,20 +11,22 @@ pub fn workspace() -> PathBuf {
 }
 
 /// Starts (or reuses) the PulseAudio daemon with the null sinks in `dir` (None: the shared
-/// one) and points this process at it. Call before any audio is opened.
+/// one, or `MOSHIBAR_PULSE_DIR`'s when that is set) and points this process at it. Call before
+/// any audio is opened.
 pub fn start_pulse(dir: Option<&str>) {
-    let mut cmd = Command::new("bash");
-    cmd.arg(workspace().join("scripts/start-pulse.sh"));
-    if let Some(d) = dir {
-        cmd.env("MOSHIBAR_PULSE_DIR", d);
-    }
-    let out = cmd.output().expect("running scripts/start-pulse.sh");
+    let shared =
+        std::env::var("MOSHIBAR_PULSE_DIR").unwrap_or_else(|_| "/tmp/moshibar-pulse".into());
+    let runtime = dir.unwrap_or(&shared);
+    let out = Command::new("bash")
+        .arg(workspace().join("scripts/start-pulse.sh"))
+        .env("MOSHIBAR_PULSE_DIR", runtime)
+        .output()
+        .expect("running scripts/start-pulse.sh");
     assert!(
         out.status.success(),
         "scripts/start-pulse.sh failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let runtime = dir.unwrap_or("/tmp/moshibar-pulse");
     // Edition 2021: set_var is safe; tests call this before starting any audio thread.
     std::env::set_var("PULSE_SERVER", format!("unix:{runtime}/pulse/native"));
 }
