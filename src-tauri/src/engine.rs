@@ -112,10 +112,8 @@ impl LoadError {
 pub fn classify(e: engine::EngineError) -> LoadError {
     use engine::EngineError as E;
     match e {
-        E::Mlx(ref m) if m.to_ascii_lowercase().contains("metallib") => {
-            LoadError::Metallib(Box::new(e))
-        }
-        E::Io { .. } => LoadError::Unreadable(Box::new(e)),
+        _ if e.is_missing_metallib() => LoadError::Metallib(Box::new(e)),
+        E::Io { .. } | E::Checkpoint { .. } => LoadError::Unreadable(Box::new(e)),
         E::Weights { .. } | E::RepoConfig { .. } | E::Json(_) => LoadError::Layout(Box::new(e)),
         other => LoadError::Engine(Box::new(other)),
     }
@@ -337,7 +335,7 @@ impl EngineThread {
 
 fn engine_loop(rx: Receiver<Job>) {
     let mut model: Option<Box<dyn FrameModel>> = None;
-    let missing = || ModelError("Moshi is not loaded.".into());
+    let missing = || ModelError::unavailable("Moshi is not loaded.");
     for job in rx {
         match job {
             Job::Load(spec, reply) => {
@@ -400,7 +398,7 @@ pub struct RemoteModel {
 
 impl RemoteModel {
     fn gone() -> ModelError {
-        ModelError("the engine thread has stopped".into())
+        ModelError::unavailable("the engine thread has stopped")
     }
 }
 
@@ -542,6 +540,13 @@ mod tests {
         ));
         assert!(matches!(
             classify(E::io("/x", std::io::Error::other("gone"))),
+            LoadError::Unreadable(_)
+        ));
+        assert!(matches!(
+            classify(E::checkpoint(
+                "/x/model.safetensors",
+                mlx_rs::error::IoError::UnableToOpenFile
+            )),
             LoadError::Unreadable(_)
         ));
         assert!(matches!(

@@ -14,8 +14,11 @@ pub fn moshi_7b() -> LmConfig {
 /// object of the reference fixtures; extra keys such as `derived` are ignored) and checks
 /// the port supports it.
 pub fn from_mlx_json(v: &serde_json::Value) -> Result<LmConfig, EngineError> {
-    let cfg: LmConfig = serde_json::from_value(v.clone())
-        .map_err(|e| EngineError::Config(format!("LM config: {e}")))?;
+    let cfg: LmConfig =
+        serde_json::from_value(v.clone()).map_err(|source| EngineError::ConfigParse {
+            what: "LM config",
+            source,
+        })?;
     validate(&cfg)?;
     Ok(cfg)
 }

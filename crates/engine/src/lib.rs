@@ -4,6 +4,7 @@
 //! Silicon, MLX's CPU backend on Linux (where the parity tests run against
 //! `moshi_mlx` reference fixtures). The voice session uses [`moshi::Moshi`].
 
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod lm;
@@ -18,6 +19,7 @@ pub mod speedtest;
 pub mod tokenizer;
 pub mod weights;
 
+pub use codec::{CandleMimi, MimiBackend, MimiCodec};
 pub use config::LmConfig;
 pub use error::EngineError;
 pub use lm::{Lm, LmGen, StepOutput};

@@ -2,10 +2,11 @@
 //! which is all the voice session needs: 1920 samples of the user in, 1920 samples of Moshi
 //! (and maybe a text piece) out, every 80 ms.
 
+use crate::codec::{load_codec, MimiBackend, MimiCodec};
 use crate::config::LmConfig;
 use crate::error::EngineError;
 use crate::lm::{Lm, LmGen};
-use crate::mimi::{Mimi, MimiConfig};
+use crate::mimi::MimiConfig;
 use crate::nn::WeightFormat;
 use crate::pipeline::{Done, MimiWorker};
 use crate::quant::QuantSpec;
@@ -150,9 +151,14 @@ pub struct FrameOutput {
 }
 
 /// LM + Mimi + tokenizer, stepped one frame at a time.
+///
+/// Mimi is the MLX port unless [`Moshi::set_mimi_backend`] picks Kyutai's candle Mimi on the
+/// CPU ([`MimiBackend`]); inline between the LM steps, or on its own thread
+/// ([`Moshi::set_pipelined`]).
 pub struct Moshi {
     gen: LmGen,
     mimi: MimiStage,
+    backend: MimiBackend,
     paths: MoshiPaths,
     text: Option<TextDecoder>,
     pending: VecDeque<f32>,
@@ -160,7 +166,7 @@ pub struct Moshi {
 
 /// Where Mimi runs: inline between the LM steps, or on its own thread.
 enum MimiStage {
-    Inline(Box<Mimi>),
+    Inline(Box<dyn MimiCodec>),
     Thread(Pipeline),
 }
 
@@ -244,7 +250,8 @@ impl Moshi {
                 "the LM's user and Moshi streams must have the same number of codebooks".into(),
             ));
         }
-        let mimi = Mimi::load(&paths.mimi, &mimi_cfg, codebooks)?;
+        let backend = MimiBackend::default();
+        let mimi = load_codec(backend, &paths.mimi, &mimi_cfg, codebooks)?;
         if mimi.frame_size() != FRAME_SAMPLES {
             return Err(EngineError::Config(format!(
                 "Mimi frame size {} (expected {FRAME_SAMPLES})",
@@ -259,7 +266,8 @@ impl Moshi {
             .map(TextDecoder::new);
         Ok(Moshi {
             gen: LmGen::new(lm, sampling)?,
-            mimi: MimiStage::Inline(Box::new(mimi)),
+            mimi: MimiStage::Inline(mimi),
+            backend,
             paths: paths.clone(),
             text,
             pending: VecDeque::new(),
@@ -281,19 +289,51 @@ impl Moshi {
         self.mimi = match (on, &self.mimi) {
             // The thread loads its own codec; the inline one is freed once it has.
             (true, MimiStage::Inline(_)) => MimiStage::Thread(Pipeline {
-                worker: MimiWorker::spawn(self.paths.mimi.clone(), mimi_cfg, codebooks)?,
+                worker: MimiWorker::spawn(
+                    self.backend,
+                    self.paths.mimi.clone(),
+                    mimi_cfg,
+                    codebooks,
+                )?,
                 encode_in_flight: false,
                 decodes_in_flight: 0,
                 text_in_flight: None,
             }),
-            (false, MimiStage::Thread(_)) => MimiStage::Inline(Box::new(Mimi::load(
+            (false, MimiStage::Thread(_)) => MimiStage::Inline(load_codec(
+                self.backend,
                 &self.paths.mimi,
                 &mimi_cfg,
                 codebooks,
-            )?)),
+            )?),
             _ => return Ok(()),
         };
         Ok(())
+    }
+
+    /// Runs Mimi with `backend` from now on (reloading the codec, inline or on the Mimi
+    /// thread, whichever mode is on), and starts a new conversation. The default is
+    /// [`MimiBackend::Mlx`]; the LM is unaffected.
+    pub fn set_mimi_backend(&mut self, backend: MimiBackend) -> Result<(), EngineError> {
+        if backend == self.backend {
+            self.reset();
+            return Ok(());
+        }
+        let pipelined = self.is_pipelined();
+        // Back to inline with the new backend, then (if it was on) onto a new Mimi thread.
+        self.set_pipelined(false)?;
+        let (_, mimi_cfg) = read_configs(&self.paths)?;
+        let codebooks = self.gen.lm().config().generated_codebooks();
+        self.mimi = MimiStage::Inline(load_codec(backend, &self.paths.mimi, &mimi_cfg, codebooks)?);
+        self.backend = backend;
+        self.set_pipelined(pipelined)
+    }
+
+    /// Which Mimi implementation runs the codec ([`Moshi::set_mimi_backend`]).
+    pub fn mimi_backend(&self) -> MimiBackend {
+        match &self.mimi {
+            MimiStage::Thread(p) => p.worker.backend(),
+            MimiStage::Inline(_) => self.backend,
+        }
     }
 
     /// Whether Mimi runs on its own thread ([`Moshi::set_pipelined`]).

@@ -1,15 +1,18 @@
 //! The Mimi codec on its own thread, so that encoding the next frame and decoding the last
 //! one run while the LM steps (Kyutai's MLX app does the same with rustymimi in another
-//! process). Used by [`crate::Moshi`] in pipelined mode ([`crate::Moshi::set_pipelined`]).
+//! process). Used by [`crate::Moshi`] in pipelined mode ([`crate::Moshi::set_pipelined`]),
+//! with either backend ([`MimiBackend`]): the MLX port by default, or Kyutai's candle Mimi on
+//! the CPU, which on a Mac would overlap the LM on the GPU without sharing its queue.
 //!
-//! The worker thread loads its own [`Mimi`] (MLX arrays and streams belong to the thread
-//! that created them) and serves jobs in order from a bounded queue; results come back on
-//! a second bounded queue. Nothing is dropped: a full queue makes the sender wait, which is
+//! The worker thread loads its own codec (an MLX codec's arrays and streams belong to the
+//! thread that created them) and serves jobs in order from a bounded queue; results come back
+//! on a second bounded queue. Nothing is dropped: a full queue makes the sender wait, which is
 //! the back-pressure a frame loop wants (a model slower than real time shows up as a longer
 //! frame, not as lost audio).
 
+use crate::codec::{load_codec, MimiBackend};
 use crate::error::EngineError;
-use crate::mimi::{Mimi, MimiConfig};
+use crate::mimi::MimiConfig;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -41,11 +44,14 @@ pub(crate) struct MimiWorker {
     done: Receiver<Result<Done, EngineError>>,
     thread: Option<JoinHandle<()>>,
     num_codebooks: usize,
+    backend: MimiBackend,
 }
 
 impl MimiWorker {
-    /// Starts the thread and loads Mimi on it; returns once it is loaded (or failed to).
+    /// Starts the thread and loads Mimi on it with `backend`; returns once it is loaded (or
+    /// failed to).
     pub(crate) fn spawn(
+        backend: MimiBackend,
         path: PathBuf,
         cfg: MimiConfig,
         num_codebooks: usize,
@@ -56,7 +62,7 @@ impl MimiWorker {
         let thread = std::thread::Builder::new()
             .name("mimi".into())
             .spawn(move || {
-                let mut mimi = match Mimi::load(&path, &cfg, num_codebooks) {
+                let mut mimi = match load_codec(backend, &path, &cfg, num_codebooks) {
                     Ok(m) => {
                         let _ = ready_tx.send(Ok(()));
                         m
@@ -91,12 +97,18 @@ impl MimiWorker {
             done: done_rx,
             thread: Some(thread),
             num_codebooks,
+            backend,
         })
     }
 
     /// Codebooks the codec works with.
     pub(crate) fn num_codebooks(&self) -> usize {
         self.num_codebooks
+    }
+
+    /// The codec implementation on the thread.
+    pub(crate) fn backend(&self) -> MimiBackend {
+        self.backend
     }
 
     fn send(&self, job: Job) -> Result<(), EngineError> {

@@ -685,9 +685,13 @@ mod tests {
             .lm
     }
 
-    /// The whole test on the tiny architecture: a model far below the budget gets the full fit
+    /// The whole test on the tiny architecture: a model below the budget gets the full fit
     /// (every layer count timed); with a budget below any step the answer is certain after
     /// the first step and the test stops there, reporting a lower bound.
+    ///
+    /// "Below the budget" is an unbounded budget here, not the real 64 ms: a debug build of
+    /// the tiny q4 model took 89 ms per step at load 8 on this 2-core box, which stopped the
+    /// test early and made this check depend on the machine's load.
     #[test]
     fn a_fast_model_is_fitted_and_a_slow_one_stops_early() {
         let mut opts = SpeedTestOptions {
@@ -698,17 +702,21 @@ mod tests {
             mimi_frames: 0,
             config: tiny(),
             stop_when_certain: true,
-            budget_ms: budget_ms(),
+            budget_ms: f64::INFINITY,
             cancel: None,
         };
         let mut fractions = Vec::new();
         let r = run(&opts, |f, _| fractions.push(f)).expect("tiny speed test");
         assert_eq!(r.qualities.len(), 2);
         for q in &r.qualities {
-            // The tiny model is far below 64 ms per step: no early stop, both points timed.
+            // Below the budget: no early stop, both points timed, a finite prediction.
             assert!(!q.lower_bound, "{q:?}");
             assert_eq!(q.points.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
-            assert!(q.to_speed().real_time(), "{q:?}");
+            let s = q.to_speed();
+            assert!(
+                !s.lower_bound && s.frame_ms.is_finite() && s.frame_ms > 0.0,
+                "{q:?}"
+            );
         }
         assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
         assert_eq!(fractions.last().copied(), Some(1.0));

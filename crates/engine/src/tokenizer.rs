@@ -6,6 +6,7 @@
 //! sentencepiece's own `decode` does for a whole sequence.
 
 use crate::error::EngineError;
+pub use crate::error::TokenizerError;
 use std::path::Path;
 
 /// A piece's type (`SentencePiece.Type` in sentencepiece_model.proto).
@@ -44,12 +45,14 @@ impl TextTokenizer {
     /// Reads a `.model` file.
     pub fn load(path: &Path) -> Result<TextTokenizer, EngineError> {
         let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
-        Self::from_bytes(&bytes)
-            .map_err(|m| EngineError::Config(format!("{}: {m}", path.display())))
+        Self::from_bytes(&bytes).map_err(|source| EngineError::Tokenizer {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Parses the serialized `ModelProto`.
-    pub fn from_bytes(bytes: &[u8]) -> Result<TextTokenizer, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<TextTokenizer, TokenizerError> {
         let mut pieces = Vec::new();
         let mut r = Reader { b: bytes, pos: 0 };
         while !r.done() {
@@ -62,7 +65,7 @@ impl TextTokenizer {
             }
         }
         if pieces.is_empty() {
-            return Err("no pieces: not a SentencePiece model".into());
+            return Err(TokenizerError::NoPieces);
         }
         Ok(TextTokenizer { pieces })
     }
@@ -186,14 +189,14 @@ impl TextDecoder {
     }
 }
 
-fn parse_piece(b: &[u8]) -> Result<Piece, String> {
+fn parse_piece(b: &[u8]) -> Result<Piece, TokenizerError> {
     let mut r = Reader { b, pos: 0 };
     let mut text = String::new();
     let mut kind = 1;
     while !r.done() {
         let (field, wire) = r.key()?;
         if field == 1 && wire == 2 {
-            text = String::from_utf8(r.bytes()?.to_vec()).map_err(|e| e.to_string())?;
+            text = String::from_utf8(r.bytes()?.to_vec())?;
         } else if field == 3 && wire == 0 {
             kind = r.varint()?;
         } else {
@@ -206,8 +209,15 @@ fn parse_piece(b: &[u8]) -> Result<Piece, String> {
         3 => PieceKind::Control,
         4 => PieceKind::UserDefined,
         5 => PieceKind::Unused,
-        6 => PieceKind::Byte(byte_of(&text).ok_or_else(|| format!("byte piece {text:?}"))?),
-        other => return Err(format!("piece {text:?}: unknown type {other}")),
+        6 => {
+            PieceKind::Byte(byte_of(&text).ok_or_else(|| TokenizerError::BytePiece(text.clone()))?)
+        }
+        other => {
+            return Err(TokenizerError::PieceType {
+                piece: text,
+                kind: other,
+            })
+        }
     };
     Ok(Piece { text, kind })
 }
@@ -228,34 +238,34 @@ impl<'a> Reader<'a> {
         self.pos >= self.b.len()
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, TokenizerError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.b.get(self.pos).ok_or("truncated varint")?;
+            let byte = *self.b.get(self.pos).ok_or(TokenizerError::Truncated)?;
             self.pos += 1;
             v |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err("varint too long".into())
+        Err(TokenizerError::VarintTooLong)
     }
 
-    fn key(&mut self) -> Result<(u64, u8), String> {
+    fn key(&mut self) -> Result<(u64, u8), TokenizerError> {
         let k = self.varint()?;
         Ok((k >> 3, (k & 7) as u8))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], String> {
+    fn bytes(&mut self) -> Result<&'a [u8], TokenizerError> {
         let n = self.varint()? as usize;
         let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len());
-        let end = end.ok_or("truncated field")?;
+        let end = end.ok_or(TokenizerError::Truncated)?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
-    fn skip(&mut self, wire: u8) -> Result<(), String> {
+    fn skip(&mut self, wire: u8) -> Result<(), TokenizerError> {
         let n = match wire {
             0 => {
                 self.varint()?;
@@ -267,10 +277,10 @@ impl<'a> Reader<'a> {
                 0
             }
             5 => 4,
-            w => return Err(format!("unsupported wire type {w}")),
+            w => return Err(TokenizerError::WireType(w)),
         };
         if self.pos + n > self.b.len() {
-            return Err("truncated field".into());
+            return Err(TokenizerError::Truncated);
         }
         self.pos += n;
         Ok(())
@@ -336,5 +346,40 @@ mod tests {
         assert_eq!(d.push(5), None);
         d.reset();
         assert_eq!(d.push(8).as_deref(), Some("s"));
+    }
+
+    /// Malformed files fail with the kind of damage, and `load` names the file and keeps the
+    /// parse error as its source.
+    #[test]
+    fn malformed_models_fail_with_a_typed_cause() {
+        let mut b = piece("▁hello");
+        b.truncate(b.len() - 3);
+        assert!(matches!(
+            TextTokenizer::from_bytes(&b),
+            Err(TokenizerError::Truncated)
+        ));
+        let bad_utf8 = [0x0a, 4, 0x0a, 2, 0xff, 0xfe];
+        assert!(matches!(
+            TextTokenizer::from_bytes(&bad_utf8),
+            Err(TokenizerError::NotUtf8(_))
+        ));
+        assert!(matches!(
+            TextTokenizer::from_bytes(&[0x12, 0x00]),
+            Err(TokenizerError::NoPieces)
+        ));
+        assert!(matches!(
+            TextTokenizer::from_bytes(&[0x0b]),
+            Err(TokenizerError::WireType(3))
+        ));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("broken.model");
+        std::fs::write(&path, &b).expect("write");
+        let e = TextTokenizer::load(&path).expect_err("truncated model");
+        assert!(e.to_string().contains("broken.model"), "{e}");
+        let source = std::error::Error::source(&e).expect("the parse error is kept");
+        assert!(
+            source.downcast_ref::<TokenizerError>().is_some(),
+            "{source:?}"
+        );
     }
 }

@@ -17,8 +17,8 @@ impl WeightStore {
     /// Reads every tensor of a safetensors file (lazily mapped by MLX).
     pub fn load(path: &Path) -> Result<WeightStore, EngineError> {
         std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
-        let tensors = Array::load_safetensors(path)
-            .map_err(|e| EngineError::Mlx(format!("{}: {e}", path.display())))?;
+        let tensors =
+            Array::load_safetensors(path).map_err(|e| EngineError::checkpoint(path, e))?;
         Ok(WeightStore {
             path: path.to_path_buf(),
             tensors,

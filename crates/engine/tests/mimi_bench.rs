@@ -7,8 +7,11 @@
 //! MIMI_BENCH_WAV=.cache/bench/speech24k.wav \
 //!   cargo test --release -p engine --test mimi_bench -- --ignored --nocapture --test-threads 1
 //! ```
-//! Compare with `crates/engine/bench/mimi_rustymimi.py` on the same checkpoint.
+//! `real_size_streaming_frame_time` times both backends (`MIMI_BENCH_BACKENDS=candle,mlx`);
+//! `scripts/reference/bench_mimi_vs_rustymimi.sh` runs it interleaved with rustymimi on the same
+//! checkpoint and prints the medians and ratios.
 
+use engine::codec::{load_codec, MimiBackend};
 use engine::mimi::{Mimi, MimiConfig};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -75,16 +78,27 @@ fn read_wav(path: &std::path::Path) -> (u32, Vec<f32>) {
     (rate, pcm.expect("WAV has a data chunk"))
 }
 
+/// Times one frame's `encode_step` + `decode_step` of a real-size Mimi with each backend in
+/// `MIMI_BENCH_BACKENDS` (default `candle,mlx`, in that order), one JSON line per backend:
+/// medians of `MIMI_BENCH_FRAMES` frames after `MIMI_BENCH_WARMUP` untimed ones.
 #[test]
 #[ignore = "needs MIMI_BENCH_CHECKPOINT (a real-size checkpoint); run with --ignored"]
 fn real_size_streaming_frame_time() {
     let Some(path) = checkpoint() else {
         panic!("set MIMI_BENCH_CHECKPOINT to a real-size Mimi checkpoint");
     };
+    let backends = std::env::var("MIMI_BENCH_BACKENDS").unwrap_or_else(|_| "candle,mlx".into());
+    for name in backends.split(',').filter(|s| !s.is_empty()) {
+        let backend: MimiBackend = name.parse().expect("MIMI_BENCH_BACKENDS: candle or mlx");
+        time_backend(backend, &path);
+    }
+}
+
+fn time_backend(backend: MimiBackend, path: &std::path::Path) {
     let cfg = MimiConfig::v0_1();
     let t0 = Instant::now();
-    let mut mimi = Mimi::load(&path, &cfg, 8).expect("real-size Mimi loads");
-    println!("load: {:.2} s", t0.elapsed().as_secs_f64());
+    let mut mimi = load_codec(backend, path, &cfg, 8).expect("real-size Mimi loads");
+    let load_s = t0.elapsed().as_secs_f64();
     let frames = env_usize("MIMI_BENCH_FRAMES", 50);
     let warmup = env_usize("MIMI_BENCH_WARMUP", 5);
     let fs = mimi.frame_size();
@@ -111,14 +125,20 @@ fn real_size_streaming_frame_time() {
     }
     let total: Vec<f64> = enc.iter().zip(&dec).map(|(a, b)| a + b).collect();
     let rtf = total.iter().sum::<f64>() / (total.len() as f64 * frame_secs);
+    let label = match backend {
+        MimiBackend::Candle => "engine candle (moshi 0.6 crate, cpu)",
+        MimiBackend::Mlx => "engine::mimi (mlx-rs, cpu)",
+    };
     println!(
-        "{{\"impl\": \"engine::mimi (mlx-rs, cpu)\", \"frames\": {}, \"encode_ms\": {:.2}, \"decode_ms\": {:.2}, \"total_ms\": {:.2}, \"mean_total_ms\": {:.2}, \"rtf\": {:.3}}}",
+        "{{\"impl\": \"{label}\", \"backend\": \"{}\", \"frames\": {}, \"load_s\": {load_s:.2}, \"encode_ms\": {:.2}, \"decode_ms\": {:.2}, \"total_ms\": {:.2}, \"mean_total_ms\": {:.2}, \"rtf\": {:.3}, \"threads\": {}}}",
+        backend.name(),
         total.len(),
         1e3 * median(&mut enc.clone()),
         1e3 * median(&mut dec.clone()),
         1e3 * median(&mut total.clone()),
         1e3 * total.iter().sum::<f64>() / total.len() as f64,
-        rtf
+        rtf,
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())
     );
 }
 

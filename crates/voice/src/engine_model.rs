@@ -7,8 +7,8 @@ use engine::{LoadOptions, Moshi, MoshiPaths, Quality, SamplingConfig};
 
 use crate::model::{FrameModel, ModelError, ModelFrame};
 
-fn err(e: impl std::fmt::Display) -> ModelError {
-    ModelError(e.to_string())
+fn err(e: engine::EngineError) -> ModelError {
+    ModelError::Engine(e)
 }
 
 /// Parses "bf16", "q8" or "q4" (as the CLI and the app's settings spell them).
@@ -17,9 +17,7 @@ pub fn parse_quality(s: &str) -> Result<Quality, ModelError> {
         "bf16" => Ok(Quality::Bf16),
         "q8" => Ok(Quality::Q8),
         "q4" => Ok(Quality::Q4),
-        other => Err(ModelError(format!(
-            "unknown quality \"{other}\"; use bf16, q8 or q4"
-        ))),
+        other => Err(ModelError::UnknownQuality(other.to_owned())),
     }
 }
 

@@ -47,10 +47,10 @@ pub fn run_samples<M: FrameModel>(
         frame[..chunk.len()].copy_from_slice(chunk);
         let o = fl.step(&mut frame, None, 0, 0)?;
         if o.pcm.len() != FRAME_SAMPLES {
-            return Err(VoiceError::Model(crate::ModelError(format!(
-                "the model returned {} samples for a {FRAME_SAMPLES}-sample frame",
-                o.pcm.len()
-            ))));
+            return Err(VoiceError::Model(crate::ModelError::FrameSize {
+                got: o.pcm.len(),
+                expected: FRAME_SAMPLES,
+            }));
         }
         out.extend_from_slice(&o.pcm);
         for e in rx.try_iter() {

@@ -132,7 +132,7 @@ fn start_session(
 ) -> Result<(Session, crossbeam_channel::Receiver<SessionEvent>)> {
     let args = model.clone();
     Ok(Session::start_with(
-        move || load_model(&args).map_err(|e| voice::ModelError(format!("{e:#}"))),
+        move || load_model(&args).map_err(voice::ModelError::load),
         config,
     )?)
 }

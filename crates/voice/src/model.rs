@@ -6,10 +6,62 @@ use std::collections::VecDeque;
 
 use crate::FRAME_SAMPLES;
 
-/// A failure inside the model, carried as text so any backend can report it.
+/// A failure inside the model. The backend's own error is kept as the `source()`: the
+/// engine's `EngineError` (feature `engine`) as a typed variant, any other loader's error
+/// boxed, so a caller can match or downcast instead of parsing a message.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ModelError(pub String);
+#[non_exhaustive]
+pub enum ModelError {
+    /// The engine failed (loading, warm-up or a frame).
+    #[cfg(feature = "engine")]
+    #[error("{0}")]
+    Engine(#[from] engine::EngineError),
+    /// The model could not be loaded; the loader's error (with its chain) is kept.
+    #[error("loading the model: {}", Chain(.0.as_ref()))]
+    Load(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A frame of the wrong length went into or came out of the model.
+    #[error("frame of {got} samples, expected {expected}")]
+    FrameSize {
+        /// Samples in the frame.
+        got: usize,
+        /// Samples a frame has ([`FRAME_SAMPLES`]).
+        expected: usize,
+    },
+    /// A quality name that is not `bf16`, `q8` or `q4`.
+    #[error("unknown quality \"{0}\"; use bf16, q8 or q4")]
+    UnknownQuality(String),
+    /// There is no model to answer (not loaded yet, or its thread has stopped); the message
+    /// says which.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ModelError {
+    /// A [`ModelError::Load`] keeping `source` (an `anyhow::Error` converts too).
+    pub fn load(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        ModelError::Load(source.into())
+    }
+
+    /// A [`ModelError::Unavailable`] saying why.
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        ModelError::Unavailable(why.into())
+    }
+}
+
+/// Displays an error and its sources as `a: b: c`, the way `anyhow`'s `{:#}` does.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
 
 /// What the model produced for one input frame.
 #[derive(Debug, Clone, Default)]
@@ -129,10 +181,10 @@ impl FrameModel for EchoModel {
 
     fn process(&mut self, pcm_in: &[f32]) -> Result<ModelFrame, ModelError> {
         if pcm_in.len() != FRAME_SAMPLES {
-            return Err(ModelError(format!(
-                "frame of {} samples, expected {FRAME_SAMPLES}",
-                pcm_in.len()
-            )));
+            return Err(ModelError::FrameSize {
+                got: pcm_in.len(),
+                expected: FRAME_SAMPLES,
+            });
         }
         let start = std::time::Instant::now();
         if let Some(r) = self.received.as_mut() {
@@ -179,7 +231,38 @@ mod tests {
         let o2 = m.process(&z)?;
         assert!(o2.pcm.iter().all(|s| *s == 0.5));
         assert_eq!(o2.text, None);
-        assert!(m.process(&[0.0; 10]).is_err());
+        assert!(matches!(
+            m.process(&[0.0; 10]),
+            Err(ModelError::FrameSize {
+                got: 10,
+                expected: FRAME_SAMPLES
+            })
+        ));
         Ok(())
+    }
+
+    /// A loader's error chain survives: shown in the message and kept as the source.
+    #[test]
+    fn load_errors_keep_their_chain() {
+        let inner = anyhow::anyhow!("model.q8.safetensors: not found").context("loading Moshi");
+        let e = ModelError::load(inner);
+        assert_eq!(
+            e.to_string(),
+            "loading the model: loading Moshi: model.q8.safetensors: not found"
+        );
+        let source = std::error::Error::source(&e).expect("kept");
+        assert_eq!(source.to_string(), "loading Moshi");
+    }
+
+    /// The engine's error is the typed variant and stays the source.
+    #[cfg(feature = "engine")]
+    #[test]
+    fn engine_errors_are_kept_typed() {
+        let e = ModelError::from(engine::EngineError::Input("code 9999 out of range".into()));
+        assert!(matches!(
+            e,
+            ModelError::Engine(engine::EngineError::Input(_))
+        ));
+        assert!(e.to_string().contains("code 9999"), "{e}");
     }
 }

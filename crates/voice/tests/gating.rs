@@ -55,7 +55,7 @@ fn released_feeds_silence_pressed_feeds_mic_from_the_next_frame() -> Result<(), 
             SessionEvent::Metrics(m) => Some(m),
             _ => None,
         })
-        .ok_or_else(|| voice::ModelError("no metrics event".into()))?;
+        .ok_or_else(|| voice::ModelError::unavailable("no metrics event"))?;
     assert!(!m.talking);
     assert!((m.input_level - 0.3).abs() < 1e-4);
     Ok(())

@@ -154,8 +154,11 @@ impl MimiConfig {
             Some(inner) if v.get("seanet").is_none() => inner,
             _ => v,
         };
-        let cfg: MimiConfig = serde_json::from_value(v.clone())
-            .map_err(|e| EngineError::Config(format!("Mimi config: {e}")))?;
+        let cfg: MimiConfig =
+            serde_json::from_value(v.clone()).map_err(|source| EngineError::ConfigParse {
+                what: "Mimi config",
+                source,
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }

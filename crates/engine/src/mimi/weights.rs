@@ -25,8 +25,8 @@ impl Weights {
     /// Opens a safetensors file.
     pub(crate) fn load(path: &Path) -> Result<Self, EngineError> {
         std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
-        let tensors = Array::load_safetensors(path)
-            .map_err(|e| EngineError::io(path, std::io::Error::other(e.to_string())))?;
+        let tensors =
+            Array::load_safetensors(path).map_err(|e| EngineError::checkpoint(path, e))?;
         Ok(Weights {
             path: path.to_path_buf(),
             tensors,

@@ -54,8 +54,8 @@ impl Fixture {
         let reference: serde_json::Value = serde_json::from_str(&text)?;
         let cfg = MimiConfig::from_json(&reference)?;
         let io_path = dir.join("mimi_io.safetensors");
-        let io = Array::load_safetensors(&io_path)
-            .map_err(|e| EngineError::io(&io_path, std::io::Error::other(e.to_string())))?;
+        let io =
+            Array::load_safetensors(&io_path).map_err(|e| EngineError::checkpoint(&io_path, e))?;
         // The codebook count in use: the JSON says so; the recorded codes must agree.
         let codes_name = format!("{VARIANT}.batch_codes");
         let codes = io
