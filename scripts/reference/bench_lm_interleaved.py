@@ -9,7 +9,12 @@ variant and the ratios to moshi_mlx, with the load average.
         --rounds 5 --steps 8 --warmup 2 --variant port:--cpu-streams=1 --variant port2:--cpu-streams=2
 
 Each round runs every variant once, in an order rotated per round. A variant is
-NAME:ARGS (ARGS split on spaces, passed to moshi-bench); `moshi_mlx` is always included.
+NAME:ARGS (ARGS split on spaces, passed to moshi-bench); `moshi_mlx` is included unless
+--no-reference, and --control runs it twice per round (`moshi_mlx_ctl`, an A/A pair whose
+ratio shows the run's noise). KV ring size (64 vs 3001 slots, step time flat = in place):
+
+    .venv/bin/python scripts/reference/bench_lm_interleaved.py --weights ... --config ... \
+        --no-reference --rounds 5 --variant ring64:--context=63 --variant ring3001:--context=3000
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ def main(argv=None) -> int:
     p.add_argument("--bench", default=os.environ.get("MOSHI_BENCH", str(ROOT / "target/release/moshi-bench")))
     p.add_argument("--variant", action="append", default=[],
                    help="NAME:ARGS for moshi-bench (default: port with default streams)")
+    p.add_argument("--control", action="store_true",
+                   help="also run moshi_mlx a second time per round (`moshi_mlx_ctl`): its ratio to "
+                        "moshi_mlx is the run's noise floor (an A/A comparison)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip moshi_mlx (compare port variants only; ratios are then to the first variant)")
     args = p.parse_args(argv)
     common = ["--weights", args.weights, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.config:
@@ -49,8 +59,13 @@ def main(argv=None) -> int:
     for v in args.variant or ["port:"]:
         name, _, extra = v.partition(":")
         variants[name] = [args.bench, *common, *[a for a in extra.replace("=", " ").split() if a]]
-    variants["moshi_mlx"] = [sys.executable, str(ROOT / "scripts/reference/bench_moshi_mlx.py"), *common]
+    reference = [sys.executable, str(ROOT / "scripts/reference/bench_moshi_mlx.py"), *common]
+    if not args.no_reference:
+        variants["moshi_mlx"] = reference
+        if args.control:
+            variants["moshi_mlx_ctl"] = list(reference)
     names = list(variants)
+    base = names[0] if args.no_reference else "moshi_mlx"
     p50: dict[str, list[float]] = {n: [] for n in names}
     loads: list[float] = []
     for r in range(args.rounds):
@@ -63,24 +78,24 @@ def main(argv=None) -> int:
             print(f"round {r + 1} {n:10s} p50 {ms['p50']:9.1f} ms  min {ms['min']:9.1f}  "
                   f"load {loads[-1]:.2f}  {json.dumps({k: res.get(k) for k in ('cpu_streams', 'context', 'lookahead')})}",
                   flush=True)
-    ref = statistics.median(p50["moshi_mlx"])
+    ref = statistics.median(p50[base])
     print(f"\nmedian of {args.rounds} runs' p50 ({args.steps} steps after {args.warmup} warm-up each); "
           f"load average {min(loads):.2f}-{max(loads):.2f} (median {statistics.median(loads):.2f})")
     summary = {}
     for n in names:
         m = statistics.median(p50[n])
-        # Paired per round: this variant's p50 over moshi_mlx's p50 of the same round (the
+        # Paired per round: this variant's p50 over the base's p50 of the same round (the
         # load of one round hits both), then the median and range of those ratios.
-        paired = sorted(a / b for a, b in zip(p50[n], p50["moshi_mlx"]))
+        paired = sorted(a / b for a, b in zip(p50[n], p50[base]))
         summary[n] = {"median_ms": round(m, 1), "min_ms": min(p50[n]), "max_ms": max(p50[n]),
-                      "ratio_to_moshi_mlx": round(m / ref, 3),
+                      "ratio_to_" + base: round(m / ref, 3),
                       "paired_ratio_median": round(statistics.median(paired), 3),
                       "paired_ratio_range": [round(paired[0], 3), round(paired[-1], 3)],
                       "runs": p50[n]}
         print(f"  {n:12s} {m:9.1f} ms (runs {min(p50[n]):.1f}-{max(p50[n]):.1f})   ratio of medians "
               f"{m / ref:.3f}   paired per-round ratio median {statistics.median(paired):.3f} "
               f"(range {paired[0]:.3f}-{paired[-1]:.3f})")
-    print(json.dumps({"summary": summary, "loadavg": [min(loads), max(loads)]}))
+    print(json.dumps({"summary": summary, "base": base, "loadavg": [min(loads), max(loads)]}))
     return 0
 
 

@@ -242,16 +242,7 @@ fn run(
     if cancel.load(Ordering::SeqCst) {
         return Err(fail("cancelled".into()));
     }
-    let report = SpeedReport {
-        machine: machine.to_owned(),
-        app_version: APP_VERSION.to_owned(),
-        measured_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        seconds: result.seconds,
-        qualities: result.qualities.iter().map(|q| q.to_speed()).collect(),
-    };
+    let report = result.report(machine, APP_VERSION);
     for q in &report.qualities {
         tracing::info!("speed test: {}", q.describe());
     }

@@ -190,6 +190,29 @@ pub struct SpeedTestResult {
     pub seconds: f64,
 }
 
+impl SpeedTestResult {
+    /// The report to store in [`hardware::SpeedCache`] and give the planner: this run's
+    /// qualities ([`QualityTiming::to_speed`]) and duration, for `machine`
+    /// ([`hardware::machine_id`]) and `app_version`, stamped now. The app and `moshi-speedtest`
+    /// both build their report here.
+    pub fn report(
+        &self,
+        machine: impl Into<String>,
+        app_version: impl Into<String>,
+    ) -> hardware::SpeedReport {
+        hardware::SpeedReport {
+            machine: machine.into(),
+            app_version: app_version.into(),
+            measured_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            seconds: self.seconds,
+            qualities: self.qualities.iter().map(QualityTiming::to_speed).collect(),
+        }
+    }
+}
+
 /// Runs the speed test; `progress` gets the fraction done (0..=1) and one line per
 /// measurement.
 ///
@@ -626,6 +649,45 @@ fn random_lm_tensors(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stored report carries every quality's prediction, the run's duration, the
+    /// machine and version it was asked for, and a current timestamp.
+    #[test]
+    fn the_report_is_built_from_the_result() {
+        let timing = |quality, lower_bound| QualityTiming {
+            quality,
+            points: vec![(1, 12.0), (2, 14.0)],
+            fit: Fit {
+                fixed_ms: 10.0,
+                per_layer_ms: 2.0,
+            },
+            full_layers: 32,
+            mimi_ms: 5.0,
+            lower_bound,
+        };
+        let result = SpeedTestResult {
+            qualities: vec![timing(Quality::Q4, false), timing(Quality::Bf16, true)],
+            mimi_ms: 5.0,
+            seconds: 7.5,
+        };
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let r = result.report("m2-pro-32g", "1.2.3");
+        assert_eq!(
+            (r.machine.as_str(), r.app_version.as_str()),
+            ("m2-pro-32g", "1.2.3")
+        );
+        assert_eq!(r.seconds, 7.5);
+        assert!(r.measured_at >= before && r.measured_at <= before + 60);
+        assert_eq!(r.qualities.len(), 2);
+        let q4 = r.get(Quality::Q4).expect("q4");
+        assert_eq!(q4.frame_ms, 10.0 + 32.0 * 2.0 + 5.0);
+        assert_eq!(q4.layers_timed, vec![1, 2]);
+        assert!(!q4.lower_bound);
+        assert!(r.get(Quality::Bf16).expect("bf16").lower_bound);
+    }
 
     #[test]
     fn the_fit_recovers_a_line() {

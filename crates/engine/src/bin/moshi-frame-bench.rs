@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! moshi-frame-bench --repo .cache/fixtures/pipeline-tiny --frames 40 --rounds 5
+//! moshi-frame-bench --repo .cache/fixtures/pipeline-tiny --frames 40 --rounds 5 --mimi-backend candle
 //! moshi-frame-bench --repo .cache/bench/mid-moshi --frames 6 --rounds 5
 //! ```
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use engine::moshi::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
-use engine::SamplingConfig;
+use engine::{MimiBackend, SamplingConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -31,6 +32,9 @@ struct Args {
     /// Untimed frames after each mode switch.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Mimi implementation: mlx (the port, default) or candle (Kyutai's `moshi` crate, CPU).
+    #[arg(long, default_value = "mlx")]
+    mimi_backend: MimiBackend,
 }
 
 #[derive(Default)]
@@ -71,6 +75,9 @@ fn main() -> anyhow::Result<()> {
         sampling: SamplingConfig::default(),
     };
     let mut moshi = Moshi::load(&paths, &opts).context("load")?;
+    moshi
+        .set_mimi_backend(args.mimi_backend)
+        .context("Mimi backend")?;
     moshi.warmup()?;
     // A deterministic, speech-like input: a few harmonics with a slow envelope.
     let input = |i: usize| -> Vec<f32> {
@@ -118,6 +125,7 @@ fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "repo": args.repo.display().to_string(), "quality": args.quality,
+            "mimi_backend": moshi.mimi_backend().name(),
             "serial": mode(&times[0]), "pipelined": mode(&times[1]),
             "pipelined_over_serial_wall": r(100.0 * median(&times[1].wall) / median(&times[0].wall)) / 100.0,
             "cpu_streams": moshi.lm_gen().lm().cpu_split().ways(),

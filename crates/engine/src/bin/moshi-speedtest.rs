@@ -17,7 +17,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use engine::speedtest::{self, SpeedTestOptions};
-use hardware::{machine_id, SpeedCache, SpeedReport};
+use hardware::{machine_id, SpeedCache};
 use moshi_repo::Quality;
 
 #[derive(Parser)]
@@ -72,16 +72,7 @@ fn main() -> Result<()> {
     let hw = hardware::detect().context("detecting hardware")?;
     eprintln!("speed test on {}", hw.label());
     let result = speedtest::run(&opts, |_, line| eprintln!("  {line}"))?;
-    let report = SpeedReport {
-        machine: machine_id(&hw),
-        app_version: env!("CARGO_PKG_VERSION").to_string(),
-        measured_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        seconds: result.seconds,
-        qualities: result.qualities.iter().map(|q| q.to_speed()).collect(),
-    };
+    let report = result.report(machine_id(&hw), env!("CARGO_PKG_VERSION"));
     for q in &report.qualities {
         eprintln!("{}", q.describe());
     }
