@@ -3,15 +3,18 @@
 //! its SHA-256 is computed, resumed inside the chunk after drops, and made durable
 //! (`fdatasync`) before the chunk is reported done.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use parking_lot::{Mutex, RwLock};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, RANGE};
 use reqwest::{Method, StatusCode, Url};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use crate::connections::ConnLimiter;
@@ -24,7 +27,7 @@ use crate::pieces::{
     PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME,
     PIECE_RECORD_BYTES, PIECE_RECORD_TIME,
 };
-use crate::progress::Tracker;
+use crate::progress::{ChunkState, Tracker};
 use crate::resolve::{normalize_etag, Hub, RetryPolicy};
 use crate::retry::Backoff;
 use crate::status::{classify, Verdict};
@@ -82,14 +85,14 @@ pub(crate) struct FileJob {
 
 impl FileJob {
     fn url(&self) -> Url {
-        self.url.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.url.read().clone()
     }
     fn set_url(&self, u: Url) {
-        *self.url.write().unwrap_or_else(|p| p.into_inner()) = u;
+        *self.url.write() = u;
     }
     /// Remember the first ETag seen; a different one later means the file was replaced.
     fn check_etag(&self, e: &str) -> bool {
-        let mut g = self.cdn_etag.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.cdn_etag.lock();
         match g.as_deref() {
             None => {
                 *g = Some(e.to_string());
@@ -98,6 +101,66 @@ impl FileJob {
             Some(prev) => prev == e,
         }
     }
+}
+
+/// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk with
+/// the chunk the same worker finished before it (if any).
+pub(crate) async fn run_chunks(
+    sh: &Arc<Shared>,
+    fj: &Arc<FileJob>,
+    indices: Vec<u64>,
+    mut on_done: impl FnMut(u64, ChunkDone, Option<u64>) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    if indices.is_empty() {
+        return Ok(());
+    }
+    let queue = Arc::new(Mutex::new(indices.into_iter().collect::<VecDeque<u64>>()));
+    let n = sh.limiter.max.min(queue.lock().len()).max(1);
+    let (tx, mut rx) = mpsc::channel::<(u64, Result<ChunkDone, Fail>, Option<u64>)>(n);
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let (sh, fj, queue, tx) = (sh.clone(), fj.clone(), queue.clone(), tx.clone());
+        set.spawn(async move {
+            let mut prev = None;
+            loop {
+                // A chunk is taken only when the connection limit has room for it.
+                while !sh.limiter.has_room() {
+                    if queue.lock().is_empty() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = sh.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+                let Some(idx) = queue.lock().pop_front() else {
+                    return;
+                };
+                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::InFlight);
+                let r = fetch_chunk(&sh, &fj, idx).await;
+                let stop = r.is_err();
+                if tx.send((idx, r, prev)).await.is_err() || stop {
+                    return;
+                }
+                prev = Some(idx);
+            }
+        });
+    }
+    drop(tx);
+    while let Some((idx, r, prev)) = rx.recv().await {
+        match r {
+            Ok(done) => on_done(idx, done, prev)?,
+            Err(f) => {
+                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::Failed);
+                set.abort_all();
+                return Err(f);
+            }
+        }
+    }
+    if sh.cancel.is_cancelled() {
+        return Err(Fail::Err(Error::Cancelled));
+    }
+    Ok(())
 }
 
 /// How one attempt at a chunk ended.
@@ -284,12 +347,7 @@ impl<'a> ChunkFetch<'a> {
 
     /// Keep the durable pieces an earlier run left of this chunk (re-hashed once).
     async fn rescue(&mut self) -> Result<(), Fail> {
-        let earlier = self
-            .fj
-            .resume
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.idx);
+        let earlier = self.fj.resume.lock().remove(&self.idx);
         if let Some(recs) = earlier {
             self.got = rescue_pieces(self.fj, &recs, &mut self.hasher).await?;
             if self.got > 0 {

@@ -26,7 +26,11 @@ use crate::verify::{self, Expected};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Options {
-    /// Bytes per verified chunk (default 32 MiB). A resumed file keeps its journal's size.
+    /// Bytes per verified chunk (default 8 MiB). A resumed file keeps its journal's size.
+    /// Durability does not depend on it (pieces do that); it is the unit of work per
+    /// connection, of the journal and of a repair: smaller chunks leave fewer connections idle
+    /// at the end of a file (32 MiB left 2 of 8 idle for a chunk's time, ~3 s of a 1 GB file at
+    /// 40 MB/s) and re-fetch less after a whole-file mismatch.
     pub chunk_size: u64,
     /// The most parallel connections (default 16). The job starts with
     /// `initial_connections` and adds one while the total rate grows with it; bursts of
@@ -52,7 +56,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            chunk_size: 32 * 1024 * 1024,
+            chunk_size: 8 * 1024 * 1024,
             connections: 16,
             initial_connections: 2,
             adapt_interval: Duration::from_secs(1),

@@ -2,18 +2,16 @@
 //! preallocation, restart re-hash, fetch (the chunk worker pool with in-order verification),
 //! repair of a whole-file mismatch, and the commit (atomic move into the cache).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use parking_lot::{Mutex, RwLock};
 
 use crate::cache::RepoCache;
-use crate::chunk::{fetch_chunk, ChunkDone, Fail, FileJob, Shared};
+use crate::chunk::{run_chunks, Fail, FileJob, Shared};
 use crate::error::{is_enospc, Error, Result};
 use crate::journal::{chunk_count, chunk_range, sync_dir, Journal};
 use crate::lock;
@@ -24,70 +22,6 @@ use crate::resolve::Resolved;
 use crate::trust;
 use crate::verify::{self, Expected, HeaderCheck, OrderedHasher, Prefix, Snapshots, Whole};
 use crate::xet_path::{self, XetOutcome};
-
-/// Run `indices` through up to `connections` workers; `on_done` sees each finished chunk with
-/// the chunk the same worker finished before it (if any).
-pub(crate) async fn run_chunks(
-    sh: &Arc<Shared>,
-    fj: &Arc<FileJob>,
-    indices: Vec<u64>,
-    mut on_done: impl FnMut(u64, ChunkDone, Option<u64>) -> Result<(), Fail>,
-) -> Result<(), Fail> {
-    if indices.is_empty() {
-        return Ok(());
-    }
-    let queue = Arc::new(Mutex::new(indices.into_iter().collect::<VecDeque<u64>>()));
-    let n = sh
-        .limiter
-        .max
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1))
-        .max(1);
-    let (tx, mut rx) = mpsc::channel::<(u64, Result<ChunkDone, Fail>, Option<u64>)>(n);
-    let mut set = JoinSet::new();
-    for _ in 0..n {
-        let (sh, fj, queue, tx) = (sh.clone(), fj.clone(), queue.clone(), tx.clone());
-        set.spawn(async move {
-            let mut prev = None;
-            loop {
-                // A chunk is taken only when the connection limit has room for it.
-                while !sh.limiter.has_room() {
-                    if queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
-                        return;
-                    }
-                    tokio::select! {
-                        _ = sh.cancel.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    }
-                }
-                let Some(idx) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                    return;
-                };
-                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::InFlight);
-                let r = fetch_chunk(&sh, &fj, idx).await;
-                let stop = r.is_err();
-                if tx.send((idx, r, prev)).await.is_err() || stop {
-                    return;
-                }
-                prev = Some(idx);
-            }
-        });
-    }
-    drop(tx);
-    while let Some((idx, r, prev)) = rx.recv().await {
-        match r {
-            Ok(done) => on_done(idx, done, prev)?,
-            Err(f) => {
-                sh.tracker.set_chunk(fj.fidx, idx, ChunkState::Failed);
-                set.abort_all();
-                return Err(f);
-            }
-        }
-    }
-    if sh.cancel.is_cancelled() {
-        return Err(Fail::Err(Error::Cancelled));
-    }
-    Ok(())
-}
 
 /// What `download_file` returns.
 pub(crate) struct Fetched {
@@ -486,7 +420,7 @@ impl Target<'_> {
         tracker.set_phase(Phase::Verifying);
         let header_problem = hasher.header_error.clone();
         let (digest, snapshots) = hasher.finish().await?;
-        if let Some(p) = header_problem.lock().ok().and_then(|g| g.clone()) {
+        if let Some(p) = header_problem.lock().clone() {
             return Err(self.bad_header(&p, journal));
         }
         Ok((digest, snapshots))

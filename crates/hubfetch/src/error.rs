@@ -146,6 +146,10 @@ impl std::error::Error for Refusal {
     }
 }
 
+/// What a captive portal (hotel / airport Wi-Fi) answer is called everywhere.
+pub(crate) const LOGIN_PAGE: &str =
+    "the network answers with a login page (captive portal?): open a web page in a browser to sign in to the network";
+
 /// Why the Hub (or its CDN) could not be reached, as something a person and the UI can act
 /// on: "no network" (refused, DNS, cannot connect), "no answer" (timeout), "is the clock
 /// right?" (certificate), "sign in to the network" (captive portal). The words shown for it
@@ -194,7 +198,7 @@ impl UnreachableReason {
             UnreachableReason::Certificate => with(
                 "certificate not valid — is the clock right? (or a network proxy intercepts HTTPS)",
             ),
-            UnreachableReason::CaptivePortal => with(crate::netfail::LOGIN_PAGE),
+            UnreachableReason::CaptivePortal => with(LOGIN_PAGE),
             UnreachableReason::NotTheHub => with("the server does not answer like the Hub: a proxy or login page in the way, or a wrong HF_ENDPOINT"),
             UnreachableReason::Connect => with("no network: cannot connect"),
         }

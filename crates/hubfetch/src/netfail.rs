@@ -9,10 +9,6 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 
 use crate::error::{NetError, UnreachableReason};
 
-/// What a captive portal (hotel / airport Wi-Fi) answer is called everywhere.
-pub(crate) const LOGIN_PAGE: &str =
-    "the network answers with a login page (captive portal?): open a web page in a browser to sign in to the network";
-
 /// A failed request (no HTTP answer) as a retried failure: its reason, described for a
 /// person, with the client's error kept as the source.
 pub(crate) fn request_failed(e: reqwest::Error, timeout: Duration) -> NetError {

@@ -6,9 +6,10 @@
 //! would either stall the download when the UI lags or drop events anyway.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -221,7 +222,7 @@ impl Tracker {
     }
 
     fn st(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
     }
 
     /// Register a file; returns its index and its byte counter.
@@ -233,7 +234,7 @@ impl Tracker {
             ..FileState::default()
         });
         let c = Arc::new(AtomicU64::new(0));
-        let mut fb = self.file_bytes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fb = self.file_bytes.lock();
         fb.push(c.clone());
         (st.files.len() - 1, c)
     }
@@ -321,12 +322,7 @@ impl Tracker {
             }
             f.size
         };
-        if let Some(c) = self
-            .file_bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(idx)
-        {
+        if let Some(c) = self.file_bytes.lock().get(idx) {
             c.store(size, Ordering::Relaxed);
         }
     }
@@ -365,7 +361,6 @@ impl Tracker {
         let fb: Vec<u64> = self
             .file_bytes
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .collect();

@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::chunk::{Fail, FileJob, Shared};
-use crate::download::run_chunks;
+use crate::chunk::{run_chunks, Fail, FileJob, Shared};
 use crate::error::{Error, NetError, Result};
 use crate::journal::{chunk_range, Journal, RepairState};
 use crate::progress::{ChunkState, Phase};

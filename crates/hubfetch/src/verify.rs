@@ -8,8 +8,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use sha1::Digest;
 use sha1::Sha1;
 
@@ -308,7 +309,7 @@ impl OrderedHasher {
                             })?;
                             whole.update(&buf[..n]);
                             if let Some(msg) = header.feed(&buf[..n], size) {
-                                *herr.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                                *herr.lock() = Some(msg);
                             }
                             off += n as u64;
                         }
@@ -346,10 +347,7 @@ impl OrderedHasher {
 
     /// The malformed-header message, if any.
     pub(crate) fn header_problem(&self) -> Option<String> {
-        self.header_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.header_error.lock().clone()
     }
 }
 

@@ -27,8 +27,8 @@ pub enum Cmd {
         files: Vec<String>,
         #[arg(long, default_value = "main")]
         revision: String,
-        /// Chunk size, e.g. 32M, 64K, 1048576.
-        #[arg(long, default_value = "32M", value_parser = parse_size)]
+        /// Chunk size, e.g. 8M, 64K, 1048576.
+        #[arg(long, default_value = "8M", value_parser = parse_size)]
         chunk_size: u64,
         /// The most parallel connections; the count adapts to the link below it.
         #[arg(long, default_value_t = 16)]
