@@ -11,7 +11,7 @@
 # Columns per tool: sessions (processes started until the file was verified), bytes the server
 # sent / file size, time to a verified file (wall time over all sessions, including start-up
 # and, for tools that do not verify, a sha256sum pass), and whether the final file matches the
-# Hub's sha256. Tools: hubfetch (defaults: 32 MiB chunks, 8 connections, 4 MiB / 500 ms durable
+# Hub's sha256. Tools: hubfetch (defaults: 8 MiB chunks, adaptive connections, 4 MiB / 500 ms durable
 # pieces), `aria2c -c -x8 -s8 --auto-save-interval=1` (its .aria2 control file saved every
 # second: its best case), a `curl -C -` loop, and `hf_hub_download` (huggingface_hub in .venv,
 # HF_HUB_DISABLE_XET=1). Tools run interleaved per round; the table gives each round and the
