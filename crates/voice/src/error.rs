@@ -64,4 +64,59 @@ pub enum VoiceError {
     /// The model thread could not be started or ended unexpectedly.
     #[error("session thread: {0}")]
     Thread(String),
+    /// A device was lost during a session and nothing could be opened in its place before the
+    /// reopen timeout; `source` is the last attempt's error.
+    #[error(
+        "the {direction} device \"{name}\" was lost and no device could be opened instead; \
+         check the audio devices in Settings and start again"
+    )]
+    DeviceLost {
+        /// "input" or "output".
+        direction: &'static str,
+        /// The lost device's name.
+        name: String,
+        /// Why the last reopen failed (`None`: no attempt finished before the timeout).
+        #[source]
+        source: Option<Box<VoiceError>>,
+    },
+}
+
+impl VoiceError {
+    /// The error and its causes in one line ("a: b: c"), as the session's `Error` event and the
+    /// app show it.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_device_keeps_the_last_reopen_error_as_its_source() {
+        let e = VoiceError::DeviceLost {
+            direction: "input",
+            name: "USB mic".into(),
+            source: Some(Box::new(VoiceError::NoDefaultDevice("input"))),
+        };
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("no default input device; plug in or enable one")
+        );
+        assert!(e
+            .chain()
+            .starts_with("the input device \"USB mic\" was lost"));
+        assert!(e
+            .chain()
+            .ends_with(": no default input device; plug in or enable one"));
+    }
 }

@@ -17,8 +17,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
 
@@ -86,7 +87,7 @@ impl Gate {
     /// may be a little in the past): the samples captured from then on follow it. An edge
     /// older than the latest one recorded is taken as happening at the latest one.
     pub fn set_talking_at(&self, talking: bool, at: Instant) {
-        let mut edges = self.edges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut edges = self.edges.lock();
         if self.talking.swap(talking, Ordering::SeqCst) == talking {
             return;
         }
@@ -160,7 +161,7 @@ impl Gate {
     /// The sample ranges `[a, b)` of a frame of `len` samples starting at `start` that the key
     /// covers (pre-roll included), in order and disjoint; returns how many were written.
     fn open_ranges(&self, start: Instant, len: usize, out: &mut [(usize, usize)]) -> usize {
-        let edges = self.edges.lock().unwrap_or_else(|e| e.into_inner());
+        let edges = self.edges.lock();
         // Sample index (clamped to 0..=len) of an instant.
         let idx = |t: Instant| -> usize {
             // The first sample captured at or after `t` (exact in integer nanoseconds).

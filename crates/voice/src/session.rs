@@ -81,13 +81,13 @@ pub struct SessionStats {
     /// The largest correction the far end's resampler applied, |ppm|.
     pub far_correction_max_ppm: AtomicU64,
     /// The latest figures sent with the metrics events (canceller, delay, device accounting).
-    pub live: std::sync::Mutex<LiveFigures>,
+    pub live: parking_lot::Mutex<LiveFigures>,
 }
 
 impl SessionStats {
     /// The latest live figures (canceller, delay estimate, device accounting).
     pub fn live(&self) -> LiveFigures {
-        *self.live.lock().unwrap_or_else(|e| e.into_inner())
+        *self.live.lock()
     }
 }
 
@@ -591,7 +591,8 @@ impl Worker {
         });
         let _ = ready.send(Ok(()));
         let mut fl = FrameLoop::new(model, self.gate.clone(), self.events.clone());
-        if let Err(message) = self.main_loop(&mut fl, io) {
+        if let Err(e) = self.main_loop(&mut fl, io) {
+            let message = e.chain();
             tracing::warn!(%message, "voice session ended with an error");
             self.send(SessionEvent::Error { message });
         }
@@ -607,7 +608,7 @@ impl Worker {
     /// Runs until stopped (Ok) or until devices are lost for good (Err with the message). Each
     /// turn: check the devices' health, pull what the microphone and the speaker's tap
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
-    fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), String> {
+    fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), VoiceError> {
         let mut io = io;
         let mut st = LoopState::new(
             &io,
@@ -655,7 +656,7 @@ impl Worker {
         io: Io,
         dir: Direction,
         why: &str,
-    ) -> Result<Option<Io>, String> {
+    ) -> Result<Option<Io>, VoiceError> {
         let name = match dir {
             Direction::Input => io.input.name.clone(),
             Direction::Output => io.output.name.clone(),
@@ -741,7 +742,7 @@ impl Worker {
         st: &mut LoopState,
         io: &Io,
         picked: &mut PickedFrame,
-    ) -> Result<Vec<f32>, String> {
+    ) -> Result<Vec<f32>, VoiceError> {
         let frame = &mut picked.frame;
         // Echo: line the far end up with this frame, track the delay, cancel.
         let t_aec = Instant::now();
@@ -749,15 +750,14 @@ impl Worker {
         st.far_end.take(&mut st.far_frame);
         st.delay.push(&st.far_frame, frame);
         if let Some(a) = st.aec.as_mut() {
-            a.process(&st.far_frame, frame)
-                .map_err(|e| format!("the echo canceller failed: {e}"))?;
+            a.process(&st.far_frame, frame)?;
         }
         self.stats
             .aec_ns
             .fetch_add(t_aec.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let live = self.live_figures(io, st);
         fl.set_live(live);
-        *self.stats.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
+        *self.stats.live.lock() = live;
 
         let underruns = st.underruns_before + io.counters.underruns.load(Ordering::Relaxed);
         self.stats.underruns.store(underruns, Ordering::Relaxed);
@@ -779,9 +779,7 @@ impl Worker {
             }
             st.talked = true;
         }
-        let out = fl
-            .step_captured(frame, captured, prev_latency, dropped, underruns)
-            .map_err(|e| format!("the model failed: {e}"))?;
+        let out = fl.step_captured(frame, captured, prev_latency, dropped, underruns)?;
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
         Ok(out.pcm)
     }
@@ -794,7 +792,7 @@ impl Worker {
         io: &mut Io,
         pcm: &[f32],
         picked: &PickedFrame,
-    ) -> Result<(), String> {
+    ) -> Result<(), VoiceError> {
         // Clock drift: steer the output ratio by the queue's depth once the speaker plays, and
         // map what it plays back onto the microphone's clock by the far end's own backlog.
         let last_cb = io.counters.output_callback_ns.load(Ordering::Relaxed);
@@ -805,7 +803,7 @@ impl Worker {
             let depth = drift::fluid_depth(queued, since, out_rate);
             io.out_rs
                 .set_target(out_rate * f64::from(self.config.prebuffer_ms) / 1000.0);
-            io.out_rs.observe_now(depth).map_err(|e| e.to_string())?;
+            io.out_rs.observe_now(depth)?;
             let now = Instant::now();
             let dt = io
                 .far_observed
@@ -820,15 +818,11 @@ impl Worker {
             self.stats
                 .far_correction_max_ppm
                 .fetch_max(far_ppm.abs() as u64, Ordering::Relaxed);
-            io.tap_rs
-                .set_correction_ppm(far_ppm)
-                .map_err(|e| e.to_string())?;
+            io.tap_rs.set_correction_ppm(far_ppm)?;
         }
         // The output resampler: the one place 24 kHz becomes the device's rate.
         st.out_buf.clear();
-        io.out_rs
-            .process(pcm, &mut st.out_buf)
-            .map_err(|e| e.to_string())?;
+        io.out_rs.process(pcm, &mut st.out_buf)?;
         let out_rate = f64::from(io.output.rate);
         let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
         let latency_s = picked.age_s
@@ -938,9 +932,9 @@ impl Worker {
     /// Reopens devices after a loss: the configured ones if present, else the defaults, retrying
     /// until `reopen_timeout`.
     /// `Ok(None)` when the session was stopped meanwhile.
-    fn reopen(&self, dir: Direction, name: &str) -> Result<Option<Io>, String> {
+    fn reopen(&self, dir: Direction, name: &str) -> Result<Option<Io>, VoiceError> {
         let deadline = Instant::now() + self.config.reopen_timeout;
-        let mut last_err = String::new();
+        let mut last_err = None;
         while Instant::now() < deadline && !self.stop.load(Ordering::SeqCst) {
             let attempt = open_io(&self.config, false);
             match attempt {
@@ -955,18 +949,18 @@ impl Worker {
                     });
                     return Ok(Some(io));
                 }
-                Err(e) => last_err = e.to_string(),
+                Err(e) => last_err = Some(Box::new(e)),
             }
             std::thread::sleep(Duration::from_millis(250));
         }
         if self.stop.load(Ordering::SeqCst) {
             return Ok(None);
         }
-        Err(format!(
-            "the {} device \"{name}\" was lost and no device could be opened instead ({last_err}); \
-             check the audio devices in Settings and start again",
-            dir.as_str()
-        ))
+        Err(VoiceError::DeviceLost {
+            direction: dir.as_str(),
+            name: name.to_string(),
+            source: last_err,
+        })
     }
 }
 
@@ -1098,18 +1092,14 @@ impl LoopState {
 /// Pulls what the mic delivered (resampled to 24 kHz into `acc`) and what the speaker played
 /// meanwhile (resampled to 24 kHz into the canceller's far end). The input resampler and the
 /// tap's resampler are called here and nowhere else.
-fn pull_input(st: &mut LoopState, io: &mut Io) -> Result<(), String> {
+fn pull_input(st: &mut LoopState, io: &mut Io) -> Result<(), VoiceError> {
     if drain_ring(&mut io.in_cons, &mut st.scratch) {
         io.consumed += st.scratch.len() as u64;
-        io.in_rs
-            .process(&st.scratch, &mut st.acc)
-            .map_err(|e| e.to_string())?;
+        io.in_rs.process(&st.scratch, &mut st.acc)?;
     }
     if drain_ring(&mut io.tap_cons, &mut st.tap_buf) {
         st.tap_24k.clear();
-        io.tap_rs
-            .process(&st.tap_buf, &mut st.tap_24k)
-            .map_err(|e| e.to_string())?;
+        io.tap_rs.process(&st.tap_buf, &mut st.tap_24k)?;
         st.far_end.push(&st.tap_24k);
     }
     Ok(())

@@ -8,8 +8,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use voice::{FrameModel, ModelError, ModelFrame, Session, SessionConfig, FRAME_SAMPLES};
 
@@ -29,10 +31,7 @@ impl FrameModel for Probe {
         let now = Instant::now();
         let zeros = pcm.iter().take_while(|s| **s == 0.0).count();
         let sound = pcm.iter().filter(|s| **s != 0.0).count();
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((now, zeros, sound));
+        self.0.lock().push((now, zeros, sound));
         Ok(ModelFrame {
             pcm: vec![0.0; FRAME_SAMPLES],
             text: None,
@@ -61,7 +60,7 @@ fn a_key_down_gates_by_the_callbacks_capture_time() -> Result<(), Box<dyn std::e
     )?;
     // Frames flowing steadily first (the devices start in a burst).
     let deadline = Instant::now() + Duration::from_secs(15);
-    while log.lock().unwrap_or_else(|e| e.into_inner()).len() < 15 {
+    while log.lock().len() < 15 {
         assert!(Instant::now() < deadline, "frames did not flow");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -71,7 +70,7 @@ fn a_key_down_gates_by_the_callbacks_capture_time() -> Result<(), Box<dyn std::e
     std::thread::sleep(Duration::from_millis(1000));
     session.stop()?;
 
-    let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let log = log.lock().clone();
     let first = log
         .iter()
         .position(|(_, _, sound)| *sound > 0)

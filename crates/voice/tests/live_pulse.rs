@@ -5,8 +5,10 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use voice::{EchoModel, FrameModel, ModelError, ModelFrame, Session, SessionConfig, SessionEvent};
 
@@ -14,7 +16,7 @@ use voice::{EchoModel, FrameModel, ModelError, ModelFrame, Session, SessionConfi
 static DEVICES: Mutex<()> = Mutex::new(());
 
 fn lock() -> MutexGuard<'static, ()> {
-    DEVICES.lock().unwrap_or_else(|e| e.into_inner())
+    DEVICES.lock()
 }
 
 /// Echoes (one frame late) and records whether each input frame it got was silent.
@@ -29,17 +31,11 @@ impl FrameModel for Recorder {
     }
     fn reset(&mut self) {
         self.echo.reset();
-        self.silent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.silent.lock().clear();
     }
     fn process(&mut self, pcm_in: &[f32]) -> Result<ModelFrame, ModelError> {
         let silent = pcm_in.iter().all(|s| *s == 0.0);
-        self.silent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(silent);
+        self.silent.lock().push(silent);
         self.echo.process(pcm_in)
     }
 }
@@ -201,7 +197,7 @@ fn push_to_talk_gates_the_live_mic() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (session, _events) = Session::start(model, SessionConfig::default())?;
     let frames = |s: &Session| s.stats().frames.load(std::sync::atomic::Ordering::Relaxed);
-    let seen = || silent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let seen = || silent.lock().clone();
 
     // Key up: the model runs but hears only silence, though the mic carries a tone.
     wait_frames(&session, 15);

@@ -6,8 +6,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use voice::FRAME_SAMPLES;
 use voice::{FrameModel, ModelError, ModelFrame, Session, SessionConfig, SessionEvent};
@@ -26,7 +28,7 @@ impl FrameModel for Probe {
     fn reset(&mut self) {}
     fn process(&mut self, pcm: &[f32]) -> Result<ModelFrame, ModelError> {
         let sound = pcm.iter().filter(|s| **s != 0.0).count();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(sound);
+        self.0.lock().push(sound);
         Ok(ModelFrame {
             pcm: vec![0.0; FRAME_SAMPLES],
             text: None,
@@ -38,7 +40,7 @@ impl FrameModel for Probe {
 }
 
 fn frames(log: &Log) -> Vec<usize> {
-    log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    log.lock().clone()
 }
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
