@@ -41,12 +41,6 @@ impl Quality {
         }
     }
 
-    /// The Hub repository with Moshiko's weights in this quality
-    /// (see [`crate::ModelRepo`] for Moshika).
-    pub fn repo(self) -> String {
-        crate::ModelRepo::new(crate::Voice::Moshiko, self).id()
-    }
-
     /// The standard name of the LM weight file of this quality in Kyutai's repos (used when a
     /// repo's `config.json` names none).
     pub fn lm_file(self) -> &'static str {

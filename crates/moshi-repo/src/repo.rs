@@ -37,6 +37,15 @@ impl ModelRepo {
     }
 }
 
+impl Quality {
+    /// The Hub repository with Moshiko's weights in this quality
+    /// (see [`ModelRepo`] for Moshika). Written here, next to the repo ids, so that
+    /// `quality` does not have to name `repo`.
+    pub fn repo(self) -> String {
+        ModelRepo::new(Voice::Moshiko, self).id()
+    }
+}
+
 impl fmt::Display for ModelRepo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.id())
