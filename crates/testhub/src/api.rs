@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::access::lookup;
 use crate::http_error::hub_error;
-use crate::resolve::lookup;
 use crate::Inner;
 
 /// Model info at the branch head.

@@ -1,9 +1,10 @@
 //! File contents (in memory, on disk or generated on the fly) and their hashes.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -103,11 +104,7 @@ fn generated_cache() -> &'static Mutex<HashMap<(u64, u64), Hashes>> {
 pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hashes, TestHubError> {
     if let FileContent::Generated { size, seed } = content {
         let cache = generated_cache();
-        if let Some(h) = cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(*size, *seed))
-        {
+        if let Some(h) = cache.lock().get(&(*size, *seed)) {
             if h.git_sha1.is_some() || !git_sha1 {
                 return Ok(h.clone());
             }
@@ -119,10 +116,7 @@ pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hash
                     sha256,
                     git_sha1: None,
                 };
-                cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert((*size, *seed), h.clone());
+                cache.lock().insert((*size, *seed), h.clone());
                 return Ok(h);
             }
         }
@@ -179,7 +173,6 @@ pub(crate) fn hash_content(content: &FileContent, git_sha1: bool) -> Result<Hash
         write_disk_cache(*size, *seed, &hashes.sha256);
         generated_cache()
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .insert((*size, *seed), hashes.clone());
     }
     Ok(hashes)

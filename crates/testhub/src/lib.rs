@@ -4,6 +4,7 @@
 //!
 //! See the crate README for the HTTP behaviour emulated and the fault semantics.
 
+mod access;
 mod api;
 mod body;
 mod cdn;
@@ -18,9 +19,10 @@ mod store;
 mod throttle;
 mod xet;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -32,8 +34,9 @@ pub use content::{generated_bytes, FileContent};
 pub use error::TestHubError;
 pub use faults::{parse_duration, parse_size, FaultSpecError, Faults};
 pub use stats::Stats;
+pub use stats::XetStats;
 pub use store::{Repo, RepoFile};
-pub use xet::{MultiRange, XetCompression, XetFaults, XetOptions, XetStats};
+pub use xet::{MultiRange, XetCompression, XetFaults, XetOptions};
 
 use faults::FaultState;
 use stats::Counters;
@@ -66,32 +69,25 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    pub fn store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
-        self.store.read().unwrap_or_else(|e| e.into_inner())
+    pub fn store(&self) -> parking_lot::RwLockReadGuard<'_, Store> {
+        self.store.read()
     }
 
-    pub fn store_mut(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
-        self.store.write().unwrap_or_else(|e| e.into_inner())
+    pub fn store_mut(&self) -> parking_lot::RwLockWriteGuard<'_, Store> {
+        self.store.write()
     }
 
-    pub fn faults(&self) -> std::sync::MutexGuard<'_, FaultState> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn faults(&self) -> parking_lot::MutexGuard<'_, FaultState> {
+        self.faults.lock()
     }
 
     pub fn total_pacer(&self) -> Option<Arc<Pacer>> {
-        self.total_pacer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.total_pacer.lock().clone()
     }
 
     /// `Some(accepted_gated_terms)` for a valid token.
     pub fn token(&self, token: &str) -> Option<bool> {
-        self.tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-            .copied()
+        self.tokens.read().get(token).copied()
     }
 }
 
@@ -188,11 +184,7 @@ impl TestHub {
         let pacer = faults
             .bandwidth_total
             .map(|r| Arc::new(Pacer::new(r, throttle::CATCH_UP)));
-        *self
-            .inner
-            .total_pacer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = pacer;
+        *self.inner.total_pacer.lock() = pacer;
         *self.inner.faults() = FaultState::new(faults);
     }
 
@@ -257,7 +249,6 @@ impl TestHub {
         self.inner
             .tokens
             .write()
-            .unwrap_or_else(|e| e.into_inner())
             .insert(token.to_string(), accepted_gated_terms);
     }
 

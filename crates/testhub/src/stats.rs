@@ -1,8 +1,8 @@
 //! Counters the tests and the benchmark read back (`TestHub::stats`).
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -52,12 +52,7 @@ impl Counters {
 
     pub fn fault(&self, name: &str) {
         tracing::debug!(fault = name, "injecting fault");
-        *self
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name.to_string())
-            .or_default() += 1;
+        *self.faults.lock().entry(name.to_string()).or_default() += 1;
     }
 
     /// A request started; returns a guard that ends it.
@@ -78,11 +73,7 @@ impl Counters {
             auth_headers_on_cdn: get(&self.auth_headers_on_cdn),
             cdn_requests: get(&self.cdn_requests),
             bytes_served: get(&self.bytes_served),
-            faults_injected: self
-                .faults
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            faults_injected: self.faults.lock().clone(),
         }
     }
 
@@ -100,11 +91,31 @@ impl Counters {
         }
         self.max_concurrent
             .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.faults.lock().clear();
     }
+}
+
+/// Counters of the Xet endpoints (also in the binary's stats). Kept here with the other
+/// counters, not in `xet`, so that the summary below need not name the Xet module.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct XetStats {
+    /// Token endpoint calls.
+    pub token_requests: u64,
+    /// Reconstruction queries (v1 + v2).
+    pub reconstruction_requests: u64,
+    /// Of those, queries with a `Range` (a resumed read asking only for what is missing).
+    pub ranged_reconstructions: u64,
+    /// Xorb transfer requests (all answers).
+    pub xorb_requests: u64,
+    /// Xorb requests refused (bad/expired signature, range not signed, bad token).
+    pub refused: u64,
+    /// Xorb requests asking for several ranges at once (`multipart/byteranges` answers).
+    pub multi_range_requests: u64,
+    /// Xorb transfers served from xorbs the reference writer stored (`XetOptions::import`).
+    pub imported_xorb_transfers: u64,
+    /// Xorb transfers served from xorbs built here.
+    pub built_xorb_transfers: u64,
 }
 
 /// The summary `testhub serve --stats FILE` writes on exit.
@@ -115,7 +126,7 @@ pub(crate) struct Summary<'a> {
     /// Every counter.
     pub stats: &'a Stats,
     /// The Xet endpoints' counters (zeros when Xet is off).
-    pub xet: &'a crate::XetStats,
+    pub xet: &'a XetStats,
 }
 
 /// Ends an in-flight request when dropped (held by the response body).

@@ -1,6 +1,6 @@
 //! Bandwidth caps: a pacer hands out send times so that bytes leave at `rate` bytes/s.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// Virtual-time token bucket: each reservation of `n` bytes moves the "next free" instant by
@@ -37,7 +37,7 @@ impl Pacer {
     /// Reserve `n` bytes; returns when they may be sent.
     pub fn reserve(&self, n: u64) -> Instant {
         let now = Instant::now();
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.next.lock();
         let earliest = now.checked_sub(self.burst).unwrap_or(now);
         let start = next.map_or(earliest, |t| t.max(earliest));
         let end = start + Duration::from_secs_f64(n as f64 / self.rate as f64);

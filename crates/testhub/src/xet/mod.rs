@@ -26,13 +26,15 @@ mod routes;
 mod shard;
 mod token;
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::response::Builder;
 
 pub(crate) use routes::{cas_routes, hub_routes, transfer_routes};
 
+use crate::stats::XetStats;
 use crate::store::Entry;
 use crate::Inner;
 use cas::{Cas, XetFile};
@@ -123,28 +125,6 @@ impl Default for XetOptions {
     }
 }
 
-/// Counters of the Xet endpoints (also in the binary's stats).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct XetStats {
-    /// Token endpoint calls.
-    pub token_requests: u64,
-    /// Reconstruction queries (v1 + v2).
-    pub reconstruction_requests: u64,
-    /// Of those, queries with a `Range` (a resumed read asking only for what is missing).
-    pub ranged_reconstructions: u64,
-    /// Xorb transfer requests (all answers).
-    pub xorb_requests: u64,
-    /// Xorb requests refused (bad/expired signature, range not signed, bad token).
-    pub refused: u64,
-    /// Xorb requests asking for several ranges at once (`multipart/byteranges` answers).
-    pub multi_range_requests: u64,
-    /// Xorb transfers served from xorbs the reference writer stored (`XetOptions::import`).
-    pub imported_xorb_transfers: u64,
-    /// Xorb transfers served from xorbs built here.
-    pub built_xorb_transfers: u64,
-}
-
 /// The Xet side of a running testhub.
 pub(crate) struct XetState {
     pub opts: XetOptions,
@@ -170,12 +150,12 @@ impl XetState {
         }
     }
 
-    fn cas(&self) -> std::sync::MutexGuard<'_, Cas> {
-        self.cas.lock().unwrap_or_else(|e| e.into_inner())
+    fn cas(&self) -> parking_lot::MutexGuard<'_, Cas> {
+        self.cas.lock()
     }
 
     pub fn count(&self, f: impl FnOnce(&mut XetStats)) {
-        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+        f(&mut self.stats.lock());
     }
 
     fn scheme(&self) -> Scheme {
@@ -265,7 +245,7 @@ pub(crate) fn stats(inner: &Inner) -> XetStats {
     inner
         .xet
         .get()
-        .map(|x| x.stats.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .map(|x| x.stats.lock().clone())
         .unwrap_or_default()
 }
 

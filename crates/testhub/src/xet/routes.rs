@@ -15,10 +15,10 @@ use super::cas::{XetFile, Xorb, XorbData};
 use super::format::hash::XetHash;
 use super::token::{self, Refused};
 use super::{cas_url, MultiRange, XetState};
+use crate::access::{bearer, lookup};
 use crate::body::{serve_data, status_fault};
 use crate::faults::Site;
 use crate::http_error::{hub_error, retry_later};
-use crate::resolve::{bearer, lookup};
 use crate::signing::now_ms;
 use crate::store::Entry;
 use crate::{FileContent, Inner};
@@ -157,7 +157,7 @@ fn reconstruction(inner: &Arc<Inner>, hash: &str, headers: &HeaderMap, version: 
         return hub_error(StatusCode::BAD_REQUEST, None, "invalid file hash");
     };
     let (file, xorbs) = {
-        let cas = xet.cas.lock().unwrap_or_else(|e| e.into_inner());
+        let cas = xet.cas.lock();
         let Some(file) = cas.by_hash.get(&file_hash).cloned() else {
             return hub_error(StatusCode::NOT_FOUND, None, "file not found");
         };
@@ -377,7 +377,7 @@ async fn xorb(
         s.multi_range_requests += u64::from(asked.len() > 1);
     });
     if xet.opts.faults.signed_once {
-        let mut served = xet.served.lock().unwrap_or_else(|e| e.into_inner());
+        let mut served = xet.served.lock();
         if asked
             .iter()
             .any(|&(a, b)| served.contains(&(sig.clone(), a, b)))
@@ -527,7 +527,7 @@ impl XetState {
         used: impl FnOnce(&mut (u32, u32, u32)) -> &mut u32,
     ) -> bool {
         let limit = limit(&self.opts.faults);
-        let mut u = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut u = self.used.lock();
         let used = used(&mut u);
         if *used < limit {
             *used += 1;
@@ -541,11 +541,11 @@ impl XetState {
     /// is its hash).
     fn xorb_entry(&self, hash: &XetHash) -> Option<(Arc<Xorb>, Arc<Entry>)> {
         let xorb = {
-            let cas = self.cas.lock().unwrap_or_else(|e| e.into_inner());
+            let cas = self.cas.lock();
             let idx = *cas.xorb_index.get(hash)?;
             cas.xorbs[idx].clone()
         };
-        let mut cache = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.entries.lock();
         if let Some(e) = cache.get(hash) {
             return Some((xorb, e.clone()));
         }
