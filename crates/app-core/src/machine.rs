@@ -669,6 +669,13 @@ impl Machine {
 
     /// Stops what the current flow run has going (download, session, model) and runs it again.
     fn restart_flow(&mut self, fx: &mut Vec<Effect>) {
+        self.stop_run(fx);
+        self.state.model_dir = None;
+        self.start_flow(fx);
+    }
+
+    /// Stops the run's download, session and loaded model (each only when it is going).
+    fn stop_run(&mut self, fx: &mut Vec<Effect>) {
         if self.downloading {
             fx.push(Effect::CancelDownload);
             self.downloading = false;
@@ -680,8 +687,6 @@ impl Machine {
             fx.push(Effect::Unload);
             self.engine_loaded = false;
         }
-        self.state.model_dir = None;
-        self.start_flow(fx);
     }
 
     fn detected(&mut self, hw: Hardware, fx: &mut Vec<Effect>) {
@@ -1039,17 +1044,7 @@ impl Machine {
     fn delete_model(&mut self, repo: String, fx: &mut Vec<Effect>) {
         let in_use = self.plan.as_ref().is_some_and(|p| p.repo == repo);
         if in_use {
-            if self.downloading {
-                fx.push(Effect::CancelDownload);
-                self.downloading = false;
-            }
-            if self.session != SessionPhase::Closed {
-                self.close_session(fx);
-            }
-            if self.engine_loaded {
-                fx.push(Effect::Unload);
-                self.engine_loaded = false;
-            }
+            self.stop_run(fx);
             // Late results of the old run are ignored from here on.
             self.epoch += 1;
             self.clear_error(Scope::Flow);
