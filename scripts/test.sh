@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh          the full run (what CI runs): set-up, services, every suite
 #   scripts/test.sh --fast   the tier to run before every commit (a few minutes once built):
-#                            fmt, clippy (also voice without MLX), rustdoc with warnings as
+#                            fmt, import circles, clippy (also voice without MLX), rustdoc with warnings as
 #                            errors, the libraries' unit tests, the UI's unit tests
 #
 # The full run sets up what it needs (idempotent), starts the services the tests use
@@ -53,6 +53,10 @@ bash scripts/setup.sh
 # ------------------------------------------------------------------ the fast tier
 step "formatting"
 cargo fmt --all -- --check
+
+step "import circles between modules (checker self-test, then every crate)"
+python3 scripts/test-check-module-cycles.py
+python3 scripts/check-module-cycles.py
 
 step "lints (clippy, all targets; voice also without MLX)"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -10,7 +10,7 @@
 //! [`RemoteModel`] also counts the frames the model hears with the microphone gate open and
 //! measures key-down → first frame into the model ([`GateProbe`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,6 +19,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use voice::{FrameModel, ModelError, ModelFrame};
 
 use crate::state::UiError;
+use crate::test_hooks::ECHO_MODEL_ENV;
 
 /// A cause kept as the error's source (the engine crate is optional in this build).
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -426,7 +427,7 @@ impl app_core::Engine for EngineThread {
     fn load(&self, dir: PathBuf, plan: hardware::Plan) -> app_core::BoxFuture<Result<(), UiError>> {
         let engine = self.clone();
         Box::pin(async move {
-            let spec = crate::session::model_spec(&dir, &plan);
+            let spec = model_spec(&dir, &plan);
             if plan.source == hardware::Source::QuantizeFromBf16 {
                 tracing::info!(quality = %plan.quality, "quantizing the bf16 weights at load time");
             }
@@ -448,6 +449,20 @@ impl app_core::Engine for EngineThread {
         Box::pin(async move {
             let _ = tokio::task::spawn_blocking(move || engine.unload()).await;
         })
+    }
+}
+
+/// What to load: the engine from the verified directory, or the echo model when
+/// `MOSHIBAR_ECHO_MODEL` is set (a test/dev override, never the default).
+pub fn model_spec(dir: &Path, plan: &hardware::Plan) -> ModelSpec {
+    if crate::test_hooks::var_os(ECHO_MODEL_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        tracing::warn!("{ECHO_MODEL_ENV} is set: using the echo test model, not Moshi");
+        return ModelSpec::Echo(2);
+    }
+    ModelSpec::Engine {
+        dir: dir.to_path_buf(),
+        quality: plan.quality,
+        quantize_from_bf16: plan.source == hardware::Source::QuantizeFromBf16,
     }
 }
 

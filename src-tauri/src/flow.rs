@@ -37,7 +37,7 @@ impl<R: Runtime> app_core::Shell for TauriShell<R> {
                 .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             if let Some(core) = crate::actions::core(&self.app) {
-                tracing::info!("{}: starting a session", crate::session::AUTOSTART_ENV);
+                tracing::info!("{}: starting a session", crate::test_hooks::AUTOSTART_ENV);
                 core.event(Event::StartSession);
             }
         }
@@ -129,7 +129,8 @@ pub fn start<R: Runtime>(
     let services = Services {
         shell: Arc::new(TauriShell {
             app: app.clone(),
-            autostart_session: crate::test_hooks::var_os(crate::session::AUTOSTART_ENV).is_some(),
+            autostart_session: crate::test_hooks::var_os(crate::test_hooks::AUTOSTART_ENV)
+                .is_some(),
             autostarted: Default::default(),
         }),
         clock: Arc::new(app_core::TokioClock),

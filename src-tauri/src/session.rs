@@ -19,17 +19,9 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime};
 use voice::{SessionConfig, SessionEvent};
 
-use crate::engine::{EngineThread, GateProbe, ModelSpec};
+use crate::engine::{EngineThread, GateProbe};
 use crate::state::events;
-
-/// Input WAV for a file session.
-pub const INPUT_WAV_ENV: &str = "MOSHIBAR_INPUT_WAV";
-/// Output WAV for a file session.
-pub const OUTPUT_WAV_ENV: &str = "MOSHIBAR_OUTPUT_WAV";
-/// Start a session when ready.
-pub const AUTOSTART_ENV: &str = "MOSHIBAR_AUTOSTART_SESSION";
-/// Use the echo model instead of the engine (tests and development only).
-pub const ECHO_MODEL_ENV: &str = "MOSHIBAR_ECHO_MODEL";
+use crate::test_hooks::{INPUT_WAV_ENV, OUTPUT_WAV_ENV};
 
 /// `list_audio_devices`' answer.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,20 +36,6 @@ pub struct AudioDevices {
     pub default_input: Option<String>,
     /// The system's default output.
     pub default_output: Option<String>,
-}
-
-/// What to load: the engine from the verified directory, or the echo model when
-/// `MOSHIBAR_ECHO_MODEL` is set (a test/dev override, never the default).
-pub fn model_spec(dir: &Path, plan: &hardware::Plan) -> ModelSpec {
-    if crate::test_hooks::var_os(ECHO_MODEL_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
-        tracing::warn!("{ECHO_MODEL_ENV} is set: using the echo test model, not Moshi");
-        return ModelSpec::Echo(2);
-    }
-    ModelSpec::Engine {
-        dir: dir.to_path_buf(),
-        quality: plan.quality,
-        quantize_from_bf16: plan.source == hardware::Source::QuantizeFromBf16,
-    }
 }
 
 fn file_paths() -> Option<(PathBuf, PathBuf)> {

@@ -5,6 +5,15 @@
 
 use std::ffi::OsString;
 
+/// Input WAV for a file session.
+pub const INPUT_WAV_ENV: &str = "MOSHIBAR_INPUT_WAV";
+/// Output WAV for a file session.
+pub const OUTPUT_WAV_ENV: &str = "MOSHIBAR_OUTPUT_WAV";
+/// Start a session when ready.
+pub const AUTOSTART_ENV: &str = "MOSHIBAR_AUTOSTART_SESSION";
+/// Use the echo model instead of the engine (tests and development only).
+pub const ECHO_MODEL_ENV: &str = "MOSHIBAR_ECHO_MODEL";
+
 /// True when this build honours test hooks (debug builds, or the `test-hooks` feature).
 pub const ENABLED: bool = cfg!(any(debug_assertions, feature = "test-hooks"));
 

@@ -200,7 +200,7 @@ fn tell_core<R: Runtime>(app: &AppHandle<R>, visible: bool) {
 /// The popover's visibility drives the warm microphone, except in the file-session test hook
 /// (a session there runs the input WAV once; opening it ahead would consume it).
 pub fn popover_events() -> bool {
-    crate::test_hooks::var_os(crate::session::INPUT_WAV_ENV).is_none()
+    crate::test_hooks::var_os(crate::test_hooks::INPUT_WAV_ENV).is_none()
 }
 
 /// Whether the popover was last shown (not hidden) by us: the core's initial visibility (the
