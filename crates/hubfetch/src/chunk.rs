@@ -28,7 +28,7 @@ use crate::pieces::{
     PIECE_RECORD_BYTES, PIECE_RECORD_TIME,
 };
 use crate::progress::{ChunkState, Tracker};
-use crate::resolve::{normalize_etag, Hub, RetryPolicy};
+use crate::resolve::{normalize_etag, Hub, Resolved, RetryPolicy};
 use crate::retry::Backoff;
 use crate::status::{classify, Verdict};
 
@@ -89,6 +89,25 @@ impl FileJob {
     }
     fn set_url(&self, u: Url) {
         *self.url.write() = u;
+    }
+    /// Resolve the file again at the pinned commit; `Fail::Changed` unless the Hub still serves
+    /// the same blob (ETag and size).
+    pub(crate) async fn resolve_unchanged(&self, sh: &Shared) -> Result<Resolved, Fail> {
+        let r = sh
+            .hub
+            .resolve(
+                &self.repo,
+                &self.revision,
+                &self.path,
+                sh.policy,
+                &sh.cancel,
+                Some(&sh.tracker),
+            )
+            .await?;
+        if r.etag != self.etag || r.size != self.size {
+            return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
+        }
+        Ok(r)
     }
     /// Remember the first ETag seen; a different one later means the file was replaced.
     fn check_etag(&self, e: &str) -> bool {
@@ -693,20 +712,7 @@ impl<'a> ChunkFetch<'a> {
             ))));
         }
         tracing::info!(file = %fj.path, why = %http, "download link refused: resolving again");
-        let r = sh
-            .hub
-            .resolve(
-                &fj.repo,
-                &fj.revision,
-                &fj.path,
-                sh.policy,
-                &sh.cancel,
-                Some(&sh.tracker),
-            )
-            .await?;
-        if r.etag != fj.etag || r.size != fj.size {
-            return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
-        }
+        let r = fj.resolve_unchanged(sh).await?;
         fj.set_url(r.url);
         Ok(())
     }
@@ -737,19 +743,27 @@ pub(crate) struct Cursor {
     recorded: Instant,
 }
 
+impl Cursor {
+    /// The record of `[self.from, at)` of the chunk starting at `chunk_start`; the next piece
+    /// starts at `at`.
+    fn take_piece(&mut self, fj: &FileJob, chunk_start: u64, at: u64) -> PieceRecord {
+        let rec = PieceRecord {
+            chunk: chunk_start / fj.chunk_size.max(1),
+            start: self.from,
+            end: at,
+            hash: std::mem::replace(&mut self.hash, PieceHasher::new()).finish(),
+        };
+        self.from = at;
+        self.recorded = Instant::now();
+        rec
+    }
+}
+
 /// Record `[cursor.from, at)` in the log without syncing (`PIECE_RECORD_BYTES` /
 /// `PIECE_RECORD_TIME`).
 fn record_piece(fj: &FileJob, chunk_start: u64, cursor: &mut Cursor, at: u64) -> Result<(), Fail> {
-    let chunk = chunk_start / fj.chunk_size.max(1);
-    fj.pieces.append_unsynced(&PieceRecord {
-        chunk,
-        start: cursor.from,
-        end: at,
-        hash: cursor.hash.finish(),
-    })?;
-    cursor.from = at;
-    cursor.hash = PieceHasher::new();
-    cursor.recorded = Instant::now();
+    fj.pieces
+        .append_unsynced(&cursor.take_piece(fj, chunk_start, at))?;
     Ok(())
 }
 
@@ -767,19 +781,11 @@ async fn commit_piece(
         .map_err(Error::task("sync task"))?
         .map_err(|e| Error::io(format!("fdatasync {}", fj.path), e))?;
     if at > cursor.from {
-        let chunk = chunk_start / fj.chunk_size.max(1);
-        fj.pieces.append(&PieceRecord {
-            chunk,
-            start: cursor.from,
-            end: at,
-            hash: cursor.hash.finish(),
-        })?;
+        fj.pieces.append(&cursor.take_piece(fj, chunk_start, at))?;
     } else {
         fj.pieces.sync()?; // the records appended since the last sync
     }
-    cursor.from = at;
     cursor.synced = at;
-    cursor.hash = PieceHasher::new();
     cursor.since = Instant::now();
     cursor.recorded = cursor.since;
     Ok(())

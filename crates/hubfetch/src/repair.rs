@@ -194,20 +194,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
     let (size, cs, fidx) = (fj.size, fj.chunk_size, fj.fidx);
     let tracker = &sh.tracker;
     // The file must still be the one the Hub serves at the pinned commit.
-    let r = sh
-        .hub
-        .resolve(
-            &fj.repo,
-            &fj.revision,
-            &fj.path,
-            sh.policy,
-            &sh.cancel,
-            Some(tracker),
-        )
-        .await?;
-    if r.etag != fj.etag || r.size != size {
-        return Err(Fail::Changed(format!("now {} ({} bytes)", r.etag, r.size)));
-    }
+    fj.resolve_unchanged(sh).await?;
     tracker.set_file_phase(fidx, Phase::Repairing);
     tracker.set_phase(Phase::Repairing);
 

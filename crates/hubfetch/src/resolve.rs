@@ -125,6 +125,21 @@ impl Hub {
     }
 
     /// A request with our user agent, no compression, and the token only for the Hub host.
+    /// A resolve or listing request, bounded by `HF_HUB_ETAG_TIMEOUT`; a failure to get an
+    /// answer (refused, DNS, TLS, timeout) as the network error it is.
+    async fn send_bounded(
+        &self,
+        method: Method,
+        url: Url,
+    ) -> std::result::Result<reqwest::Response, NetError> {
+        let timeout = self.cfg.etag_timeout;
+        self.request(method, url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| netfail::request_failed(e, timeout))
+    }
+
     pub(crate) fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
         let with_token = self.is_hub(&url);
         let mut rb = self
@@ -244,17 +259,11 @@ impl Hub {
     }
 
     async fn resolve_once(&self, repo: &str, what: &str, start: Url) -> Result<Attempt<Resolved>> {
-        let timeout = self.cfg.etag_timeout;
         let mut url = start;
         for _ in 0..10 {
-            let resp = match self
-                .request(Method::HEAD, url.clone())
-                .timeout(timeout)
-                .send()
-                .await
-            {
+            let resp = match self.send_bounded(Method::HEAD, url.clone()).await {
                 Ok(r) => r,
-                Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
+                Err(e) => return Ok(Attempt::Offline(e)),
             };
             let status = resp.status();
             let h = resp.headers();
@@ -336,15 +345,9 @@ impl Hub {
             let url = url.clone();
             let what = what.clone();
             async move {
-                let timeout = self.cfg.etag_timeout;
-                let resp = match self
-                    .request(Method::GET, url.clone())
-                    .timeout(timeout)
-                    .send()
-                    .await
-                {
+                let resp = match self.send_bounded(Method::GET, url.clone()).await {
                     Ok(r) => r,
-                    Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
+                    Err(e) => return Ok(Attempt::Offline(e)),
                 };
                 let status = resp.status();
                 if netfail::is_html(resp.headers()) {
@@ -369,7 +372,10 @@ impl Hub {
                 }
                 let body = match resp.bytes().await {
                     Ok(b) => b,
-                    Err(e) => return Ok(Attempt::Offline(netfail::request_failed(e, timeout))),
+                    Err(e) => {
+                        let timeout = self.cfg.etag_timeout;
+                        return Ok(Attempt::Offline(netfail::request_failed(e, timeout)));
+                    }
                 };
                 parse_listing(&body).map(Attempt::Done)
             }

@@ -166,17 +166,7 @@ impl TestHub {
 
     /// sha256 (hex) of a file at the branch head, so tests can check what they got.
     pub fn sha256(&self, repo_id: &str, path: &str) -> Option<String> {
-        Some(
-            self.inner
-                .store()
-                .repos
-                .get(repo_id)?
-                .head
-                .files
-                .get(path)?
-                .sha256
-                .clone(),
-        )
+        self.inner.store().head_sha256(repo_id, path)
     }
 
     /// Replace the faults (all counts start again).

@@ -257,7 +257,7 @@ impl Store {
         self.blobs.insert(entry.sha256.clone(), entry);
         if retire_old {
             if let Some(o) = &old {
-                if o.sha256 != self.blobs_sha_of(&o.path, repo_id).unwrap_or_default() {
+                if o.sha256 != self.head_sha256(repo_id, &o.path).unwrap_or_default() {
                     self.blobs.remove(&o.sha256);
                 }
             }
@@ -265,7 +265,8 @@ impl Store {
         old
     }
 
-    fn blobs_sha_of(&self, path: &str, repo_id: &str) -> Option<String> {
+    /// sha256 (hex) of `path` at the branch head of `repo_id`.
+    pub(crate) fn head_sha256(&self, repo_id: &str, path: &str) -> Option<String> {
         Some(
             self.repos
                 .get(repo_id)?

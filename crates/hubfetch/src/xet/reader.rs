@@ -10,9 +10,9 @@
 //!   matches (so one corrupt range costs one range);
 //! - the SHA-256 of the written file must equal the LFS sha256 the cache blob is named by.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt as _;
@@ -179,7 +179,7 @@ impl Urls {
     }
 
     fn merge(&self, r: Reconstruction) {
-        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self.0.lock();
         for (hash, mut fetches) in r.xorbs {
             let list = cur.xorbs.entry(hash).or_default();
             fetches.append(list);
@@ -188,10 +188,7 @@ impl Urls {
     }
 
     fn find(&self, term: &Term) -> Option<(String, FetchRange)> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .fetch_for(term)
+        self.0.lock().fetch_for(term)
     }
 }
 
@@ -252,7 +249,7 @@ struct Sink<F>(Mutex<F>);
 
 impl<F: FnMut(&XetEvent)> Sink<F> {
     fn emit(&self, e: XetEvent) {
-        (self.0.lock().unwrap_or_else(|p| p.into_inner()))(&e);
+        (self.0.lock())(&e);
     }
 }
 
@@ -282,7 +279,7 @@ impl Reader {
     }
 
     fn count(&self, f: impl FnOnce(&mut XetReport)) {
-        f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
+        f(&mut self.report.lock());
     }
 
     /// A fresh CAS token unless the current one is still good.
@@ -488,11 +485,7 @@ impl Reader {
             }
         }
         journal.into_inner().remove().await;
-        Ok(self
-            .report
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone())
+        Ok(self.report.lock().clone())
     }
 
     /// The file's terms in order and which of them the journal already holds. The CAS is
@@ -769,24 +762,59 @@ impl Reader {
             )));
         }
         file.sync_data().await.map_err(XetError::Io)?;
-        // A whole xorb read in pieces is still checked: its chunks' Merkle root is its name.
-        let xorb_verified = range_verified
-            || (term.range.start == 0
-                && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&part.chunks)));
-        if xorb_verified {
-            self.count(|r| r.xorbs_verified += 1);
-            sink.emit(XetEvent::XorbVerified(term.hash.clone()));
-        }
-        let d = TermDone {
-            chunks: part.chunks,
-            xorb_verified,
-        };
+        let d = self.term_done(term, part.chunks, range_verified, sink);
         ctx.journal
             .lock()
             .await
             .append(&TermRecord::new(offset, term, &d))
             .await?;
         Ok(d)
+    }
+
+    /// A signed xorb GET with `Range: {range}`; a refused URL (401/403) is asked for again,
+    /// 429 and 5xx are retried.
+    async fn xorb_get(&self, url: &str, range: String) -> Result<reqwest::Response, TermFail> {
+        let resp = self
+            .http
+            .get(url)
+            .header("range", range)
+            .send()
+            .await
+            .map_err(|e| TermFail::Transient(format!("xorb request: {e}")))?;
+        let status = resp.status();
+        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+            return Err(TermFail::Requery);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(TermFail::Transient(format!(
+                "xorb transfer answered {status}"
+            )));
+        }
+        Ok(resp)
+    }
+
+    /// A term's written chunks as its outcome. It is verified when the range holding it was
+    /// its whole xorb and matched (`range_verified`), or when the term's own chunks are the
+    /// whole xorb (a whole xorb read in pieces is still checked: its chunks' Merkle root is its
+    /// name).
+    fn term_done<F: FnMut(&XetEvent) + Send>(
+        &self,
+        term: &Term,
+        chunks: Vec<(XetHash, u64)>,
+        range_verified: bool,
+        sink: &Sink<F>,
+    ) -> TermDone {
+        let xorb_verified = range_verified
+            || (term.range.start == 0
+                && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&chunks)));
+        if xorb_verified {
+            self.count(|r| r.xorbs_verified += 1);
+            sink.emit(XetEvent::XorbVerified(term.hash.clone()));
+        }
+        TermDone {
+            chunks,
+            xorb_verified,
+        }
     }
 
     /// Fetches exactly the signed byte range and writes the chunks of `term` (at `offset`)
@@ -814,24 +842,12 @@ impl Reader {
         let mut paused = self.opts.paused.clone();
         let want_len = range.bytes.end + 1 - range.bytes.start;
         let resp = self
-            .http
-            .get(url)
-            .header(
-                "range",
+            .xorb_get(
+                url,
                 format!("bytes={}-{}", range.bytes.start, range.bytes.end),
             )
-            .send()
-            .await
-            .map_err(|e| TermFail::Transient(format!("xorb request: {e}")))?;
+            .await?;
         let status = resp.status();
-        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
-            return Err(TermFail::Requery);
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(TermFail::Transient(format!(
-                "xorb transfer answered {status}"
-            )));
-        }
         if status != StatusCode::PARTIAL_CONTENT {
             return Err(TermFail::Transient(format!(
                 "xorb transfer answered {status}, not 206"
@@ -1116,19 +1132,7 @@ impl Reader {
         let mut done = Vec::with_capacity(parts.len());
         for (pos, (i, part)) in parts.into_iter().enumerate() {
             let term = part.term;
-            // A term is verified when the range holding it was its whole xorb and matched (or
-            // the term's own chunks are the whole xorb).
-            let xorb_verified = verified[range_of[pos]]
-                || (term.range.start == 0
-                    && XetHash::from_hex(&term.hash).is_ok_and(|h| h == xorb_hash(&part.chunks)));
-            if xorb_verified {
-                self.count(|r| r.xorbs_verified += 1);
-                sink.emit(XetEvent::XorbVerified(term.hash.clone()));
-            }
-            let d = TermDone {
-                chunks: part.chunks,
-                xorb_verified,
-            };
+            let d = self.term_done(term, part.chunks, verified[range_of[pos]], sink);
             let rec = TermRecord::new(part.offset, term, &d);
             if let Err(e) = ctx.journal.lock().await.append(&rec).await {
                 return Err(MultiFail(TermFail::Fatal(e), Vec::new()));
@@ -1173,21 +1177,9 @@ impl Reader {
             .collect();
         let spec: Vec<String> = asked.iter().map(|(a, b)| format!("{a}-{b}")).collect();
         let resp = self
-            .http
-            .get(url)
-            .header("range", format!("bytes={}", spec.join(",")))
-            .send()
-            .await
-            .map_err(|e| TermFail::Transient(format!("xorb request: {e}")))?;
+            .xorb_get(url, format!("bytes={}", spec.join(",")))
+            .await?;
         let status = resp.status();
-        if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
-            return Err(TermFail::Requery);
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(TermFail::Transient(format!(
-                "xorb transfer answered {status}"
-            )));
-        }
         let single = |what: &str| {
             self.single_ranges_only.store(true, Ordering::Relaxed);
             tracing::info!(
