@@ -1,23 +1,51 @@
-//! Kyutai's candle Mimi (the `moshi` crate, CPU), used exactly as rustymimi's `Tokenizer`
-//! uses it: the checkpoint's PyTorch names through a `VarBuilder` in f32 on the CPU,
-//! `Mimi::encode_step` / `decode_step` on `(1, 1, samples)` and `(1, codebooks, 1)` tensors
-//! with an empty stream mask, `reset_state` between conversations.
+//! Kyutai's candle Mimi (the `moshi` crate, CPU), loaded as rustymimi's `Tokenizer` loads it:
+//! the checkpoint's PyTorch names through a `VarBuilder` in f32 on the CPU, and the crate's own
+//! modules (SEANet, streaming transformers, downsample/upsample, split RVQ) run in
+//! `moshi::mimi::Mimi::encode_step` / `decode_step` order, with one difference that makes it
+//! rustymimi's codec past the attention context (see [`CandleMimi`]).
+//!
+//! **Which context is right.** Kyutai's config says `context: 250`. In Kyutai's PyTorch
+//! reference (`moshi/modules/transformer.py`) a query sees keys with `0 <= delta < context`
+//! (250 keys, itself included) from a ring of `context` slots. rustymimi 0.4.1 (PyPI, built
+//! from the `moshi` crate 0.4.1, the codec `moshi_mlx/local.py` runs) lets a query see
+//! `0 <= delta <= context`: **251** keys (a growing cache trimmed to `t + context`). The
+//! `moshi` 0.6 crate keeps that mask but a rotating cache of only `context` slots, so in a
+//! 2-step chunk the first query loses its oldest key (249/250 keys, as PyTorch streaming):
+//! identical to rustymimi for the first 250 steps, 3 of 320 frames different after. Our MLX
+//! port and this backend follow rustymimi 0.4.1, the codec Kyutai's MLX app actually ships,
+//! because the target is code-for-code rustymimi.
 
 use super::MimiCodec;
 use crate::error::EngineError;
 use crate::mimi::MimiConfig;
 use moshi::candle::{DType, Device, Tensor};
 use moshi::candle_nn::{Activation, VarBuilder};
-use moshi::{conv, mimi, seanet, transformer, NormType, StreamMask, StreamTensor};
+use moshi::{
+    conv, mimi, quantization, seanet, transformer, NormType, StreamMask, StreamTensor,
+    StreamingModule,
+};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Kyutai's Mimi on the CPU, with its streaming state.
 ///
+/// The `moshi` crate's modules, assembled as `moshi::mimi::Mimi::new` does, except that both
+/// transformers get a rotating cache of `context + 1` slots and are stepped **one 25 Hz step
+/// at a time** (a 12.5 Hz frame is two). Then every query attends over exactly rustymimi
+/// 0.4.1's keys, positions `q - context ..= q` (251), where `moshi::mimi::Mimi` (a cache of
+/// `context` slots, two steps per call) gives the first step of each frame only 249 once the
+/// cache wraps. `tests/mimi_rustymimi.rs` checks it code for code on 320 frames.
+///
 /// `Send`: the tensors are plain CPU buffers, so it can be loaded on one thread and run on
 /// another (the pipelined frame runs it on its Mimi thread).
 pub struct CandleMimi {
-    mimi: mimi::Mimi,
+    encoder: seanet::SeaNetEncoder,
+    decoder: seanet::SeaNetDecoder,
+    encoder_transformer: transformer::Transformer,
+    decoder_transformer: transformer::Transformer,
+    quantizer: quantization::SplitResidualVectorQuantizer,
+    downsample: conv::ConvDownsample1d,
+    upsample: conv::ConvTrUpsample1d,
     num_codebooks: usize,
     frame_size: usize,
     bins: usize,
@@ -62,15 +90,76 @@ impl CandleMimi {
             )));
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let mimi = mimi::Mimi::new(kyutai_config(cfg, num_codebooks), vb)
-            .map_err(candle_err("building Mimi"))?;
-        Ok(CandleMimi {
-            mimi,
-            num_codebooks,
-            frame_size: cfg.frame_size(),
-            bins: cfg.quantizer_bins,
-        })
+        let kcfg = kyutai_config(cfg, num_codebooks);
+        let dim = kcfg.seanet.dimension;
+        // rustymimi's keys: `context + 1` of them (see the type's docs).
+        let tcfg = transformer::Config {
+            context: kcfg.transformer.context + 1,
+            ..kcfg.transformer.clone()
+        };
+        let stride = (kcfg.sample_rate
+            / kcfg.seanet.ratios.iter().product::<usize>() as f64
+            / kcfg.frame_rate) as usize;
+        let build = || -> moshi::candle::Result<CandleMimi> {
+            Ok(CandleMimi {
+                encoder: seanet::SeaNetEncoder::new(&kcfg.seanet, vb.pp("encoder"))?,
+                decoder: seanet::SeaNetDecoder::new(&kcfg.seanet, vb.pp("decoder"))?,
+                encoder_transformer: transformer::Transformer::new(
+                    None,
+                    dim,
+                    &tcfg,
+                    vb.pp("encoder_transformer"),
+                )?,
+                decoder_transformer: transformer::Transformer::new(
+                    None,
+                    dim,
+                    &tcfg,
+                    vb.pp("decoder_transformer"),
+                )?,
+                quantizer: quantization::SplitResidualVectorQuantizer::new(
+                    kcfg.quantizer_dim,
+                    Some(dim),
+                    Some(dim),
+                    kcfg.quantizer_n_q,
+                    kcfg.quantizer_bins,
+                    vb.pp("quantizer"),
+                )?,
+                downsample: conv::ConvDownsample1d::new(
+                    stride,
+                    dim,
+                    true,
+                    true,
+                    vb.pp("downsample"),
+                )?,
+                upsample: conv::ConvTrUpsample1d::new(stride, dim, true, true, vb.pp("upsample"))?,
+                num_codebooks,
+                frame_size: cfg.frame_size(),
+                bins: cfg.quantizer_bins,
+            })
+        };
+        build().map_err(candle_err("building Mimi"))
     }
+}
+
+/// `t.step` on `xs` (conv layout `(b, d, steps)`) one step at a time, outputs concatenated.
+fn step_one_at_a_time(
+    t: &mut transformer::Transformer,
+    xs: &StreamTensor,
+    m: &StreamMask,
+) -> moshi::candle::Result<StreamTensor> {
+    let Some(x) = xs.as_option() else {
+        return Ok(StreamTensor::empty());
+    };
+    let steps = x.dim(2)?;
+    if steps <= 1 {
+        return t.step(xs, m);
+    }
+    let mut ys = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let y = t.step(&StreamTensor::from_tensor(x.narrow(2, i, 1)?), m)?;
+        ys.extend(y.as_option().cloned());
+    }
+    Ok(StreamTensor::from_tensor(Tensor::cat(&ys, 2)?))
 }
 
 /// `cfg` in the `moshi` crate's terms; for `MimiConfig::v0_1()` this is field for field
@@ -160,10 +249,13 @@ impl MimiCodec for CandleMimi {
         }
         let codes = (|| {
             let x = Tensor::from_slice(pcm, (1, 1, pcm.len()), &Device::Cpu)?;
-            let codes = self
-                .mimi
-                .encode_step(&StreamTensor::from_tensor(x), &StreamMask::empty())?;
-            codes.as_option().map(|c| c.to_vec3::<u32>()).transpose()
+            let m = StreamMask::empty();
+            let xs = self.encoder.step(&StreamTensor::from_tensor(x), &m)?;
+            let xs = step_one_at_a_time(&mut self.encoder_transformer, &xs, &m)?;
+            let xs = self.downsample.step(&xs, &m)?;
+            xs.as_option()
+                .map(|xs| self.quantizer.encode(xs)?.to_vec3::<u32>())
+                .transpose()
         })()
         .map_err(candle_err("Mimi encode_step"))?;
         // (1, codebooks, frames) -> [frame][codebook]
@@ -202,10 +294,12 @@ impl MimiCodec for CandleMimi {
             )));
         }
         let pcm = (|| {
+            let m = StreamMask::empty();
             let c = Tensor::from_slice(codes, (1, n, 1), &Device::Cpu)?;
-            let pcm = self
-                .mimi
-                .decode_step(&StreamTensor::from_tensor(c), &StreamMask::empty())?;
+            let emb = StreamTensor::from_tensor(self.quantizer.decode(&c)?);
+            let emb = self.upsample.step(&emb, &m)?;
+            let out = step_one_at_a_time(&mut self.decoder_transformer, &emb, &m)?;
+            let pcm = self.decoder.step(&out, &m)?;
             pcm.as_option()
                 .map(|p| p.flatten_all()?.to_vec1::<f32>())
                 .transpose()
@@ -223,7 +317,12 @@ impl MimiCodec for CandleMimi {
     }
 
     fn reset(&mut self) {
-        self.mimi.reset_state();
+        self.encoder.reset_state();
+        self.encoder_transformer.reset_state();
+        self.decoder.reset_state();
+        self.decoder_transformer.reset_state();
+        self.upsample.reset_state();
+        self.downsample.reset_state();
     }
 
     fn num_codebooks(&self) -> usize {
