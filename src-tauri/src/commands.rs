@@ -1,9 +1,9 @@
 //! The commands of docs/ipc.md: each one is a thin call into the core ([`app_core::Core`]) or
 //! the module that owns the piece. Every command that can block (keychain, devices, the core's
-//! queue) is `async`, so the main thread (tray, popover) never waits. Errors reach the UI as a
-//! sentence saying what to do.
+//! queue) is `async`, so the main thread (tray, popover) never waits. Errors reach the UI as one
+//! [`CommandError`]: a sentence saying what to do, and the button that does it when one helps.
 
-use app_core::{AppState, Core, Event};
+use app_core::{AppState, CommandError, Core, Event};
 use tauri::{AppHandle, Runtime, State};
 
 pub use crate::actions::{quit, toggle_pause};
@@ -12,8 +12,8 @@ pub use crate::session::AudioDevices;
 use crate::settings::Settings;
 use crate::state::ShellState;
 
-/// A command's result: errors are sentences for the person.
-pub type CmdResult<T> = Result<T, String>;
+/// A command's result: the error is a sentence for the person with an optional action.
+pub type CmdResult<T> = Result<T, CommandError>;
 
 /// `get_state`.
 #[tauri::command]
@@ -27,9 +27,14 @@ pub fn get_progress(shell: State<'_, ShellState>) -> Option<serde_json::Value> {
     shell.progress()
 }
 
-fn has_token<R: Runtime>(app: &AppHandle<R>) -> bool {
-    use tauri::Manager;
-    app.state::<TokenStore>().has_token()
+/// Whether a Hugging Face token is stored, read off the main thread (the keychain may block).
+async fn token_present<R: Runtime>(app: AppHandle<R>) -> CmdResult<bool> {
+    tauri::async_runtime::spawn_blocking(move || {
+        use tauri::Manager;
+        app.state::<TokenStore>().has_token()
+    })
+    .await
+    .map_err(|e| CommandError::because("Could not reach the keychain", e))
 }
 
 /// `get_settings` (with `hasToken` from the keychain, read off the main thread).
@@ -39,9 +44,7 @@ pub async fn get_settings<R: Runtime>(
     core: State<'_, Core>,
 ) -> CmdResult<Settings> {
     let mut s = core.settings();
-    s.has_token = tauri::async_runtime::spawn_blocking(move || has_token(&app))
-        .await
-        .map_err(|e| e.to_string())?;
+    s.has_token = token_present(app).await?;
     Ok(s)
 }
 
@@ -56,9 +59,7 @@ pub async fn save_settings<R: Runtime>(
     settings: Settings,
 ) -> CmdResult<Settings> {
     let mut saved = core.save_settings(settings).await?;
-    saved.has_token = tauri::async_runtime::spawn_blocking(move || has_token(&app))
-        .await
-        .map_err(|e| e.to_string())?;
+    saved.has_token = token_present(app).await?;
     Ok(saved)
 }
 
@@ -78,7 +79,7 @@ pub async fn set_hf_token<R: Runtime>(
         app.state::<TokenStore>().set(token.as_deref())
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| CommandError::because("Could not reach the keychain", e))?;
     drop(hold);
     if stored == Stored::MemoryOnly && has {
         tracing::warn!("the token is kept for this run only: the system keychain is unavailable");
@@ -112,7 +113,8 @@ pub async fn retry_download(core: State<'_, Core>) -> CmdResult<()> {
 pub async fn list_audio_devices() -> CmdResult<AudioDevices> {
     tauri::async_runtime::spawn_blocking(crate::session::list_devices)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| CommandError::because("Could not list the audio devices", e))?
+        .map_err(CommandError::from)
 }
 
 /// `start_session`: opens the audio devices on the loaded model (the hotkey does it too).

@@ -12,6 +12,7 @@ use tauri::{AppHandle, Manager, Runtime};
 
 use crate::settings::Settings;
 use crate::state::{Stage, UiError};
+use app_core::ErrorAction;
 
 /// The download's result: the snapshot directory holding the verified files.
 pub type Job = Pin<Box<dyn Future<Output = Result<PathBuf, UiError>> + Send>>;
@@ -145,7 +146,7 @@ impl<R: Runtime> app_core::Hub for HubfetchHub<R> {
             UiError::new(
                 "Model files missing",
                 format!("{} is no longer complete in the cache.", plan.repo),
-                Some("retry"),
+                Some(ErrorAction::Retry),
             )
         })?;
         let first = (plan.files.first(), paths.first());
@@ -153,7 +154,7 @@ impl<R: Runtime> app_core::Hub for HubfetchHub<R> {
             return Err(UiError::new(
                 "Model files missing",
                 "The plan has no files.",
-                Some("retry"),
+                Some(ErrorAction::Retry),
             ));
         };
         tracing::info!(repo = %plan.repo, "model verified in the cache: no download, no network");
@@ -251,7 +252,7 @@ fn start<R: Runtime>(
             UiError::new(
                 "Download stopped",
                 "The download was cancelled.",
-                Some("retry"),
+                Some(ErrorAction::Retry),
             )
         })?;
         let files = job.wait().await.map_err(|e| ui_error(&e))?;
@@ -322,7 +323,7 @@ fn snapshot_dir(files: &[hubfetch::ResolvedFile]) -> Result<PathBuf, UiError> {
         UiError::new(
             "Download failed",
             "The Hub returned no files for the plan.",
-            Some("retry"),
+            Some(ErrorAction::Retry),
         )
     })?;
     snapshot_of(&first.path, &first.local_path)
@@ -352,26 +353,38 @@ pub fn ui_error(e: &hubfetch::Error) -> UiError {
         E::Gated { url, .. } => UiError::new(
             "Accept the model's terms",
             message,
-            Some(&format!("openUrl:{url}")),
+            Some(ErrorAction::OpenUrl { url: url.clone() }),
         ),
         E::Unauthorized(_) => UiError::new(
             "Hugging Face token needed",
             format!("{message}. Add a token in Settings."),
-            Some("openSettings"),
+            Some(ErrorAction::OpenSettings),
         ),
-        E::DiskFull { .. } => UiError::new("Not enough disk space", message, Some("openSettings")),
+        E::DiskFull { .. } => UiError::new(
+            "Not enough disk space",
+            message,
+            Some(ErrorAction::OpenSettings),
+        ),
         E::Unreachable {
             reason: hubfetch::UnreachableReason::CaptivePortal,
             ..
-        } => UiError::new("Sign in to the network", message, Some("retry")),
+        } => UiError::new("Sign in to the network", message, Some(ErrorAction::Retry)),
         E::Unreachable {
             reason: hubfetch::UnreachableReason::Certificate,
             ..
-        } => UiError::new("Secure connection failed", message, Some("retry")),
-        E::Offline(_) | E::Unreachable { .. } => UiError::new("Offline", message, Some("retry")),
-        E::Cancelled => UiError::new("Download stopped", message, Some("retry")),
-        E::Network { .. } => UiError::new("Download interrupted", message, Some("retry")),
-        _ => UiError::new("Download failed", message, Some("retry")),
+        } => UiError::new(
+            "Secure connection failed",
+            message,
+            Some(ErrorAction::Retry),
+        ),
+        E::Offline(_) | E::Unreachable { .. } => {
+            UiError::new("Offline", message, Some(ErrorAction::Retry))
+        }
+        E::Cancelled => UiError::new("Download stopped", message, Some(ErrorAction::Retry)),
+        E::Network { .. } => {
+            UiError::new("Download interrupted", message, Some(ErrorAction::Retry))
+        }
+        _ => UiError::new("Download failed", message, Some(ErrorAction::Retry)),
     }
 }
 
@@ -391,7 +404,7 @@ mod tests {
         let shown = ui_error(&e);
         assert_eq!(shown.title, "Offline");
         assert!(shown.message.contains("no network"), "{}", shown.message);
-        assert_eq!(shown.action.as_deref(), Some("retry"));
+        assert_eq!(shown.action, Some(app_core::ErrorAction::Retry));
         // A login page is not "offline": the person signs in to the network.
         let e = hubfetch::Error::Unreachable {
             what: "x".into(),

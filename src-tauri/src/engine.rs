@@ -20,6 +20,7 @@ use voice::{FrameModel, ModelError, ModelFrame};
 
 use crate::state::UiError;
 use crate::test_hooks::ECHO_MODEL_ENV;
+use app_core::ErrorAction;
 
 /// A cause kept as the error's source (the engine crate is optional in this build).
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -66,7 +67,7 @@ impl LoadError {
                     "A model file is missing or unreadable ({e}). Delete the model in \
                      Settings and download it again."
                 ),
-                Some("openSettings"),
+                Some(ErrorAction::OpenSettings),
             ),
             LoadError::Layout(e) => UiError::new(
                 TITLE,
@@ -76,7 +77,7 @@ impl LoadError {
                      will not help: update Moshibar, or choose another quality or voice in \
                      Settings."
                 ),
-                Some("openSettings"),
+                Some(ErrorAction::OpenSettings),
             ),
             LoadError::Metallib(e) => UiError::new(
                 TITLE,
@@ -94,7 +95,7 @@ impl LoadError {
                      retry; if it fails again, choose a smaller quality in Settings (q4 needs \
                      the least memory) and send the log (menu: Reveal logs)."
                 ),
-                Some("retry"),
+                Some(ErrorAction::Retry),
             ),
             LoadError::ThreadGone => UiError::new(
                 TITLE,
@@ -434,7 +435,13 @@ impl app_core::Engine for EngineThread {
             tracing::info!(?spec, "loading the model on the engine thread");
             tokio::task::spawn_blocking(move || engine.load(spec))
                 .await
-                .map_err(|e| UiError::new("Loading Moshi failed", e.to_string(), Some("retry")))?
+                .map_err(|e| {
+                    UiError::new(
+                        "Loading Moshi failed",
+                        e.to_string(),
+                        Some(ErrorAction::Retry),
+                    )
+                })?
                 .map_err(|e| {
                     tracing::warn!("loading the model failed: {e}");
                     e.to_ui()
@@ -496,7 +503,7 @@ mod tests {
         assert!(!ui.title.is_empty() && !ui.message.is_empty());
         if cfg!(feature = "engine") {
             assert!(matches!(err, LoadError::Unreadable(_)), "{err}");
-            assert_eq!(ui.action.as_deref(), Some("openSettings"));
+            assert_eq!(ui.action, Some(ErrorAction::OpenSettings));
             assert!(ui.message.contains("download it again"), "{}", ui.message);
         } else {
             assert!(matches!(err, LoadError::NoEngine));
@@ -525,7 +532,7 @@ mod tests {
         let engine = LoadError::engine("[malloc] out of memory").to_ui();
         assert!(engine.message.contains("out of memory"));
         assert!(!engine.message.contains("download"), "{}", engine.message);
-        assert_eq!(engine.action.as_deref(), Some("retry"));
+        assert_eq!(engine.action, Some(ErrorAction::Retry));
         let layout = LoadError::Layout("tensor `x`: missing".into()).to_ui();
         assert!(
             layout.message.contains("will not help"),

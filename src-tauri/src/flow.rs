@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use app_core::{
-    AppState, BoxFuture, Core, Event, FlowMemory, Machine, Services, Settings, Stage, TrayState,
-    UiError,
+    AppState, BoxFuture, Core, ErrorAction, Event, FlowMemory, Machine, Services, Settings, Stage,
+    TrayState, UiError,
 };
 use tauri::{AppHandle, Manager, Runtime};
 
@@ -69,7 +69,11 @@ impl app_core::Detector for Detect {
             let hw = tokio::task::spawn_blocking(hardware::detect)
                 .await
                 .map_err(|e| {
-                    UiError::new("Hardware detection failed", e.to_string(), Some("retry"))
+                    UiError::new(
+                        "Hardware detection failed",
+                        e.to_string(),
+                        Some(ErrorAction::Retry),
+                    )
                 })?
                 .map_err(|e| {
                     UiError::new(
@@ -151,7 +155,7 @@ pub fn start<R: Runtime>(
         core.event(Event::ShortcutFailed(UiError::new(
             "Hold-to-talk shortcut unavailable",
             message,
-            Some("openSettings"),
+            Some(ErrorAction::OpenSettings),
         )));
     }
     if crate::window::popover_events() && crate::window::is_shown(app) {

@@ -43,7 +43,13 @@ fn samples() -> Map<String, Value> {
     let mut state = app_core::AppState::initial(&settings);
     state.hardware = Some(hw.clone());
     state.plan = Some(plan.clone());
-    state.error = Some(app_core::UiError::new("t", "m", Some("retry")));
+    state.error = Some(app_core::UiError::new(
+        "t",
+        "m",
+        Some(app_core::ErrorAction::OpenUrl {
+            url: "https://huggingface.co/kyutai/moshiko-mlx-bf16".into(),
+        }),
+    ));
     state.disk_free_bytes = Some(1);
     state.model_dir = Some("/m".into());
     state.session.key_to_model_ms = Some(12.0);
@@ -167,7 +173,9 @@ fn bindings() -> String {
         // app-core and src-tauri: the app's state, settings and command results.
         app_core::Stage::decl(&cfg),
         app_core::QualityOverride::decl(&cfg),
+        app_core::ErrorAction::decl(&cfg),
         app_core::UiError::decl(&cfg),
+        app_core::CommandError::decl(&cfg),
         app_core::SessionState::decl(&cfg),
         app_core::SpeedTestStatus::decl(&cfg),
         app_core::SpeedTestQuality::decl(&cfg),

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use app_core::CommandError;
 use serde::Serialize;
 use tauri::{AppHandle, Runtime};
 
@@ -156,9 +157,14 @@ fn settings_cache<R: Runtime>(app: &AppHandle<R>) -> PathBuf {
 /// The core does it ([`app_core::Core::delete_model`]): for the repo in use it first cancels
 /// the download, closes the session and unloads the model, and plans again afterwards.
 #[tauri::command]
-pub async fn delete_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<u64, String> {
+pub async fn delete_model<R: Runtime>(
+    app: AppHandle<R>,
+    repo: String,
+) -> Result<u64, CommandError> {
     if !is_app_repo(&repo) {
-        return Err(ModelFilesError::NotAppRepo(repo).to_string());
+        return Err(CommandError::new(
+            ModelFilesError::NotAppRepo(repo).to_string(),
+        ));
     }
     crate::state::core(&app).delete_model(repo).await
 }
@@ -167,11 +173,12 @@ pub async fn delete_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result
 /// is not there yet). Async and off the main thread: the file system (a network volume, a
 /// sleeping disk) and Finder may take a while.
 #[tauri::command]
-pub async fn reveal_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<(), String> {
+pub async fn reveal_model<R: Runtime>(app: AppHandle<R>, repo: String) -> Result<(), CommandError> {
     let cache = settings_cache(&app);
     tauri::async_runtime::spawn_blocking(move || reveal(&app, &cache, &repo))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| CommandError::because("Could not show the folder", e))?
+        .map_err(CommandError::from)
 }
 
 fn reveal<R: Runtime>(app: &AppHandle<R>, cache: &Path, repo: &str) -> Result<(), String> {
@@ -193,7 +200,7 @@ fn reveal<R: Runtime>(app: &AppHandle<R>, cache: &Path, repo: &str) -> Result<()
 pub async fn pick_cache_dir<R: Runtime>(
     app: AppHandle<R>,
     needed_bytes: u64,
-) -> Result<Option<FolderCheck>, String> {
+) -> Result<Option<FolderCheck>, CommandError> {
     use tauri_plugin_dialog::DialogExt;
     let _hold = crate::window::HoldOpen::new(&app);
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -204,14 +211,19 @@ pub async fn pick_cache_dir<R: Runtime>(
         .pick_folder(move |picked| {
             let _ = tx.send(picked);
         });
-    let Some(picked) = rx.await.map_err(|e| e.to_string())? else {
+    let Some(picked) = rx
+        .await
+        .map_err(|e| CommandError::because("The folder picker closed", e))?
+    else {
         return Ok(None);
     };
-    let path = picked.into_path().map_err(|e| e.to_string())?;
+    let path = picked
+        .into_path()
+        .map_err(|e| CommandError::because("That folder cannot be used", e))?;
     tauri::async_runtime::spawn_blocking(move || check_folder(&path, needed_bytes))
         .await
         .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| CommandError::because("Could not check the folder", e))
 }
 
 #[cfg(test)]

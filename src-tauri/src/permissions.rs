@@ -4,15 +4,13 @@
 //! Moshi that never hears them. [`ensure_microphone`] is what the core calls before it opens the
 //! audio devices: it asks macOS once (the system prompt; the popover stays up meanwhile, see
 //! [`crate::window::HoldOpen`]) and turns "denied" into an error whose action
-//! ([`OPEN_MICROPHONE_SETTINGS`]) opens the Privacy & Security pane
+//! ([`ErrorAction::OpenMicrophoneSettings`]) opens the Privacy & Security pane
 //! ([`open_microphone_settings`]). Off macOS there is no such gate: [`mic_permission`] is
 //! [`MicPermission::Granted`].
 
+use app_core::{CommandError, ErrorAction};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime};
-
-/// The `UiError.action` that opens the microphone privacy settings (docs/ipc.md).
-pub const OPEN_MICROPHONE_SETTINGS: &str = "openMicrophoneSettings";
 
 /// System Settings → Privacy & Security → Microphone.
 pub const MICROPHONE_SETTINGS_URL: &str =
@@ -59,9 +57,9 @@ impl MicError {
     }
 
     /// The banner's action: open the privacy settings when the person can change it.
-    pub fn action(&self) -> Option<&'static str> {
+    pub fn action(&self) -> Option<ErrorAction> {
         match self {
-            MicError::Denied => Some(OPEN_MICROPHONE_SETTINGS),
+            MicError::Denied => Some(ErrorAction::OpenMicrophoneSettings),
             MicError::Restricted => None,
         }
     }
@@ -125,14 +123,14 @@ async fn request() -> MicPermission {
 
 /// Opens System Settings at Privacy & Security → Microphone (the error banner's button).
 #[tauri::command]
-pub fn open_microphone_settings<R: Runtime>(app: AppHandle<R>) -> Result<(), String> {
+pub fn open_microphone_settings<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
     use tauri_plugin_opener::OpenerExt;
     if !cfg!(target_os = "macos") {
         return Err("Microphone privacy settings exist only on macOS.".into());
     }
     app.opener()
         .open_url(MICROPHONE_SETTINGS_URL, None::<&str>)
-        .map_err(|e| format!("Could not open System Settings: {e}"))
+        .map_err(|e| CommandError::because("Could not open System Settings", e))
 }
 
 #[cfg(target_os = "macos")]
@@ -192,7 +190,10 @@ mod tests {
 
     #[test]
     fn denied_offers_the_privacy_pane_restricted_does_not() {
-        assert_eq!(MicError::Denied.action(), Some(OPEN_MICROPHONE_SETTINGS));
+        assert_eq!(
+            MicError::Denied.action(),
+            Some(ErrorAction::OpenMicrophoneSettings)
+        );
         assert!(MicError::Denied.to_string().contains("Privacy & Security"));
         assert_eq!(MicError::Restricted.action(), None);
         assert!(MICROPHONE_SETTINGS_URL.ends_with("Privacy_Microphone"));

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use app_core::{BoxFuture, SessionReport, Settings, UiError};
+use app_core::{BoxFuture, ErrorAction, SessionReport, Settings, UiError};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime};
 use voice::{SessionConfig, SessionEvent};
@@ -119,7 +119,7 @@ impl<R: Runtime> app_core::Audio for VoiceAudio<R> {
                     UiError::new(
                         "Could not start the conversation",
                         e.to_string(),
-                        Some("openSettings"),
+                        Some(ErrorAction::OpenSettings),
                     )
                 })?;
             {
@@ -201,7 +201,7 @@ fn file_session<R: Runtime>(
             report.ended(Some(UiError::new(
                 "The session stopped",
                 e.to_string(),
-                Some("startSession"),
+                Some(ErrorAction::StartSession),
             )));
         }
     }
@@ -247,7 +247,7 @@ fn forward_events<R: Runtime>(
                 reason = Some(UiError::new(
                     "The conversation stopped",
                     message,
-                    Some("startSession"),
+                    Some(ErrorAction::StartSession),
                 ));
             }
             SessionEvent::Stopped => break,

@@ -50,7 +50,7 @@ test('ready, session, error and settings have no accessibility violations', asyn
   await setApp(page, {
     stage: 'error',
     session: { active: false, inputOpen: false, talking: false, handsFree: false, framesHeard: 0, keyToModelMs: null },
-    error: { title: 'Accept the model’s terms', message: 'Gated.', action: 'openUrl:https://huggingface.co/kyutai/moshiko-mlx-bf16' },
+    error: { title: 'Accept the model’s terms', message: 'Gated.', action: { kind: 'openUrl', url: 'https://huggingface.co/kyutai/moshiko-mlx-bf16' } },
   });
   await expect(page.getByRole('heading', { name: 'Accept the model’s terms' })).toBeVisible();
   await audit(page, 'error');
@@ -60,7 +60,7 @@ test('ready, session, error and settings have no accessibility violations', asyn
 });
 
 test('the error banner over Ready, the restart confirmation and model files have no violations', async ({ page }) => {
-  const error = { title: 'Microphone access is off', message: 'Moshi cannot hear you.', action: 'openMicrophoneSettings' };
+  const error = { title: 'Microphone access is off', message: 'Moshi cannot hear you.', action: { kind: 'openMicrophoneSettings' as const } };
   await openApp(page, { app: fx.appState({ stage: 'ready', hardware: fx.hardware, plan: fx.plan, error }) });
   await expect(page.getByTestId('error-banner')).toBeVisible();
   await audit(page, 'ready with error banner');

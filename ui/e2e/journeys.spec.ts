@@ -7,7 +7,7 @@ import { commands, emit, expect, openApp, setApp, shots, test } from './helpers'
 const shortcutError = {
   title: 'Hold-to-talk shortcut unavailable',
   message: 'Another app uses Alt+Space. Choose another shortcut in Settings.',
-  action: 'openSettings',
+  action: { kind: 'openSettings' as const },
 };
 
 test('the tests run at the popover size from tauri.conf.json', async ({ page }) => {
@@ -52,7 +52,7 @@ test('microphone denied during a session: the banner opens the Privacy pane', as
       error: {
         title: 'Microphone access is off',
         message: 'Moshibar is not allowed to use the microphone, so Moshi cannot hear you. Open System Settings → Privacy & Security → Microphone, turn Moshibar on, then talk again.',
-        action: 'openMicrophoneSettings',
+        action: { kind: 'openMicrophoneSettings' as const },
       },
     }),
   });
@@ -69,7 +69,7 @@ test('a dead session: the banner starts again, and its × tells the core', async
       stage: 'ready',
       hardware: fx.hardware,
       plan: fx.plan,
-      error: { title: 'The conversation stopped', message: 'The microphone was unplugged.', action: 'startSession' },
+      error: { title: 'The conversation stopped', message: 'The microphone was unplugged.', action: { kind: 'startSession' as const } },
     }),
   });
   const banner = page.getByTestId('error-banner');

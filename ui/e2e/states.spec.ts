@@ -231,7 +231,7 @@ test('errors: retry, open settings and accept a gated model’s terms', async ({
     app: fx.appState({
       stage: 'error',
       plan: fx.plan,
-      error: { title: 'Download failed', message: 'The connection was lost 5 times in a row. Check your network, then try again.', action: 'retry' },
+      error: { title: 'Download failed', message: 'The connection was lost 5 times in a row. Check your network, then try again.', action: { kind: 'retry' } },
     }),
   });
   const alert = page.getByRole('alert').filter({ has: page.getByRole('heading', { name: 'Download failed' }) });
@@ -245,7 +245,7 @@ test('errors: retry, open settings and accept a gated model’s terms', async ({
     error: {
       title: 'Accept the model’s terms',
       message: 'kyutai/moshiko-mlx-bf16 is gated. Accept its terms on Hugging Face, add a token in Settings, then try again.',
-      action: 'openUrl:https://huggingface.co/kyutai/moshiko-mlx-bf16',
+      action: { kind: 'openUrl', url: 'https://huggingface.co/kyutai/moshiko-mlx-bf16' },
     },
   });
   await expect(page.getByRole('heading', { name: 'Accept the model’s terms' })).toBeVisible();
@@ -256,7 +256,7 @@ test('errors: retry, open settings and accept a gated model’s terms', async ({
     args: { url: 'https://huggingface.co/kyutai/moshiko-mlx-bf16' },
   });
 
-  await setApp(page, { error: { title: 'The disk is full', message: 'Free 3 GB or choose another cache location in Settings.', action: 'openSettings' } });
+  await setApp(page, { error: { title: 'The disk is full', message: 'Free 3 GB or choose another cache location in Settings.', action: { kind: 'openSettings' } } });
   await expect(page.getByRole('button', { name: 'Try again' })).toHaveCount(0);
   await shots(page, '16-error-settings');
   await page.getByRole('button', { name: 'Open Settings' }).click();
@@ -270,6 +270,15 @@ test('a failing command shows a notice instead of failing silently', async ({ pa
   await expect(page.getByRole('alert')).toContainText('Couldn\'t start the session: the microphone is not allowed');
   await page.getByRole('button', { name: 'Dismiss' }).click();
   await expect(page.getByRole('alert')).toHaveCount(0);
+});
+
+test('a refused command offers its action next to the notice (CommandError.action)', async ({ page }) => {
+  await openApp(page, { app: fx.appState({ stage: 'ready', plan: fx.plan }) });
+  await page.evaluate(() => ((window as any).__mock.fail.start_session = { message: 'Moshibar may not use the microphone.', action: { kind: 'openMicrophoneSettings' } }));
+  await page.getByRole('button', { name: 'Start conversation' }).click();
+  await expect(page.getByRole('alert')).toContainText('Couldn\'t start the session: Moshibar may not use the microphone.');
+  await page.getByRole('alert').getByRole('button', { name: 'Open Privacy Settings' }).click();
+  await expect.poll(async () => (await commands(page, 'open_microphone_settings')).length).toBe(1);
 });
 
 test('outside the app (no Tauri IPC) the page says so instead of hanging', async ({ page }) => {

@@ -2,14 +2,14 @@ import { useEffect, useMemo, useReducer } from 'preact/hooks';
 import { Callout, GearIcon, Spinner } from './components/common';
 import { DownloadPanel, VerifyPanel } from './components/Download';
 import { ErrorBanner } from './components/ErrorBanner';
-import { ErrorView } from './components/ErrorView';
+import { actionButton, checkedAction, ErrorView } from './components/ErrorView';
 import { MeasuringPanel } from './components/Measuring';
 import { HardwareCard, PlanCard } from './components/Plan';
 import { ReadyPanel, SessionPanel } from './components/Session';
 import { SettingsView } from './components/SettingsView';
 import { AppCtx, type Ctx } from './ctx';
 import { formatMemory } from './format';
-import { api, errorText, inTauri, subscribe } from './ipc';
+import { api, commandError, errorText, inTauri, subscribe } from './ipc';
 import { bannerError, initialState, reduce, screenOf, type Screen } from './store';
 
 const STAGE_LABEL: Record<Screen, string> = {
@@ -38,7 +38,8 @@ export function App() {
           const r = await p();
           return r;
         } catch (e) {
-          dispatch({ type: 'notice', notice: { kind: 'error', text: `Couldn't ${what}: ${errorText(e)}` } });
+          const err = commandError(e);
+          dispatch({ type: 'notice', notice: { kind: 'error', text: `Couldn't ${what}: ${err.message}`, action: checkedAction(err.action) } });
           return undefined;
         }
       },
@@ -95,6 +96,7 @@ export function App() {
 
   const app = state.app;
   const banner = bannerError(state);
+  const noticeButton = state.notice?.action ? actionButton(state.notice.action, ctx) : null;
   // The pill always tells the app's stage, also while Settings are open.
   const stageScreen = screen === 'settings' ? screenOf({ ...state, view: 'main' }) : screen;
   return (
@@ -116,6 +118,11 @@ export function App() {
           {state.notice && (
             <div class={`notice ${state.notice.kind}`} role="alert">
               <span>{state.notice.text}</span>
+              {noticeButton && (
+                <button class="btn small-btn" onClick={noticeButton.onClick}>
+                  {noticeButton.label}
+                </button>
+              )}
               <button class="btn icon small" aria-label="Dismiss" onClick={() => dispatch({ type: 'notice', notice: null })}>
                 ×
               </button>
@@ -217,7 +224,7 @@ export function App() {
         return app?.error ? (
           <ErrorView error={app.error} />
         ) : (
-          <ErrorView error={{ title: 'Something went wrong', message: 'Moshibar stopped unexpectedly. Try again, or quit and reopen it.', action: 'retry' }} />
+          <ErrorView error={{ title: 'Something went wrong', message: 'Moshibar stopped unexpectedly. Try again, or quit and reopen it.', action: { kind: 'retry' } }} />
         );
     }
   }

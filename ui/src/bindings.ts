@@ -399,6 +399,12 @@ export type Stage = "detecting" | "measuring" | "planning" | "downloading" | "ve
 
 export type QualityOverride = "auto" | "bf16" | "q8" | "q4";
 
+export type ErrorAction = { "kind": "retry" } | { "kind": "openSettings" } | { "kind": "openMicrophoneSettings" } | { "kind": "startSession" } | { "kind": "openUrl", 
+/**
+ * The page's address.
+ */
+url: string, };
+
 export type AppError = { 
 /**
  * Short title ("Download failed").
@@ -409,9 +415,19 @@ title: string,
  */
 message: string, 
 /**
- * `retry`, `openSettings`, `openUrl:https://…`, `startSession`, or none.
+ * The button the UI offers to fix it, if any.
  */
-action: string | null, };
+action: ErrorAction | null, };
+
+export type CommandError = { 
+/**
+ * What went wrong and what to do next.
+ */
+message: string, 
+/**
+ * The button the UI offers next to the message, if any.
+ */
+action: ErrorAction | null, };
 
 export type SessionState = { 
 /**

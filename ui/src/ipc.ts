@@ -1,7 +1,7 @@
 // Thin typed wrappers over the commands and events of docs/ipc.md.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { EVENTS, type AppState, type AudioDevices, type FolderCheck, type Metrics, type Progress, type Settings, type TranscriptPiece } from './types';
+import { EVENTS, type AppState, type AudioDevices, type CommandError, type ErrorAction, type FolderCheck, type Metrics, type Progress, type Settings, type TranscriptPiece } from './types';
 
 export const api = {
   getState: () => invoke<AppState>('get_state'),
@@ -59,4 +59,11 @@ export function errorText(e: unknown): string {
   if (typeof e === 'string') return e;
   if (e && typeof e === 'object' && 'message' in e && typeof (e as any).message === 'string') return (e as any).message;
   return String(e);
+}
+
+/** A rejected command as a CommandError (bindings.ts): the app's own `{message, action}`, or any
+ * other rejection (a plugin's string, a thrown Error) as a message with no action. */
+export function commandError(e: unknown): CommandError {
+  const action = e && typeof e === 'object' && 'action' in e ? ((e as any).action as ErrorAction | null) : null;
+  return { message: errorText(e), action: action && typeof action === 'object' && typeof action.kind === 'string' ? action : null };
 }

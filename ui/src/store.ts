@@ -1,12 +1,14 @@
 // The popover's whole state, changed only by `reduce` from IPC events and UI actions.
 import { errorKey } from './restart';
-import type { AppState, AudioDevices, Metrics, Progress, Settings, TranscriptPiece } from './types';
+import type { AppState, AudioDevices, ErrorAction, Metrics, Progress, Settings, TranscriptPiece } from './types';
 
 export type View = 'main' | 'settings';
 
 export interface Notice {
   kind: 'error' | 'info';
   text: string;
+  /** A refused command's action (CommandError.action): the button shown next to the text. */
+  action?: ErrorAction | null;
 }
 
 export interface UiState {

@@ -21,7 +21,7 @@ const app: AppState = fx.appState({
   stage: 'ready',
   hardware: fx.hardware,
   plan: { ...fx.plan, warning: 'will not run in real time' },
-  error: { title: 't', message: 'm', action: 'retry' },
+  error: { title: 't', message: 'm', action: { kind: 'openUrl', url: 'https://huggingface.co/kyutai/moshiko-mlx-bf16' } },
   session: { active: true, inputOpen: true, talking: false, handsFree: false, framesHeard: 3, keyToModelMs: 12 },
   speedTest: { ...fx.speedTestDone, line: 'q4: 1 layers: 2.0 ms per step', error: 'e' },
 });

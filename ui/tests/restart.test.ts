@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAction } from '../src/components/ErrorView';
+import { checkedAction } from '../src/components/ErrorView';
 import * as fx from '../src/mock/fixtures';
 import { errorKey, restartImpact } from '../src/restart';
 import { bannerError, initialState, reduce, type UiState } from '../src/store';
@@ -43,7 +43,7 @@ describe('restartImpact: when a settings change restarts the download', () => {
 });
 
 describe('error banner in any stage', () => {
-  const err: AppError = { title: 'Hold-to-talk shortcut unavailable', message: 'Alt+Space is taken.', action: 'openSettings' };
+  const err: AppError = { title: 'Hold-to-talk shortcut unavailable', message: 'Alt+Space is taken.', action: { kind: 'openSettings' } };
   const withApp = (over = {}): UiState => reduce(initialState, { type: 'app-state', state: fx.appState({ stage: 'ready', ...over }) });
   it('shows the app error while Ready, downloading, in a session', () => {
     expect(bannerError(withApp({ error: err }))).toEqual(err);
@@ -64,7 +64,7 @@ describe('error banner in any stage', () => {
 
 describe('error actions', () => {
   it('knows the microphone privacy action', () => {
-    expect(parseAction('openMicrophoneSettings')).toEqual({ kind: 'openMicrophoneSettings' });
-    expect(parseAction('openUrl:http://x')).toBeNull();
+    expect(checkedAction({ kind: 'openMicrophoneSettings' })).toEqual({ kind: 'openMicrophoneSettings' });
+    expect(checkedAction({ kind: 'openUrl', url: 'http://x' })).toBeNull();
   });
 });

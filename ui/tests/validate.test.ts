@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAction } from '../src/components/ErrorView';
+import { checkedAction } from '../src/components/ErrorView';
 import { optionWarning } from '../src/components/Plan';
 import * as fx from '../src/mock/fixtures';
 import { acceleratorFromEvent, normalizeSettings, validateCacheDir, validateHotkey, validateSettings, validateToken, type KeyLike } from '../src/validate';
@@ -86,11 +86,11 @@ describe('plan and errors', () => {
     expect(optionWarning({ ...fx.plan, realTime: false }, 'q4')).toBe('will not run in real time');
   });
   it('parses error actions; only https URLs are opened', () => {
-    expect(parseAction('retry')).toEqual({ kind: 'retry' });
-    expect(parseAction('openSettings')).toEqual({ kind: 'openSettings' });
-    expect(parseAction('openUrl:https://huggingface.co/kyutai/x')).toEqual({ kind: 'openUrl', url: 'https://huggingface.co/kyutai/x' });
-    expect(parseAction('openUrl:javascript:alert(1)')).toBeNull();
-    expect(parseAction(null)).toBeNull();
-    expect(parseAction('something')).toBeNull();
+    expect(checkedAction({ kind: 'retry' })).toEqual({ kind: 'retry' });
+    expect(checkedAction({ kind: 'openSettings' })).toEqual({ kind: 'openSettings' });
+    expect(checkedAction({ kind: 'openUrl', url: 'https://huggingface.co/kyutai/x' })).toEqual({ kind: 'openUrl', url: 'https://huggingface.co/kyutai/x' });
+    expect(checkedAction({ kind: 'openUrl', url: 'javascript:alert(1)' })).toBeNull();
+    expect(checkedAction(null)).toBeNull();
+    expect(checkedAction({ kind: 'something' } as never)).toBeNull();
   });
 });

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::command_error::CommandError;
 use crate::machine::{Effect, Event, Machine, Refusal};
 use crate::msg::Msg;
 use crate::services::{DownloadControl, Services, SessionReport, SpeedTestReporter, StageReport};
 use crate::settings::Settings;
-use crate::state::{AppState, UiError};
+use crate::state::{AppState, ErrorAction, UiError};
 
 /// A release followed by a press within this window is key auto-repeat, not a real release.
 pub const RELEASE_DEBOUNCE: Duration = Duration::from_millis(80);
@@ -85,52 +86,44 @@ impl Core {
     }
 
     /// Sends a command and waits until the core took it; a refusal is a sentence for the person.
-    pub async fn command(&self, event: Event) -> Result<(), String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Command(event, reply))
-            .await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
-        rx.await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?
-            .map_err(|r| r.0)
+    pub async fn command(&self, event: Event) -> Result<(), CommandError> {
+        Ok(self.ask(|reply| Msg::Command(event, reply)).await??)
     }
 
     /// Validates, applies (shortcut, launch at login), persists and puts new settings in force;
     /// returns what is now in force. A failed shortcut change keeps the old shortcut and the
     /// old settings.
-    pub async fn save_settings(&self, settings: Settings) -> Result<Settings, String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::SaveSettings(settings, reply))
-            .await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
-        rx.await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?
+    pub async fn save_settings(&self, settings: Settings) -> Result<Settings, CommandError> {
+        Ok(self
+            .ask(|reply| Msg::SaveSettings(settings, reply))
+            .await??)
     }
 
     /// The question to ask before `settings` stops a download or unloads the model (none: no
     /// confirmation needed). The UI asks it before [`Core::save_settings`].
     pub async fn restart_question(&self, settings: Settings) -> Option<String> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::RestartQuestion(settings, reply))
+        self.ask(|reply| Msg::RestartQuestion(settings, reply))
             .await
-            .ok()?;
-        rx.await.ok().flatten()
+            .ok()
+            .flatten()
     }
 
     /// "Delete model": removes `repo` from the cache and returns the bytes freed. When it is
     /// the repo in use, the core first cancels its download, closes the session and unloads
     /// the model, and plans again afterwards (a new download starts paused).
-    pub async fn delete_model(&self, repo: String) -> Result<u64, String> {
+    pub async fn delete_model(&self, repo: String) -> Result<u64, CommandError> {
+        Ok(self.ask(|reply| Msg::DeleteModel(repo, reply)).await??)
+    }
+
+    /// Sends the message `msg` builds around a reply channel and waits for the answer; the
+    /// core's task having ended (the app quits) is the error.
+    async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T, CommandError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::DeleteModel(repo, reply))
+            .send(msg(reply))
             .await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?;
-        rx.await
-            .map_err(|_| "Moshibar is shutting down.".to_owned())?
+            .map_err(|_| CommandError::shutting_down())?;
+        rx.await.map_err(|_| CommandError::shutting_down())
     }
 }
 
@@ -279,7 +272,7 @@ impl Runner {
                             Err(UiError::new(
                                 "Cache unreadable",
                                 e.to_string(),
-                                Some("retry"),
+                                Some(ErrorAction::Retry),
                             ))
                         });
                 Event::ModelFiles { epoch, result }

@@ -23,6 +23,7 @@
 //! assert!(m.handle(Event::Key { pressed: true }).expect("keys are never refused").is_empty());
 //! ```
 
+mod command_error;
 mod core;
 mod machine;
 mod msg;
@@ -31,6 +32,7 @@ mod settings;
 mod speed;
 mod state;
 
+pub use crate::command_error::CommandError;
 pub use crate::core::{Core, RELEASE_DEBOUNCE};
 pub use machine::{Candidate, Effect, Event, Machine, Refusal, IDLE_CLOSE};
 pub use services::{
@@ -42,7 +44,7 @@ pub use settings::{
     Settings, SettingsError, Voice, DEFAULT_HOTKEY, FILE_NAME, FLOW_FILE_NAME,
 };
 pub use speed::{SpeedProgress, SpeedTestQuality, SpeedTestState, SpeedTestStatus};
-pub use state::{AppState, SessionState, Stage, TrayState, UiError, STATE_FILE_ENV};
+pub use state::{AppState, ErrorAction, SessionState, Stage, TrayState, UiError, STATE_FILE_ENV};
 
 #[cfg(test)]
 mod tests;

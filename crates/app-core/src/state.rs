@@ -89,17 +89,43 @@ pub struct UiError {
     pub title: String,
     /// What happened and what to do next.
     pub message: String,
-    /// `retry`, `openSettings`, `openUrl:https://…`, `startSession`, or none.
-    pub action: Option<String>,
+    /// The button the UI offers to fix it, if any.
+    pub action: Option<ErrorAction>,
+}
+
+/// What the UI offers next to an error (`AppError.action` in docs/ipc.md). Serialized as
+/// `{"kind": "retry"}`, `{"kind": "openUrl", "url": "https://…"}`, …, so the UI matches on
+/// `kind` instead of parsing strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ErrorAction {
+    /// Run the flow again (`retry_download`).
+    Retry,
+    /// Open the app's Settings view.
+    OpenSettings,
+    /// Open the system's microphone privacy settings.
+    OpenMicrophoneSettings,
+    /// Start a new conversation.
+    StartSession,
+    /// Open a web page (an `https://` address, e.g. a gated model's page).
+    OpenUrl {
+        /// The page's address.
+        url: String,
+    },
 }
 
 impl UiError {
     /// An error with a title, a message and an optional action.
-    pub fn new(title: impl Into<String>, message: impl Into<String>, action: Option<&str>) -> Self {
+    pub fn new(
+        title: impl Into<String>,
+        message: impl Into<String>,
+        action: Option<ErrorAction>,
+    ) -> Self {
         Self {
             title: title.into(),
             message: message.into(),
-            action: action.map(str::to_owned),
+            action,
         }
     }
 }

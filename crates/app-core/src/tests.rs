@@ -14,7 +14,7 @@ fn hw() -> hardware::Hardware {
 }
 
 fn err(title: &str) -> UiError {
-    UiError::new(title, "what happened", Some("retry"))
+    UiError::new(title, "what happened", Some(ErrorAction::Retry))
 }
 
 /// Runs a launch up to the plan; returns the effects of the plan step.
@@ -358,7 +358,7 @@ fn error_in_ready_is_shown_without_leaving_ready() {
         result: Err(UiError::new(
             "Microphone unavailable",
             "No input device.",
-            Some("openSettings"),
+            Some(ErrorAction::OpenSettings),
         )),
     })
     .expect("failed");
@@ -379,7 +379,7 @@ fn startup_shortcut_error_survives_stage_changes() {
     m.handle(Event::ShortcutFailed(UiError::new(
         "Hold-to-talk shortcut unavailable",
         "taken",
-        Some("openSettings"),
+        Some(ErrorAction::OpenSettings),
     )))
     .expect("failed");
     let fx = load_from_cache(&mut m, Ok(()));
@@ -415,7 +415,7 @@ fn a_dead_session_ends_with_its_reason_and_can_start_again() {
         reason: Some(UiError::new(
             "The session stopped",
             "The microphone was unplugged.",
-            Some("startSession"),
+            Some(ErrorAction::StartSession),
         )),
     })
     .expect("ended");
@@ -1302,7 +1302,7 @@ async fn core_failed_shortcut_change_keeps_the_old_one() {
         ..Settings::default()
     };
     let e = core.save_settings(taken).await.expect_err("taken");
-    assert!(e.contains("stays Alt+Space"), "{e}");
+    assert!(e.message.contains("stays Alt+Space"), "{e}");
     assert_eq!(core.settings().hotkey, "Alt+Space");
     assert_eq!(core.state().hotkey, "Alt+Space");
     assert_eq!(fakes.count("save"), 0, "nothing persisted");
@@ -1312,7 +1312,7 @@ async fn core_failed_shortcut_change_keeps_the_old_one() {
         ..Settings::default()
     };
     let e = core.save_settings(bare).await.expect_err("no modifier");
-    assert!(e.contains("modifier"), "{e}");
+    assert!(e.message.contains("modifier"), "{e}");
 
     let good = Settings {
         hotkey: "Ctrl+Shift+M".into(),

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { useApp } from '../ctx';
 import { formatBytes } from '../format';
@@ -63,50 +64,65 @@ export function useGuardedSave() {
   return { save, dialog };
 }
 
+/** The frame both questions share: a title, the text, and the choices (the last one focused). */
+function ConfirmCard({ testid, title, children, choices }: { testid: string; title: string; children: ComponentChildren; choices: ComponentChildren }) {
+  return (
+    <section class="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text" data-testid={testid}>
+      <h2 class="h2" id="confirm-title">
+        {title}
+      </h2>
+      <p class="small" id="confirm-text">
+        {children}
+      </p>
+      <div class="actions col">{choices}</div>
+    </section>
+  );
+}
+
 /** The core's question when no download stops (e.g. the model is unloaded to plan again). */
 function ConfirmReplan({ question, onChoose }: { question: string; onChoose: (c: 'keep' | 'cancel') => void }) {
   return (
-    <section class="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text" data-testid="confirm-replan">
-      <h2 class="h2" id="confirm-title">
-        Change the model?
-      </h2>
-      <p class="small" id="confirm-text">
-        {question}
-      </p>
-      <div class="actions col">
-        <button class="btn primary wide" onClick={() => onChoose('keep')}>
-          Change and plan again
-        </button>
-        <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
-          Cancel
-        </button>
-      </div>
-    </section>
+    <ConfirmCard
+      testid="confirm-replan"
+      title="Change the model?"
+      choices={
+        <>
+          <button class="btn primary wide" onClick={() => onChoose('keep')}>
+            Change and plan again
+          </button>
+          <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
+            Cancel
+          </button>
+        </>
+      }
+    >
+      {question}
+    </ConfirmCard>
   );
 }
 
 function ConfirmRestart({ impact, onChoose }: { impact: RestartImpact; onChoose: (c: 'keep' | 'delete' | 'cancel') => void }) {
   const done = impact.bytesDone > 0 ? `${formatBytes(impact.bytesDone)} of ${formatBytes(impact.bytesTotal)}` : 'the download';
   return (
-    <section class="card confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text" data-testid="confirm-restart">
-      <h2 class="h2" id="confirm-title">
-        Switch to {impact.to === 'auto' ? 'Automatic' : impact.to} and restart the download?
-      </h2>
-      <p class="small" id="confirm-text">
-        Changing the {impact.what} stops the download of <strong>{impact.repo}</strong> ({done}) and starts another model from the beginning.
-        The partial files stay on disk unless you delete them; switching back later resumes from them.
-      </p>
-      <div class="actions col">
-        <button class="btn primary wide" onClick={() => onChoose('keep')}>
-          Switch, keep the partial download
-        </button>
-        <button class="btn wide danger" onClick={() => onChoose('delete')}>
-          Switch and delete it
-        </button>
-        <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
-          Cancel
-        </button>
-      </div>
-    </section>
+    <ConfirmCard
+      testid="confirm-restart"
+      title={`Switch to ${impact.to === 'auto' ? 'Automatic' : impact.to} and restart the download?`}
+      choices={
+        <>
+          <button class="btn primary wide" onClick={() => onChoose('keep')}>
+            Switch, keep the partial download
+          </button>
+          <button class="btn wide danger" onClick={() => onChoose('delete')}>
+            Switch and delete it
+          </button>
+          <button class="btn wide" onClick={() => onChoose('cancel')} autoFocus>
+            Cancel
+          </button>
+        </>
+      }
+    >
+      Changing the {impact.what} stops the download of <strong>{impact.repo}</strong> ({done}) and starts another model from the beginning.
+      The partial files stay on disk unless you delete them; switching back later resumes from them.
+    </ConfirmCard>
   );
 }

@@ -1,31 +1,40 @@
+import type { Ctx } from '../ctx';
 import { useApp } from '../ctx';
 import { api } from '../ipc';
-import type { AppError } from '../types';
+import type { AppError, ErrorAction } from '../types';
 
-export type ErrorAction =
-  | { kind: 'retry' }
-  | { kind: 'openSettings' }
-  | { kind: 'openMicrophoneSettings' }
-  | { kind: 'startSession' }
-  | { kind: 'openUrl'; url: string };
+const KINDS: ReadonlySet<string> = new Set(['retry', 'openSettings', 'openMicrophoneSettings', 'startSession', 'openUrl']);
 
-/** Parses AppError.action: "retry" | "openSettings" | "openMicrophoneSettings" | "startSession" | "openUrl:https://…". */
-export function parseAction(action: string | null): ErrorAction | null {
-  if (!action) return null;
-  if (action === 'retry') return { kind: 'retry' };
-  if (action === 'openSettings') return { kind: 'openSettings' };
-  if (action === 'openMicrophoneSettings') return { kind: 'openMicrophoneSettings' };
-  if (action === 'startSession') return { kind: 'startSession' };
-  if (action.startsWith('openUrl:')) {
-    const url = action.slice('openUrl:'.length);
-    if (/^https:\/\//.test(url)) return { kind: 'openUrl', url };
+/** AppError.action (generated `ErrorAction`) when the UI can offer it: a known kind, and
+ * `openUrl` only to an `https://` page. Anything else offers no button. */
+export function checkedAction(action: ErrorAction | null | undefined): ErrorAction | null {
+  if (!action || !KINDS.has(action.kind)) return null;
+  if (action.kind === 'openUrl' && !/^https:\/\//.test(action.url)) return null;
+  return action;
+}
+
+/** The button an error's action offers (its label and what it runs); ErrorView and ErrorBanner
+ * both show it, each in its own style. */
+export function actionButton(action: ErrorAction, { dispatch, run }: Pick<Ctx, 'dispatch' | 'run'>): { label: string; onClick: () => void } {
+  switch (action.kind) {
+    case 'retry':
+      return { label: 'Try again', onClick: () => void run('retry', api.retryDownload) };
+    case 'openSettings':
+      return { label: 'Open Settings', onClick: () => dispatch({ type: 'view', view: 'settings' }) };
+    case 'startSession':
+      return { label: 'Start again', onClick: () => void run('start the conversation', api.startSession) };
+    case 'openMicrophoneSettings':
+      return { label: 'Open Privacy Settings', onClick: () => void run('open System Settings', api.openMicrophoneSettings) };
+    case 'openUrl':
+      return { label: `Open ${new URL(action.url).host}`, onClick: () => void run('open the page', () => api.openUrl(action.url)) };
   }
-  return null;
 }
 
 export function ErrorView({ error }: { error: AppError }) {
-  const { dispatch, run } = useApp();
-  const action = parseAction(error.action);
+  const app = useApp();
+  const action = checkedAction(error.action);
+  // Open Settings is always offered below (primary when it is the action); Start again is the banner's.
+  const main = action && action.kind !== 'openSettings' && action.kind !== 'startSession' ? actionButton(action, app) : null;
   return (
     <section class="card error-view" role="alert" aria-labelledby="err-title">
       <div class="err-icon" aria-hidden="true">
@@ -36,28 +45,20 @@ export function ErrorView({ error }: { error: AppError }) {
       </h2>
       <p class="err-msg">{error.message}</p>
       <div class="actions col">
-        {action?.kind === 'retry' && (
-          <button class="btn primary wide" onClick={() => run('retry', api.retryDownload)}>
-            Try again
-          </button>
-        )}
-        {action?.kind === 'openMicrophoneSettings' && (
-          <button class="btn primary wide" onClick={() => run('open System Settings', api.openMicrophoneSettings)}>
-            Open Privacy Settings
+        {main && (
+          <button class="btn primary wide" onClick={main.onClick}>
+            {main.label}
           </button>
         )}
         {action?.kind === 'openUrl' && (
           <>
-            <button class="btn primary wide" onClick={() => run('open the page', () => api.openUrl(action.url))}>
-              Open {new URL(action.url).host}
-            </button>
             <p class="small muted url">{action.url}</p>
-            <button class="btn wide" onClick={() => run('retry', api.retryDownload)}>
+            <button class="btn wide" onClick={actionButton({ kind: 'retry' }, app).onClick}>
               Try again
             </button>
           </>
         )}
-        <button class={`btn wide${action?.kind === 'openSettings' ? ' primary' : ''}`} onClick={() => dispatch({ type: 'view', view: 'settings' })}>
+        <button class={`btn wide${action?.kind === 'openSettings' ? ' primary' : ''}`} onClick={() => app.dispatch({ type: 'view', view: 'settings' })}>
           Open Settings
         </button>
       </div>

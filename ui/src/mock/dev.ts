@@ -2,10 +2,16 @@
 // detecting → measuring (the speed test) → planning → downloading (pause/resume work, a stall and a retry happen) → verifying →
 // loading → ready → session (hold the button; Moshi answers). `?mock=ready|session|error|gated|settings`
 // jumps straight to a state. Only imported in dev builds.
+import type { AppError, AppState } from '../types';
 import * as fx from './fixtures';
 import { installMockBackend, type MockBackend } from './harness';
 
 const WORDS = ' Hello! I am Moshi. I can hear you and talk back at the same time. What would you like to chat about today?'.split(/(?= )/);
+
+/** The Error stage with `error`, on the fixture machine and plan. */
+function errorState(error: AppError): AppState {
+  return fx.appState({ stage: 'error', hardware: fx.hardware, plan: fx.plan, error });
+}
 
 export function installDevMock(params: URLSearchParams) {
   const b = installMockBackend();
@@ -117,23 +123,13 @@ export function installDevMock(params: URLSearchParams) {
       later(300, () => session(true));
       break;
     case 'error':
-      b.app = fx.appState({
-        stage: 'error',
-        hardware: fx.hardware,
-        plan: fx.plan,
-        error: { title: 'Download failed', message: 'The connection to huggingface.co was lost 5 times in a row. Check your network, then try again.', action: 'retry' },
-      });
+      b.app = errorState({ title: 'Download failed', message: 'The connection to huggingface.co was lost 5 times in a row. Check your network, then try again.', action: { kind: 'retry' } });
       break;
     case 'gated':
-      b.app = fx.appState({
-        stage: 'error',
-        hardware: fx.hardware,
-        plan: fx.plan,
-        error: {
-          title: 'Accept the model’s terms',
-          message: 'kyutai/moshiko-mlx-bf16 is gated. Accept its terms on Hugging Face, add an access token in Settings, then try again.',
-          action: 'openUrl:https://huggingface.co/kyutai/moshiko-mlx-bf16',
-        },
+      b.app = errorState({
+        title: 'Accept the model’s terms',
+        message: 'kyutai/moshiko-mlx-bf16 is gated. Accept its terms on Hugging Face, add an access token in Settings, then try again.',
+        action: { kind: 'openUrl', url: 'https://huggingface.co/kyutai/moshiko-mlx-bf16' },
       });
       break;
     default:

@@ -3,7 +3,7 @@
 // Used by the ?mock dev mode and bundled into the Playwright init script (e2e/harness-entry.ts).
 import { emit } from '@tauri-apps/api/event';
 import { mockIPC, mockWindows } from '@tauri-apps/api/mocks';
-import type { AppState, AudioDevices, FolderCheck, Progress, Settings } from '../types';
+import type { AppState, AudioDevices, CommandError, FolderCheck, Progress, Settings } from '../types';
 import * as fx from './fixtures';
 
 export interface MockBackend {
@@ -15,8 +15,9 @@ export interface MockBackend {
   folder: FolderCheck | null;
   /** `restart_question`'s answer (the core's question before a model change; null: none). */
   restartQuestion: string | null;
-  /** command name → error message: the command rejects with it. */
-  fail: Record<string, string>;
+  /** command name → error: the command rejects with it as the app does (a CommandError; a bare
+   * message is one with no action). */
+  fail: Record<string, string | CommandError>;
   /** command name → milliseconds before it answers (answers with the state as it was when called). */
   delays: Record<string, number>;
   /** every command invoked (events plumbing excluded), in order. */
@@ -54,7 +55,8 @@ export function installMockBackend(init: Partial<Pick<MockBackend, 'app' | 'prog
   mockIPC(
     (cmd, args: any) => {
       b.calls.push({ cmd, args: args ?? {} });
-      if (b.fail[cmd]) throw new Error(b.fail[cmd]);
+      const failure = b.fail[cmd];
+      if (failure) throw typeof failure === 'string' ? ({ message: failure, action: null } satisfies CommandError) : failure;
       b.onCommand?.(cmd, args);
       const answer = answerFor(cmd, args);
       const ms = b.delays[cmd];
