@@ -25,7 +25,7 @@ use crate::journal::chunk_range;
 use crate::netfail;
 use crate::pieces::{
     PieceHasher, PieceLog, PieceRecord, Pieces, PIECE_MAX_BYTES, PIECE_MAX_TIME,
-    PIECE_RECORD_BYTES, PIECE_RECORD_TIME,
+    PIECE_RECORD_BYTES, PIECE_RECORD_IDLE, PIECE_RECORD_TIME,
 };
 use crate::progress::{ChunkState, Tracker};
 use crate::resolve::{normalize_etag, Hub, Resolved, RetryPolicy};
@@ -564,7 +564,14 @@ impl<'a> ChunkFetch<'a> {
         let mut skip = a.skip;
         let mut stream = resp.bytes_stream();
         let mut first = true;
+        let mut last_read = Instant::now();
         loop {
+            // Bytes written but not yet recorded are recorded as soon as the link pauses
+            // (`PIECE_RECORD_IDLE`), and a read that came after such a pause is recorded at
+            // once: on a slow link every read is, so a SIGKILL loses only the bytes in
+            // flight; a fast link's reads come back to back and keep the
+            // `PIECE_RECORD_BYTES` pace.
+            let unrecorded = self.got < len && start + self.got > self.cursor.from;
             let next = tokio::select! {
                 biased;
                 _ = sh.cancel.cancelled() => return Err(Fail::Err(Error::Cancelled)),
@@ -572,8 +579,14 @@ impl<'a> ChunkFetch<'a> {
                     if r.is_err() || *self.paused.borrow_and_update() { return Ok(Step::Paused); }
                     continue;
                 }
+                _ = tokio::time::sleep(PIECE_RECORD_IDLE), if unrecorded => {
+                    record_piece(fj, start, &mut self.cursor, start + self.got)?;
+                    continue;
+                }
                 r = tokio::time::timeout(sh.stall, stream.next()) => r,
             };
+            let sparse = last_read.elapsed() >= PIECE_RECORD_IDLE;
+            last_read = Instant::now();
             let mut b = match next {
                 Err(_) => {
                     self.guards.stall();
@@ -620,7 +633,6 @@ impl<'a> ChunkFetch<'a> {
             write_at(&fj.file, &b, off).map_err(|e| Error::io(format!("write {}", fj.path), e))?;
             let n = b.len() as u64;
             self.cursor.hash.update(&b);
-            self.hasher.update(b).await?;
             self.got += n;
             let at = start + self.got;
             if self.got < len
@@ -629,11 +641,15 @@ impl<'a> ChunkFetch<'a> {
             {
                 commit_piece(fj, start, &mut self.cursor, at).await?;
             } else if self.got < len
-                && (at - self.cursor.from >= PIECE_RECORD_BYTES
+                && (sparse
+                    || at - self.cursor.from >= PIECE_RECORD_BYTES
                     || self.cursor.recorded.elapsed() >= PIECE_RECORD_TIME)
             {
                 record_piece(fj, start, &mut self.cursor, at)?;
             }
+            // The chunk's SHA-256 after the record: a hash thread that is behind (it applies
+            // back-pressure here) must not hold up what a SIGKILL would keep.
+            self.hasher.update(b).await?;
             fj.bytes.fetch_add(n, Ordering::Relaxed);
             let total = sh.tracker.net_bytes.fetch_add(n, Ordering::Relaxed) + n;
             if self.got == len {

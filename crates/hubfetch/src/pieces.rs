@@ -49,6 +49,12 @@ pub const PIECE_RECORD_BYTES: u64 = 64 * 1024;
 /// `PIECE_RECORD_TIME` (a weak link: 64 KiB took 0.13 s at 500 kB/s a connection, 0.6 s at
 /// 100 kB/s), so a SIGKILL loses about this much transfer time per connection, not 64 KiB.
 pub const PIECE_RECORD_TIME: Duration = Duration::from_millis(20);
+/// ... and as soon as no new byte came for this long after the last unrecorded ones (the
+/// link paused between two reads): on a slow link every read is recorded about this long
+/// after it, so a SIGKILL loses little more than the bytes in flight (the weak-link bench
+/// lost 0-4 pacer chunks of 10 kB a kill with the 20 ms rule alone: at 2 connections of
+/// 500 kB/s the reads came ~20 ms apart and about half of them were left unrecorded).
+pub const PIECE_RECORD_IDLE: Duration = Duration::from_millis(2);
 
 /// One durable piece of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -102,3 +102,65 @@ async fn sigkill_every_three_seconds_on_a_1mbps_link_still_finishes_without_refe
         served as f64 / SIZE as f64
     );
 }
+
+/// A link that pauses between reads (a weak link always does) must not leave what already
+/// arrived unrecorded. At 2 MB/s the server sends a 20 000-byte piece, 2.5 ms later the
+/// 5 000 bytes up to its stall, and then goes silent (connection open). The old rule (a
+/// record every 64 KiB or 20 ms, checked at a read) left that last read unrecorded, waiting
+/// for a next read that never came. Now every byte sent is in the piece log within
+/// milliseconds of the pause (unsynced records are in the page cache, so a SIGKILL now
+/// would keep them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_in_the_link_records_every_byte_that_arrived_before_it() {
+    const SENT: u64 = 25_000;
+    let size = 2_000_000;
+    let hub = TestHub::start(
+        vec![repo("org/m", vec![gen("model.bin", size, 9)])],
+        Faults {
+            bandwidth_total: Some(2_000_000),
+            stall: 1,
+            stall_after_bytes: SENT,
+            stall_max: Some(Duration::from_secs(30)),
+            ..Faults::default()
+        },
+    )
+    .await
+    .expect("testhub");
+    let sha = hub.sha256("org/m", "model.bin").expect("sha");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&hub.endpoint(), dir.path(), None);
+    let mut o = hubfetch::Options::default();
+    o.stall_timeout = Duration::from_secs(60);
+    let job = c.download_files("org/m", "main", &["model.bin"], o);
+    let t = Instant::now();
+    while hub.stats().body_bytes_sent < SENT {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the server never sent {SENT} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        hub.stats().body_bytes_sent,
+        SENT,
+        "the server stalls after {SENT}"
+    );
+    // 2 ms (PIECE_RECORD_IDLE) is what it needs; the rest is margin for a loaded machine.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recorded: u64 = durable_pieces(
+        dir.path(),
+        "org/m",
+        &sha,
+        size,
+        hubfetch::Options::default().chunk_size,
+    )
+    .values()
+    .flatten()
+    .map(|r| r.end - r.start)
+    .sum();
+    job.cancel();
+    assert_eq!(
+        recorded, SENT,
+        "bytes in the piece log once the link paused"
+    );
+}
