@@ -152,8 +152,8 @@ pub struct FrameOutput {
 
 /// LM + Mimi + tokenizer, stepped one frame at a time.
 ///
-/// Mimi is the MLX port unless [`Moshi::set_mimi_backend`] picks Kyutai's candle Mimi on the
-/// CPU ([`MimiBackend`]); inline between the LM steps, or on its own thread
+/// Mimi is Kyutai's candle Mimi on the CPU unless [`Moshi::set_mimi_backend`] picks the MLX
+/// port ([`MimiBackend`]); inline between the LM steps, or on its own thread
 /// ([`Moshi::set_pipelined`]).
 pub struct Moshi {
     gen: LmGen,
@@ -312,7 +312,7 @@ impl Moshi {
 
     /// Runs Mimi with `backend` from now on (reloading the codec, inline or on the Mimi
     /// thread, whichever mode is on), and starts a new conversation. The default is
-    /// [`MimiBackend::Mlx`]; the LM is unaffected.
+    /// [`MimiBackend::Candle`]; the LM is unaffected.
     pub fn set_mimi_backend(&mut self, backend: MimiBackend) -> Result<(), EngineError> {
         if backend == self.backend {
             self.reset();

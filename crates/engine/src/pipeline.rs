@@ -1,8 +1,8 @@
 //! The Mimi codec on its own thread, so that encoding the next frame and decoding the last
 //! one run while the LM steps (Kyutai's MLX app does the same with rustymimi in another
 //! process). Used by [`crate::Moshi`] in pipelined mode ([`crate::Moshi::set_pipelined`]),
-//! with either backend ([`MimiBackend`]): the MLX port by default, or Kyutai's candle Mimi on
-//! the CPU, which on a Mac would overlap the LM on the GPU without sharing its queue.
+//! with either backend ([`MimiBackend`]): Kyutai's candle Mimi on the CPU by default (on a Mac
+//! it overlaps the LM on the GPU without sharing its queue), or the MLX port.
 //!
 //! The worker thread loads its own codec (an MLX codec's arrays and streams belong to the
 //! thread that created them) and serves jobs in order from a bounded queue; results come back

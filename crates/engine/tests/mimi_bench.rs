@@ -130,7 +130,7 @@ fn time_backend(backend: MimiBackend, path: &std::path::Path) {
         MimiBackend::Mlx => "engine::mimi (mlx-rs, cpu)",
     };
     println!(
-        "{{\"impl\": \"{label}\", \"backend\": \"{}\", \"frames\": {}, \"load_s\": {load_s:.2}, \"encode_ms\": {:.2}, \"decode_ms\": {:.2}, \"total_ms\": {:.2}, \"mean_total_ms\": {:.2}, \"rtf\": {:.3}, \"threads\": {}}}",
+        "{{\"impl\": \"{label}\", \"backend\": \"{}\", \"frames\": {}, \"load_s\": {load_s:.2}, \"encode_ms\": {:.2}, \"decode_ms\": {:.2}, \"total_ms\": {:.2}, \"mean_total_ms\": {:.2}, \"rtf\": {:.3}, \"threads\": \"{}\"}}",
         backend.name(),
         total.len(),
         1e3 * median(&mut enc.clone()),

@@ -4,10 +4,10 @@
 //!
 //! [`crate::Moshi`] and its pipelined frame ([`crate::Moshi::set_pipelined`]) only talk to a
 //! `Box<dyn MimiCodec>`, so the backend is a load-time choice ([`MimiBackend`],
-//! [`crate::Moshi::set_mimi_backend`]). The MLX port is the default because it is the one
-//! checked code for code against rustymimi 0.4 past the attention context
-//! (`tests/mimi_rustymimi.rs`); the candle backend's codes and speed against rustymimi are in
-//! the crate README.
+//! [`crate::Moshi::set_mimi_backend`]). Both are checked code for code against rustymimi 0.4
+//! past the attention context (`tests/mimi_rustymimi.rs`); the candle backend is the default,
+//! by speed (`scripts/reference/bench_mimi_vs_rustymimi.sh`: 0.6 x rustymimi per frame, the MLX
+//! port 4.1 x on this CPU; figures in the crate README).
 //!
 //! ```no_run
 //! use engine::codec::{load_codec, MimiBackend};
@@ -52,11 +52,13 @@ pub trait MimiCodec: Send {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MimiBackend {
-    /// Kyutai's `moshi` crate (candle) on the CPU.
+    /// Kyutai's `moshi` crate (candle) on the CPU. The default: code for code rustymimi 0.4
+    /// like the MLX port, and measured 0.6 x rustymimi per frame here (the MLX port 4.1 x);
+    /// on a Mac it leaves the GPU to the LM, as Kyutai's MLX app does with rustymimi.
+    #[default]
     Candle,
     /// The MLX port in [`crate::mimi`] (Metal on a Mac, MLX's CPU backend elsewhere), on the
-    /// same device as the LM. The default.
-    #[default]
+    /// same device as the LM.
     Mlx,
 }
 
