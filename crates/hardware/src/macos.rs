@@ -45,10 +45,9 @@ fn metal_working_set() -> Option<u64> {
 mod sysctl {
     use std::ffi::CString;
 
-    /// Reads an integer sysctl (4 or 8 bytes wide).
-    pub fn u64(name: &str) -> Option<u64> {
+    /// Reads sysctl `name` into `buf`; returns how many bytes the kernel wrote.
+    fn read(name: &str, buf: &mut [u8]) -> Option<usize> {
         let name = CString::new(name).ok()?;
-        let mut buf = [0u8; 8];
         let mut len: libc::size_t = buf.len();
         // SAFETY: `buf` is valid for `len` bytes, `name` is NUL-terminated,
         // and sysctlbyname writes at most `len` bytes, updating `len`.
@@ -61,31 +60,23 @@ mod sysctl {
                 0,
             )
         };
-        match (rc, len) {
-            (0, 8) => Some(u64::from_ne_bytes(buf)),
-            (0, 4) => Some(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as u64),
+        (rc == 0).then_some(len)
+    }
+
+    /// Reads an integer sysctl (4 or 8 bytes wide).
+    pub fn u64(name: &str) -> Option<u64> {
+        let mut buf = [0u8; 8];
+        match read(name, &mut buf)? {
+            8 => Some(u64::from_ne_bytes(buf)),
+            4 => Some(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as u64),
             _ => None,
         }
     }
 
-    /// Reads a string sysctl.
+    /// Reads a string sysctl (the kernel NUL-terminates it within the buffer).
     pub fn string(name: &str) -> Option<String> {
-        let name = CString::new(name).ok()?;
         let mut buf = vec![0u8; 256];
-        let mut len: libc::size_t = buf.len();
-        // SAFETY: as above; the kernel NUL-terminates strings within `len`.
-        let rc = unsafe {
-            libc::sysctlbyname(
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                &mut len,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return None;
-        }
+        let len = read(name, &mut buf)?;
         buf.truncate(len);
         let s = String::from_utf8_lossy(&buf);
         Some(s.trim_end_matches('\0').trim().to_string())
