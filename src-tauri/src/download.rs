@@ -6,8 +6,10 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::settings::Settings;
@@ -19,8 +21,8 @@ pub type Job = Pin<Box<dyn Future<Output = Result<PathBuf, UiError>> + Send>>;
 
 type SharedJob = Arc<Mutex<Option<hubfetch::Job>>>;
 
-fn lock(job: &SharedJob) -> std::sync::MutexGuard<'_, Option<hubfetch::Job>> {
-    job.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(job: &SharedJob) -> parking_lot::MutexGuard<'_, Option<hubfetch::Job>> {
+    job.lock()
 }
 
 /// Pause, resume and cancel for the running download.

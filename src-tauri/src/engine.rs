@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -220,7 +220,7 @@ fn load_engine(
 pub struct GateProbe {
     talking: AtomicBool,
     frames_heard: AtomicU64,
-    pressed_at: Mutex<Option<Instant>>,
+    pressed_at: parking_lot::Mutex<Option<Instant>>,
     /// Key-down → first frame into the model, microseconds (0: none yet).
     key_to_model_us: AtomicU64,
 }
@@ -229,7 +229,7 @@ impl GateProbe {
     /// The gate opened (`true`, remembers when) or closed.
     pub fn set_talking(&self, talking: bool) {
         if talking {
-            *self.pressed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            *self.pressed_at.lock() = Some(Instant::now());
         }
         self.talking.store(talking, Ordering::SeqCst);
     }
@@ -258,11 +258,7 @@ impl GateProbe {
             return;
         }
         self.frames_heard.fetch_add(1, Ordering::SeqCst);
-        let pressed = self
-            .pressed_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let pressed = self.pressed_at.lock().take();
         if let Some(t) = pressed {
             let us = (t.elapsed().as_micros() as u64).max(1);
             self.key_to_model_us.store(us, Ordering::SeqCst);
