@@ -339,6 +339,33 @@ impl DelayEstimator {
     }
 }
 
+/// What a session's canceller was given and gave back, frame by frame
+/// ([`crate::SessionConfig::aec_dump`]): replaying `far` and `near` through [`cancel_clip`]
+/// gives `out` again.
+#[derive(Debug, Default)]
+pub struct AecRecording {
+    /// The far end each microphone frame was cancelled with.
+    pub far: Vec<f32>,
+    /// The microphone before the canceller.
+    pub near: Vec<f32>,
+    /// The microphone after it.
+    pub out: Vec<f32>,
+}
+
+impl AecRecording {
+    /// Writes `far.wav`, `near.wav` and `out.wav` (24 kHz mono float) into `dir` (created).
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), VoiceError> {
+        std::fs::create_dir_all(dir).map_err(|e| VoiceError::Wav {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        for (name, samples) in [("far", &self.far), ("near", &self.near), ("out", &self.out)] {
+            crate::wav::write_mono_f32(&dir.join(format!("{name}.wav")), samples, SAMPLE_RATE)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the session's canceller over whole 24 kHz mono clips: `far` is what the speaker played,
 /// `near` what the microphone heard (same clock, starting together); returns `near` with the
 /// echo removed (same length) and the canceller's final figures. This is what

@@ -37,6 +37,12 @@ pub struct SessionConfig {
     /// its pre-roll and plays silence, so Moshi does not start talking to an empty room.
     /// Off: the model runs from the first frame (a conversation the person started).
     pub wait_for_talk: bool,
+    /// Records what the canceller got into this directory when the session ends:
+    /// `far.wav` (the far end it was given), `near.wav` (the microphone before it) and
+    /// `out.wav` (after it), 24 kHz mono float, frame by frame as the session ran them, so
+    /// `moshibar-voice aec --far far.wav --near near.wav` replays the session's cancellation
+    /// exactly (for tests and for debugging a room). `None`: nothing is recorded.
+    pub aec_dump: Option<std::path::PathBuf>,
 }
 
 impl Default for SessionConfig {
@@ -53,6 +59,7 @@ impl Default for SessionConfig {
             echo_cancellation: true,
             pre_roll_ms: 250,
             wait_for_talk: false,
+            aec_dump: None,
         }
     }
 }

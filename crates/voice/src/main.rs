@@ -67,6 +67,10 @@ enum Cmd {
         /// Print every metrics event as JSON.
         #[arg(long)]
         json: bool,
+        /// Record what the canceller got (far.wav, near.wav, out.wav) into DIR at the end, to
+        /// replay it with `moshibar-voice aec --far DIR/far.wav --near DIR/near.wav`.
+        #[arg(long, value_name = "DIR")]
+        aec_dump: Option<PathBuf>,
     },
     /// Removes the echo of FAR (what the speaker played) from NEAR (what the microphone heard)
     /// with the session's canceller; writes OUT (24 kHz mono). FAR and NEAR start together.
@@ -185,11 +189,13 @@ fn main() -> Result<()> {
             output,
             seconds,
             json,
+            aec_dump,
         } => {
             let config = SessionConfig {
                 input_device: input,
                 output_device: output,
                 hands_free: true,
+                aec_dump,
                 ..Default::default()
             };
             let (session, events) = start_session(&model, config)?;

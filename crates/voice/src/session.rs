@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::aec::{CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
+use crate::aec::{AecRecording, CancellerKind, DelayEstimator, EchoCanceller, FarEnd};
 use crate::capture_clock::{capture_clock, CaptureClock};
 pub use crate::config::SessionConfig;
 use crate::devices::{self, Direction, OpenStream};
@@ -609,32 +609,53 @@ impl Worker {
     /// turn: check the devices' health, pull what the microphone and the speaker's tap
     /// delivered, and when a whole frame is there, step the model on it and queue its output.
     fn main_loop(&self, fl: &mut FrameLoop<Box<dyn FrameModel>>, io: Io) -> Result<(), VoiceError> {
-        let mut io = io;
         let mut st = LoopState::new(
             &io,
             self.canceller(&io),
             self.gate.pre_roll(),
             self.config.wait_for_talk,
         );
+        st.dump = self
+            .config
+            .aec_dump
+            .as_ref()
+            .map(|_| AecRecording::default());
+        let result = self.turns(fl, &mut st, io);
+        if let (Some(dir), Some(d)) = (self.config.aec_dump.as_ref(), st.dump.as_ref()) {
+            if let Err(e) = d.write(dir) {
+                tracing::warn!(error = %e, "could not write the canceller's recording");
+            }
+        }
+        result
+    }
+
+    /// The loop's turns, until stopped or the devices are lost for good.
+    fn turns(
+        &self,
+        fl: &mut FrameLoop<Box<dyn FrameModel>>,
+        st: &mut LoopState,
+        io: Io,
+    ) -> Result<(), VoiceError> {
+        let mut io = io;
         while !self.stop.load(Ordering::SeqCst) {
             if let Some((dir, why)) = st.device_check(&io) {
-                match self.recover(&mut st, io, dir, why)? {
+                match self.recover(st, io, dir, why)? {
                     Some(new_io) => io = new_io,
                     None => return Ok(()),
                 }
                 continue;
             }
-            pull_input(&mut st, &mut io)?;
-            let Some(mut picked) = self.next_frame(&mut st, &mut io) else {
+            pull_input(st, &mut io)?;
+            let Some(mut picked) = self.next_frame(st, &mut io) else {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             };
             let t_step = Instant::now();
-            let pcm = self.step(fl, &mut st, &io, &mut picked)?;
+            let pcm = self.step(fl, st, &io, &mut picked)?;
             self.stats
                 .step_max_us
                 .fetch_max(t_step.elapsed().as_micros() as u64, Ordering::Relaxed);
-            self.push_output(&mut st, &mut io, &pcm, &picked)?;
+            self.push_output(st, &mut io, &pcm, &picked)?;
             let now = Instant::now();
             if let Some(gap) = st.last_push.replace(now).map(|t| now.duration_since(t)) {
                 self.stats
@@ -749,8 +770,15 @@ impl Worker {
         fl.set_mic_rms(crate::metrics::rms(frame));
         st.far_end.take(&mut st.far_frame);
         st.delay.push(&st.far_frame, frame);
+        if let Some(d) = st.dump.as_mut() {
+            d.far.extend_from_slice(&st.far_frame);
+            d.near.extend_from_slice(frame);
+        }
         if let Some(a) = st.aec.as_mut() {
             a.process(&st.far_frame, frame)?;
+        }
+        if let Some(d) = st.dump.as_mut() {
+            d.out.extend_from_slice(frame);
         }
         self.stats
             .aec_ns
@@ -999,6 +1027,8 @@ struct LoopState {
     far_end: FarEnd,
     far_frame: [f32; FRAME_SAMPLES],
     delay: DelayEstimator,
+    /// What the canceller got and gave ([`SessionConfig::aec_dump`]).
+    dump: Option<AecRecording>,
     /// The last frames, for the push-to-talk pre-roll.
     pre_roll: PreRoll,
     /// The model has run (always, unless [`SessionConfig::wait_for_talk`] holds it back until
@@ -1035,6 +1065,7 @@ impl LoopState {
             far_end: FarEnd::new(FAR_BACKLOG),
             far_frame: [0.0; FRAME_SAMPLES],
             delay: DelayEstimator::new(),
+            dump: None,
             pre_roll: PreRoll::new(pre_roll),
             talked: !wait_for_talk,
             last_in_callbacks: 0,

@@ -53,6 +53,21 @@ pub fn write_mono_i16(path: &Path, samples: &[f32], rate: u32) -> Result<(), Voi
     w.finalize().map_err(|e| wav_err(path, e))
 }
 
+/// Writes mono samples as a 32-bit float WAV file (unclipped: a canceller's input, bit-exact).
+pub fn write_mono_f32(path: &Path, samples: &[f32], rate: u32) -> Result<(), VoiceError> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(|e| wav_err(path, e))?;
+    for s in samples {
+        w.write_sample(*s).map_err(|e| wav_err(path, e))?;
+    }
+    w.finalize().map_err(|e| wav_err(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +96,9 @@ mod tests {
         let (m2, r2) = read_mono(&q)?;
         assert_eq!((m2.len(), r2), (10, 24_000));
         assert!((m2[3] - 0.25).abs() < 1e-3);
+        let f = dir.path().join("f.wav");
+        write_mono_f32(&f, &[0.1, -1.5, 1e-7], 24_000)?;
+        assert_eq!(read_mono(&f)?, (vec![0.1, -1.5, 1e-7], 24_000));
         Ok(())
     }
 }

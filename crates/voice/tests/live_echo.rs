@@ -150,6 +150,9 @@ fn live_loopback_echo_is_cancelled_and_the_person_kept() -> Result<(), Box<dyn s
         },
         SessionConfig {
             hands_free: true,
+            // MOSHIBAR_AEC_DUMP=DIR keeps what the canceller got (far/near/out.wav) for
+            // `moshibar-voice aec` and `examples/echo_path.rs`.
+            aec_dump: std::env::var_os("MOSHIBAR_AEC_DUMP").map(Into::into),
             ..Default::default()
         },
     )?;
