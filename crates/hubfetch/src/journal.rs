@@ -108,7 +108,8 @@ impl Journal {
     /// Atomically replace the journal on disk (temp file + fsync + rename + dir fsync).
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("journal.tmp");
-        let data = serde_json::to_vec(self).map_err(|e| Error::Other(e.to_string()))?;
+        let data = serde_json::to_vec(self)
+            .map_err(|e| Error::io("encode the journal", std::io::Error::other(e)))?;
         {
             let mut f = File::create(&tmp)
                 .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;

@@ -249,9 +249,7 @@ pub(crate) async fn repair(cx: Ctx<'_>, journal: &mut Journal) -> Result<(), Fai
             .is_some_and(|t| t.is_finished() || queue.is_empty())
         {
             if let Some(t) = local.take() {
-                let bad = t
-                    .await
-                    .map_err(|e| Error::Other(format!("rehash task: {e}")))??;
+                let bad = t.await.map_err(Error::task("rehash task"))??;
                 take_local_verdict(
                     &bad,
                     &fetched,
@@ -353,7 +351,7 @@ async fn whole_ok(cx: &Ctx<'_>, snaps: &mut Snapshots, from: u64) -> Result<bool
         (d, owned)
     })
     .await
-    .map_err(|e| Error::Other(format!("hash task: {e}")))?;
+    .map_err(Error::task("hash task"))?;
     *snaps = owned;
     Ok(verify::digest_ok(cx.exp, &d?))
 }

@@ -341,7 +341,7 @@ impl OrderedHasher {
         };
         tokio::task::spawn_blocking(move || h.join())
             .await
-            .map_err(|e| Error::Other(format!("hash task: {e}")))?
+            .map_err(Error::task("hash task"))?
             .map_err(|_| Error::Other("hash thread panicked".into()))?
     }
 
