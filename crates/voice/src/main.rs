@@ -36,6 +36,17 @@ struct ModelArgs {
     echo_gain: f32,
 }
 
+/// The devices a live session or the benchmark opens.
+#[derive(Args, Clone)]
+struct DeviceArgs {
+    /// Input device name (default: system default).
+    #[arg(long)]
+    input: Option<String>,
+    /// Output device name (default: system default).
+    #[arg(long)]
+    output: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// List input and output devices (JSON, as the app's list_audio_devices returns it).
@@ -55,12 +66,8 @@ enum Cmd {
     Live {
         #[command(flatten)]
         model: ModelArgs,
-        /// Input device name (default: system default).
-        #[arg(long)]
-        input: Option<String>,
-        /// Output device name (default: system default).
-        #[arg(long)]
-        output: Option<String>,
+        #[command(flatten)]
+        devices: DeviceArgs,
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         seconds: Option<f64>,
@@ -90,12 +97,8 @@ enum Cmd {
     Bench {
         #[command(flatten)]
         model: ModelArgs,
-        /// Input device name.
-        #[arg(long)]
-        input: Option<String>,
-        /// Output device name.
-        #[arg(long)]
-        output: Option<String>,
+        #[command(flatten)]
+        devices: DeviceArgs,
         /// Duration of the run.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
@@ -185,15 +188,14 @@ fn main() -> Result<()> {
         }
         Cmd::Live {
             model,
-            input,
-            output,
+            devices,
             seconds,
             json,
             aec_dump,
         } => {
             let config = SessionConfig {
-                input_device: input,
-                output_device: output,
+                input_device: devices.input,
+                output_device: devices.output,
                 hands_free: true,
                 aec_dump,
                 ..Default::default()
@@ -236,11 +238,10 @@ fn main() -> Result<()> {
         }
         Cmd::Bench {
             model,
-            input,
-            output,
+            devices,
             seconds,
             offline_only,
-        } => bench::run(&model, input, output, seconds, offline_only)?,
+        } => bench::run(&model, devices.input, devices.output, seconds, offline_only)?,
         Cmd::Aec { far, near, out } => aec_files(&far, &near, &out)?,
     }
     Ok(())
