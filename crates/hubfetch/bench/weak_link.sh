@@ -28,41 +28,16 @@ FAULTS="${FAULTS:-drop-prob=0.05}"
 ROUNDS="${ROUNDS:-1}"
 MAX_SECS="${MAX_SECS:-900}"
 TOOLS="${TOOLS:-hubfetch aria2c curl hf}"
-VENV="${MOSHIBAR_VENV:-$ROOT/.venv}"
-PY="$VENV/bin/python"
-[ -x "$PY" ] || { echo "no venv at $VENV: run bash scripts/setup.sh" >&2; exit 1; }
-for t in aria2c curl timeout sha256sum; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release -q -p hubfetch -p testhub
-BIN="$CARGO_TARGET_DIR/release"
-HUBFETCH_BIN="${HUBFETCH_BIN:-$BIN/hubfetch}"
-WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/hubfetch-weak.XXXXXX")"
-HUB_PID=""
-cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
 REPO=bench/weak
 FILE=model.bin
+. "$ROOT/crates/hubfetch/bench/lib.sh"
+bench_setup hubfetch-weak aria2c curl timeout sha256sum
 ALL_FAULTS="bw-total=${RATE},seed=7,${FAULTS}"
 
-start_hub() {
-  "$BIN/testhub" serve --repo "$REPO" --generated-file "$FILE=$SIZE,11" --faults "$ALL_FAULTS" \
-    --ignore-stdin >"$WORK/hub.out" 2>"$WORK/hub.err" </dev/null &
-  HUB_PID=$!
-  for _ in $(seq 1 600); do grep -q HF_ENDPOINT "$WORK/hub.out" 2>/dev/null && break; sleep 0.1; done
-  export HF_ENDPOINT="$(sed -n 's/^HF_ENDPOINT=//p' "$WORK/hub.out")"
-  [ -n "$HF_ENDPOINT" ] || { cat "$WORK/hub.err" >&2; exit 1; }
-}
-stop_hub() { kill "$HUB_PID" 2>/dev/null || true; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""; }
-stats() { curl -s "$HF_ENDPOINT/_testhub/stats"; }
-hub_bytes() { stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["body_bytes_sent"])'; }
-cdn_url() { curl -sI "$HF_ENDPOINT/$REPO/resolve/main/$FILE" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-now() { date +%s.%N; }
 py() { "$PY" -c "$1"; }
 
-start_hub
-META="$(curl -s "$HF_ENDPOINT/api/models/$REPO/revision/main?blobs=true")"
-TRUE_SHA="$(echo "$META" | "$PY" -c 'import json,sys; print([s for s in json.load(sys.stdin)["siblings"] if s["rfilename"]=="'$FILE'"][0]["lfs"]["sha256"])')"
-BYTES="$(echo "$META" | "$PY" -c 'import json,sys; print([s for s in json.load(sys.stdin)["siblings"] if s["rfilename"]=="'$FILE'"][0]["size"])')"
+start_hub 11 "$ALL_FAULTS"
+file_meta
 stop_hub
 RATE_BPS="$(py "
 import re
@@ -121,7 +96,7 @@ declare -A RES
 ROWS=()
 for r in $(seq 1 "$ROUNDS"); do
   for name in $TOOLS; do
-    start_hub
+    start_hub 11 "$ALL_FAULTS"
     out="$(run_tool "$name")"
     stop_hub
     load=$(cut -d' ' -f1 /proc/loadavg)
