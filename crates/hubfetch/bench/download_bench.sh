@@ -42,38 +42,15 @@ faults_of() { case $1 in
   *) echo "unknown scenario $1" >&2; exit 1 ;;
 esac; }
 FAULTS="$(faults_of clean)"
-VENV="${MOSHIBAR_VENV:-$ROOT/.venv}"
-PY="$VENV/bin/python"
-[ -x "$PY" ] || { echo "no venv at $VENV: run bash scripts/setup.sh" >&2; exit 1; }
-for t in aria2c curl /usr/bin/time sha256sum; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --release -q -p hubfetch -p testhub
-BIN="$CARGO_TARGET_DIR/release"
-HUBFETCH_BIN="${HUBFETCH_BIN:-$BIN/hubfetch}"
-WORK="$(mktemp -d "${BENCH_DIR:-/tmp}/hubfetch-bench.XXXXXX")"
-HUB_PID=""
-cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
 REPO=bench/big
 FILE=model.bin
+. "$ROOT/crates/hubfetch/bench/lib.sh"
+bench_setup hubfetch-bench aria2c curl /usr/bin/time sha256sum
 
-start_hub() { # fresh server per tool: fault counts (the one corrupt byte) start over
-  "$BIN/testhub" serve --repo "$REPO" --generated-file "$FILE=$SIZE,7" --faults "$FAULTS" \
-    --ignore-stdin >"$WORK/hub.out" 2>"$WORK/hub.err" </dev/null &
-  HUB_PID=$!
-  for _ in $(seq 1 600); do grep -q HF_ENDPOINT "$WORK/hub.out" 2>/dev/null && break; sleep 0.1; done
-  export HF_ENDPOINT="$(sed -n 's/^HF_ENDPOINT=//p' "$WORK/hub.out")"
-  [ -n "$HF_ENDPOINT" ] || { cat "$WORK/hub.err" >&2; exit 1; }
-}
-stop_hub() { kill "$HUB_PID" 2>/dev/null || true; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""; }
-hub_bytes() { curl -s "$HF_ENDPOINT/_testhub/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["body_bytes_sent"])'; }
-hub_flips() { curl -s "$HF_ENDPOINT/_testhub/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["faults_injected"].get("flip_byte_at",0))'; }
-cdn_url() { curl -sI "$HF_ENDPOINT/$REPO/resolve/main/$FILE" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p'; }
-now() { date +%s.%N; }
+hub_flips() { hub_stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["faults_injected"].get("flip_byte_at",0))'; }
 
-start_hub
-TRUE_SHA="$(curl -s "$HF_ENDPOINT/api/models/$REPO/revision/main?blobs=true" | "$PY" -c 'import json,sys; print([s for s in json.load(sys.stdin)["siblings"] if s["rfilename"]=="'$FILE'"][0]["lfs"]["sha256"])')"
-BYTES="$(curl -s "$HF_ENDPOINT/api/models/$REPO/revision/main?blobs=true" | "$PY" -c 'import json,sys; print([s for s in json.load(sys.stdin)["siblings"] if s["rfilename"]=="'$FILE'"][0]["size"])')"
+start_hub 7 "$FAULTS"
+file_meta
 stop_hub
 echo "file: $BYTES bytes, sha256 $TRUE_SHA; link: $CONN_MBPS MB/s per connection, $LINK_MBPS MB/s total; faults: $FAULTS" >&2
 
@@ -160,7 +137,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for sc in $SCENARIOS; do
     FAULTS="$(faults_of "$sc")"
     for t in $TOOLS; do
-      start_hub
+      start_hub 7 "$FAULTS"
       "run_$t" "$sc"
       stop_hub
     done
