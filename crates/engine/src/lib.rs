@@ -2,29 +2,47 @@
 //!
 //! Runs Kyutai's Moshi speech-to-speech model with `mlx-rs`: Metal on Apple
 //! Silicon, MLX's CPU backend on Linux (where the parity tests run against
-//! `moshi_mlx` reference fixtures). The voice session uses [`moshi::Moshi`].
+//! `moshi_mlx` reference fixtures). The voice session uses [`Moshi`].
 
-pub mod codec;
+// The modules are private; the crate's surface is the curated re-exports below, plus two
+// public modules with an API of their own: `config` (Kyutai's `config.json`, `LmConfig`,
+// the built-in 7B) and `speedtest` (the on-device speed test the app and `moshi-speedtest` run).
+mod codec;
 pub mod config;
-pub mod error;
-pub mod lm;
-pub mod mimi;
-pub mod moshi;
-pub mod nn;
+mod error;
+mod lm;
+mod mimi;
+mod moshi;
+mod nn;
+/// The checks behind `moshi-parity` (LM and Mimi against `moshi_mlx` fixtures). Only with the
+/// `parity` feature: the tool and the parity tests use it, the app does not ship it.
+#[cfg(feature = "parity")]
 pub mod parity;
 mod pipeline;
-pub mod quant;
-pub mod sampling;
+mod quant;
+mod sampling;
 pub mod speedtest;
-pub mod tokenizer;
-pub mod weights;
+mod tokenizer;
+mod weights;
 
-pub use codec::{CandleMimi, MimiBackend, MimiCodec};
+// The session: one call per 80 ms frame.
+pub use moshi::{
+    read_repo_config, FrameOutput, LoadOptions, Moshi, MoshiPaths, Quality, FIXTURE_MIMI_CONFIG,
+    FRAME_SAMPLES,
+};
+// Errors.
+pub use error::{EngineError, TokenizerError};
+// The language model, step by step.
 pub use config::LmConfig;
-pub use error::EngineError;
-pub use lm::{Lm, LmGen, StepOutput};
-pub use moshi::{FrameOutput, LoadOptions, Moshi, MoshiPaths, Quality};
+pub use lm::{DepOut, Lm, LmGen, MainOut, StepOutput};
+pub use nn::{CpuSplit, WeightFormat};
+pub use quant::QuantSpec;
 pub use sampling::{Sampler, SamplingConfig};
+// The Mimi codec and its two backends.
+pub use codec::{load_codec, CandleMimi, MimiBackend, MimiCodec};
+pub use mimi::{Mimi, MimiConfig, SeanetConfig, TransformerConfig};
+// Transcript text.
+pub use tokenizer::{PieceKind, TextDecoder, TextTokenizer};
 
 #[cfg(test)]
 mod smoke_tests {

@@ -21,7 +21,7 @@ use std::time::Instant;
 /// Samples per Mimi frame (80 ms at 24 kHz).
 pub const FRAME_SAMPLES: usize = 1920;
 
-pub use moshi_repo::{Quality, RepoConfig, CONFIG_FILE, MIMI_FILE, TOKENIZER_FILE};
+pub use moshi_repo::{Quality, RepoConfig, CONFIG_FILE};
 
 /// The quantization the engine applies for `quality` (`None` for bf16).
 fn quant_spec(quality: Quality) -> Option<QuantSpec> {

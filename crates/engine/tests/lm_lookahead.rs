@@ -4,9 +4,9 @@
 //! tiny model's 8-step KV ring, and again after a reset. Runs on the seed-0 fixture's LM
 //! (`scripts/make-fixtures.sh`), in fp32 and bf16.
 
-use engine::lm::{Lm, LmGen, StepOutput};
-use engine::nn::WeightFormat;
 use engine::SamplingConfig;
+use engine::WeightFormat;
+use engine::{Lm, LmGen, StepOutput};
 use mlx_rs::Dtype;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ fn seed0() -> PathBuf {
 
 fn load(fmt: WeightFormat) -> LmGen {
     let dir = seed0();
-    let cfg = engine::moshi::read_repo_config(&dir.join("config.json"))
+    let cfg = engine::read_repo_config(&dir.join("config.json"))
         .expect("config.json")
         .lm;
     let lm = Lm::load_file(&dir.join("lm.safetensors"), &cfg, fmt).expect("load");

@@ -5,9 +5,9 @@
 //! make the figure grow and the test fail for nothing.
 
 use engine::config::LmConfig;
-use engine::lm::{Lm, LmGen};
-use engine::nn::WeightFormat;
 use engine::SamplingConfig;
+use engine::WeightFormat;
+use engine::{Lm, LmGen};
 use mlx_rs::Dtype;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ fn seed0() -> PathBuf {
 }
 
 fn tiny_cfg(dir: &Path) -> LmConfig {
-    engine::moshi::read_repo_config(&dir.join("config.json"))
+    engine::read_repo_config(&dir.join("config.json"))
         .expect("fixture config.json")
         .lm
 }

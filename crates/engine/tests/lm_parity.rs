@@ -9,10 +9,10 @@
 //! Kyutai-format `config.json`.
 
 use engine::config::LmConfig;
-use engine::lm::{Lm, LmGen};
-use engine::nn::WeightFormat;
 use engine::parity::lm::checks;
+use engine::WeightFormat;
 use engine::{EngineError, SamplingConfig};
+use engine::{Lm, LmGen};
 use mlx_rs::Dtype;
 use std::path::{Path, PathBuf};
 
@@ -88,7 +88,7 @@ fn seed0() -> PathBuf {
 
 /// The tiny LM's config, from the fixture's Kyutai-format `config.json`.
 fn tiny_cfg(dir: &Path) -> LmConfig {
-    engine::moshi::read_repo_config(&dir.join("config.json"))
+    engine::read_repo_config(&dir.join("config.json"))
         .expect("fixture config.json")
         .lm
 }
@@ -152,7 +152,7 @@ fn strict_loading_names_the_tensor() {
     let err = Lm::load_file(
         &dir.join("lm.safetensors"),
         &tiny_cfg(&dir),
-        WeightFormat::Quantized(engine::quant::QuantSpec::Q8),
+        WeightFormat::Quantized(engine::QuantSpec::Q8),
     )
     .err()
     .expect("must fail");

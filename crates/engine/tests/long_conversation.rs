@@ -4,9 +4,9 @@
 //! (no collapse to one token, no frozen frames), and the cache stays at context + 1 steps.
 //! Runs on the seed-0 fixture's LM, loaded through its Kyutai `config.json`.
 
-use engine::lm::{Lm, LmGen};
-use engine::nn::WeightFormat;
 use engine::SamplingConfig;
+use engine::WeightFormat;
+use engine::{Lm, LmGen};
 use mlx_rs::Dtype;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ fn seed0() -> PathBuf {
 #[test]
 fn five_thousand_steps_stay_finite_and_varied() {
     let dir = seed0();
-    let cfg = engine::moshi::read_repo_config(&dir.join("config.json"))
+    let cfg = engine::read_repo_config(&dir.join("config.json"))
         .expect("config.json")
         .lm;
     let lm = Lm::load_file(

@@ -11,8 +11,8 @@
 //! `scripts/reference/bench_mimi_vs_rustymimi.sh` runs it interleaved with rustymimi on the same
 //! checkpoint and prints the medians and ratios.
 
-use engine::codec::{load_codec, MimiBackend};
-use engine::mimi::{Mimi, MimiConfig};
+use engine::{load_codec, MimiBackend};
+use engine::{Mimi, MimiConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Both Mimi backends against **rustymimi** itself (PyPI `rustymimi` 0.4, Kyutai's candle
 //! Mimi), on a real-size random Mimi in the PyTorch layout and 320 frames of espeak-ng speech:
 //! past the 250-step attention context of both transformers, so the streaming caches wrap.
-//! The MLX port ([`engine::mimi::Mimi`], the default backend) must be identical on every frame;
+//! The MLX port ([`engine::Mimi`], the default backend) must be identical on every frame;
 //! so must the candle backend ([`engine::CandleMimi`], Kyutai's `moshi` 0.6 crate's modules);
 //! a candle Mimi with one encoder and one decoder weight scaled by 1.01 must fail the
 //! comparison.
@@ -15,8 +15,8 @@
 //! - decode: our `decode_step` of rustymimi's codes must match rustymimi's `decode_step` output
 //!   within 1e-4 on every sample.
 
-use engine::codec::{CandleMimi, MimiCodec};
-use engine::mimi::{Mimi, MimiConfig};
+use engine::{CandleMimi, MimiCodec};
+use engine::{Mimi, MimiConfig};
 use mlx_rs::Array;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,9 @@
 //! LM (fp32, argmax) → Mimi decode, frame by frame, with text pieces. The repo is laid out as
 //! Kyutai's (their `config.json`, file names from it). A missing fixture fails the tests.
 
-use engine::moshi::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
-use engine::nn::WeightFormat;
 use engine::SamplingConfig;
+use engine::WeightFormat;
+use engine::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
 use mlx_rs::Dtype;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! makes of the whole sequence — `’`, `é`, emoji and CJK from `<0xHH>` pieces — and hides
 //! control and unknown pieces.
 
-use engine::tokenizer::{PieceKind, TextDecoder, TextTokenizer};
+use engine::{PieceKind, TextDecoder, TextTokenizer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

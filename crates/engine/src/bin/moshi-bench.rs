@@ -11,9 +11,9 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use engine::config::LmConfig;
-use engine::lm::{Lm, LmGen};
-use engine::nn::WeightFormat;
-use engine::quant::QuantSpec;
+use engine::QuantSpec;
+use engine::WeightFormat;
+use engine::{Lm, LmGen};
 use engine::{Sampler, SamplingConfig};
 use mlx_rs::Dtype;
 use std::io::Read;
@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut cfg: LmConfig = match &args.config {
         None => engine::config::moshi_7b(),
-        Some(p) => engine::moshi::read_repo_config(p)?.lm,
+        Some(p) => engine::read_repo_config(p)?.lm,
     };
     if let Some(c) = args.context {
         cfg.transformer.context = c;
@@ -155,7 +155,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut lm = lm;
     if let Some(n) = args.cpu_streams {
-        lm.set_cpu_split(engine::nn::CpuSplit::new(n))?;
+        lm.set_cpu_split(engine::CpuSplit::new(n))?;
     }
     let cpu_streams = lm.cpu_split().ways();
     let load_s = t0.elapsed().as_secs_f64();

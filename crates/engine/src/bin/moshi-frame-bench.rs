@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use engine::moshi::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
+use engine::{LoadOptions, Moshi, MoshiPaths, Quality, FRAME_SAMPLES};
 use engine::{MimiBackend, SamplingConfig};
 use std::path::PathBuf;
 

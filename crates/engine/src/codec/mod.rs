@@ -10,8 +10,8 @@
 //! port 4.1 x on this CPU; figures in the crate README).
 //!
 //! ```no_run
-//! use engine::codec::{load_codec, MimiBackend};
-//! use engine::mimi::MimiConfig;
+//! use engine::{load_codec, MimiBackend};
+//! use engine::MimiConfig;
 //! # fn main() -> Result<(), engine::EngineError> {
 //! let path = std::path::Path::new("tokenizer-e351c8d8-checkpoint125.safetensors");
 //! let mut mimi = load_codec(MimiBackend::Candle, path, &MimiConfig::v0_1(), 8)?;
@@ -132,6 +132,6 @@ mod tests {
             assert_eq!(b.name().parse::<MimiBackend>().expect("parses"), b);
         }
         assert!("torch".parse::<MimiBackend>().is_err());
-        assert_eq!(MimiBackend::default(), MimiBackend::Mlx);
+        assert_eq!(MimiBackend::default(), MimiBackend::Candle);
     }
 }

@@ -59,11 +59,6 @@ impl KvCache {
         self.len
     }
 
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Forgets everything (new session, or the depformer's next step).
     pub fn reset(&mut self) {
         self.keys = None;

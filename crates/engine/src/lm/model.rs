@@ -357,13 +357,3 @@ pub fn to_f32_vec(a: &Array) -> Result<Vec<f32>, EngineError> {
     f.eval()?;
     Ok(f.try_as_slice::<f32>()?.to_vec())
 }
-
-/// Reads an int32 scalar-like array.
-pub fn to_u32(a: &Array) -> Result<u32, EngineError> {
-    let f = a.as_dtype(Dtype::Int32)?.reshape(&[-1])?;
-    f.eval()?;
-    let v = f.try_as_slice::<i32>()?;
-    v.first()
-        .map(|&x| x as u32)
-        .ok_or_else(|| EngineError::Shape("empty token array".into()))
-}
