@@ -168,7 +168,7 @@ fn bindings() -> String {
         // voice: the transcript and session-metrics events.
         voice::TranscriptPiece::decl(&cfg),
         voice::CancellerKind::decl(&cfg),
-        voice::metrics::AudioHealth::decl(&cfg),
+        voice::AudioHealth::decl(&cfg),
         voice::Metrics::decl(&cfg),
         // app-core and src-tauri: the app's state, settings and command results.
         app_core::Stage::decl(&cfg),

@@ -319,7 +319,7 @@ outputDroppedMs: number,
 captureDroppedMs: number, 
 /**
  * The speaker's clock against the microphone's as the drift compensator learned it, ppm
- * (−1 000: the speaker plays 0.1 % slower; [`crate::drift`]).
+ * (−1 000: the speaker plays 0.1 % slower; [`DriftController`](crate::DriftController)).
  */
 driftPpm: number, 
 /**

@@ -102,7 +102,7 @@ impl EchoCanceller {
 
     /// Removes the echo of `far` (what the speaker played) from `near` (what the microphone
     /// heard over the same span), in place. Both are 24 kHz mono, of equal length, a multiple of
-    /// [`CHUNK`].
+    /// `CHUNK`.
     pub fn process(&mut self, far: &[f32], near: &mut [f32]) -> Result<(), VoiceError> {
         if far.len() != near.len() || !near.len().is_multiple_of(CHUNK) {
             return Err(aec_err(format!(

@@ -3,7 +3,7 @@
 //! 1. **Canceller, offline** (no devices): espeak-ng speech as Moshi through a slightly
 //!    non-linear speaker into a synthetic room (45 ms direct path, 150 ms tail;
 //!    [`voice::echo_room`]), another voice as the person, through the session's
-//!    [`voice::aec::cancel_clip`]: ERLE on echo-only speech after 3 s, the delay estimate, the
+//!    [`voice::cancel_clip`]: ERLE on echo-only speech after 3 s, the delay estimate, the
 //!    person's level alone and in double talk; then the canceller alone timed frame by frame
 //!    (CPU per 80 ms frame, median and p95, as a share of one core).
 //! 2. **Live session** on the audio devices (skipped with `--offline-only`): latency p50/p95,
@@ -39,7 +39,7 @@ fn speech(dir: &Path, name: &str, voice: &str, text: &str) -> Result<Vec<f32>> {
         bail!("espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let (s, rate) = voice::wav::read_mono(&p)?;
-    Ok(voice::resample::resample_clip(&s, rate, SAMPLE_RATE)?)
+    Ok(voice::resample_clip(&s, rate, SAMPLE_RATE)?)
 }
 
 fn place(dst: &mut [f32], src: &[f32], at_s: f32, len_s: f32, peak: f32) {
@@ -95,7 +95,7 @@ fn offline() -> Result<()> {
     let echo = room.echo(&far);
     let near: Vec<f32> = echo.iter().zip(&talker).map(|(e, p)| e + p).collect();
 
-    let (out, figures) = voice::aec::cancel_clip(&far, &near)?;
+    let (out, figures) = voice::cancel_clip(&far, &near)?;
     let erle = erle_db(&echo, &out, at(3.0)..at(9.0));
     let alone = level_change_db(&talker, &out, at(9.7)..at(12.8));
     let (dt_gain, dt_corr, _) = presence(&talker, &out, at(14.5)..at(17.5), 480);

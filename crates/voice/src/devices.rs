@@ -169,7 +169,7 @@ pub fn find_device(host: &Host, dir: Direction, name: Option<&str>) -> Result<De
 }
 
 /// What kind of device this is (transport, speaker or worn), from the best source the
-/// platform has (see [`crate::route`]).
+/// platform has (see [`RoutePlan`](crate::RoutePlan)).
 pub fn device_traits(d: &Device, dir: Direction) -> DeviceTraits {
     let name = device_name(d);
     let mut t = DeviceTraits {
@@ -249,7 +249,7 @@ pub fn device_present(host: &Host, dir: Direction, name: &str) -> bool {
 pub struct OpenStream {
     /// Keep alive to keep the stream running; drop to close it (a cpal `Stream`, or on macOS
     /// the voice-processing unit that carries both directions).
-    pub stream: Box<dyn std::any::Any>,
+    pub _stream: Box<dyn std::any::Any>,
     /// The device's native sample rate.
     pub rate: u32,
     /// The device's channel count.
@@ -455,7 +455,7 @@ fn open_stream<S: StreamSide>(
     .map_err(|e| open_err(dir, &name, e))?;
     stream.play().map_err(|e| open_err(dir, &name, e))?;
     Ok(OpenStream {
-        stream: Box::new(stream),
+        _stream: Box::new(stream),
         rate: config.sample_rate,
         channels: config.channels,
         name,

@@ -17,7 +17,7 @@
 //! model thread.
 //!
 //! ```
-//! use voice::drift::DriftController;
+//! use voice::DriftController;
 //! // A queue drained at 48 kHz that should hold 40 ms (1920 samples).
 //! let mut c = DriftController::new(48_000.0, 1920.0, 5_000.0);
 //! let ppm = c.update(2400.0, 0.08); // fuller than wanted: produce a little less
@@ -165,7 +165,7 @@ pub fn inverse_ppm(ppm: f64) -> f64 {
 ///
 /// So the far end learns its own clock ratio from its own backlog ([`DriftController`]: the
 /// integral learns the ratio, the proportional part holds the backlog), starting once the
-/// backlog has settled ([`FAR_SETTLE_S`]), at the backlog it settled at (kept [`FAR_MARGIN_S`]
+/// backlog has settled (`FAR_SETTLE_S`), at the backlog it settled at (kept `FAR_MARGIN_S`
 /// away from empty and from the most the far end may hold: never so low that jitter pads, never
 /// so high that it is trimmed).
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ impl FarEndClock {
     }
 
     /// Hybrid: the far end follows `learned_ppm` (the output's learned clock ratio, inverted)
-    /// and the backlog is steered only when it leaves a ±[`FAR_MARGIN_S`] window around where it
+    /// and the backlog is steered only when it leaves a ±`FAR_MARGIN_S` window around where it
     /// settled (the edge term pulls it back at 1 000 ppm per 10 ms outside).
     pub fn observe_learned(&mut self, backlog: f64, dt_s: f64, learned_ppm: f64) -> f64 {
         let Some(c) = self.controller.as_mut() else {

@@ -250,18 +250,14 @@ fn main() -> Result<()> {
 fn read_24k(path: &std::path::Path) -> Result<Vec<f32>> {
     let (samples, rate) =
         voice::wav::read_mono(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(voice::resample::resample_clip(
-        &samples,
-        rate,
-        voice::SAMPLE_RATE,
-    )?)
+    Ok(voice::resample_clip(&samples, rate, voice::SAMPLE_RATE)?)
 }
 
 fn aec_files(far: &std::path::Path, near: &std::path::Path, out: &std::path::Path) -> Result<()> {
     let far_s = read_24k(far)?;
     let near_s = read_24k(near)?;
     let t = Instant::now();
-    let (cleaned, figures) = voice::aec::cancel_clip(&far_s, &near_s)?;
+    let (cleaned, figures) = voice::cancel_clip(&far_s, &near_s)?;
     let secs = t.elapsed().as_secs_f64();
     voice::wav::write_mono_i16(out, &cleaned, voice::SAMPLE_RATE)
         .with_context(|| format!("writing {}", out.display()))?;

@@ -77,7 +77,7 @@ pub struct AudioHealth {
     /// Microphone audio dropped because the model thread did not empty the ring in time, ms.
     pub capture_dropped_ms: f64,
     /// The speaker's clock against the microphone's as the drift compensator learned it, ppm
-    /// (−1 000: the speaker plays 0.1 % slower; [`crate::drift`]).
+    /// (−1 000: the speaker plays 0.1 % slower; [`DriftController`](crate::DriftController)).
     pub drift_ppm: f64,
     /// The correction the output resampler applies now, ppm (at ±10 000 it is saturated: the
     /// speaker is further off real time than resampling can follow).

@@ -155,7 +155,7 @@ impl StreamResampler {
 }
 
 /// A streaming mono resampler whose ratio can be nudged while it runs, for clock-drift
-/// compensation ([`crate::drift`]): rubato's asynchronous sinc resampler (128 taps), nominal
+/// compensation ([`DriftController`](crate::DriftController)): rubato's asynchronous sinc resampler (128 taps), nominal
 /// ratio `to / from`, corrected by up to ±`max_ppm`. Ratio changes are ramped over one 10 ms
 /// chunk, so a correction never clicks. Buffers are sized at construction; `process` does not
 /// allocate as long as `output` has capacity for what it appends.

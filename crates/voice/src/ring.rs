@@ -23,7 +23,7 @@ pub struct AudioCounters {
     pub input_callbacks: AtomicU64,
     /// Output callbacks run.
     pub output_callbacks: AtomicU64,
-    /// When the latest output callback ran ([`now_ns`]): how far the speaker has got into its
+    /// When the latest output callback ran (`now_ns`): how far the speaker has got into its
     /// current period, so the drift compensator sees the queue drain smoothly instead of in
     /// whole-period steps (0 = none yet).
     pub output_callback_ns: AtomicU64,
@@ -46,7 +46,7 @@ pub struct AudioCounters {
     /// prebuffer, or the rest of a callback after an underrun), samples: the time the model
     /// thread's output came late, as opposed to callbacks that did not come at all.
     pub output_silence: AtomicU64,
-    /// Callback threads that got real-time scheduling ([`crate::realtime`]).
+    /// Callback threads that got real-time scheduling (`realtime`).
     pub rt_promoted: AtomicU64,
     /// Callback threads that asked for it and were refused (they run at normal priority).
     pub rt_refused: AtomicU64,
@@ -201,7 +201,7 @@ impl Playback {
         self.process_at(data, now_ns());
     }
 
-    /// [`Playback::process`] at a given time ([`now_ns`]'s clock; simulations pass their own).
+    /// [`Playback::process`] at a given time (`now_ns`'s clock; simulations pass their own).
     pub fn process_at<T>(&mut self, data: &mut [T], now_ns: u64)
     where
         T: Sample + FromSample<f32>,

@@ -76,7 +76,7 @@ pub struct SessionStats {
     /// The longest model step (`FrameModel::process` and the canceller), microseconds.
     pub step_max_us: AtomicU64,
     /// Whether the model thread runs at real-time priority
-    /// ([`crate::realtime::promote_model_thread`]; only with the PulseAudio host on Linux).
+    /// (`realtime::promote_model_thread`; only with the PulseAudio host on Linux).
     pub model_realtime: AtomicBool,
     /// The largest correction the far end's resampler applied, |ppm|.
     pub far_correction_max_ppm: AtomicU64,
@@ -370,7 +370,7 @@ fn open_io(config: &SessionConfig, strict: bool) -> Result<Io, VoiceError> {
         match unit {
             Ok(unit) => {
                 let stream = |stream: Box<dyn std::any::Any>, name: String| OpenStream {
-                    stream,
+                    _stream: stream,
                     rate: SAMPLE_RATE,
                     channels: 1,
                     name,

@@ -63,7 +63,7 @@ fn a_recorded_session_replays_through_the_offline_canceller(
     // The session really cancelled (the recording is after the canceller, not a copy).
     assert!(out != near, "out.wav is the microphone unchanged");
 
-    let (replay, _) = voice::aec::cancel_clip(&far, &near)?;
+    let (replay, _) = voice::cancel_clip(&far, &near)?;
     let diff: Vec<f32> = replay.iter().zip(&out).map(|(a, b)| a - b).collect();
     let rel_db = 10.0
         * (energy(&diff) / energy(&near).max(1e-20))

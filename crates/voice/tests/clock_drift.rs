@@ -16,10 +16,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use voice::aec::FarEnd;
-use voice::drift::{fluid_depth, DriftCompensator, FarEndClock, MAX_PPM};
-use voice::resample::AdaptiveResampler;
-use voice::ring::{ring, AudioCounters, Playback};
+use voice::AdaptiveResampler;
+use voice::FarEnd;
+use voice::{fluid_depth, DriftCompensator, FarEndClock, MAX_PPM};
+use voice::{ring, AudioCounters, Playback};
 
 const RATE: u32 = 48_000;
 /// Device callback period, samples (20 ms at 48 kHz).
@@ -134,7 +134,7 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
                     .set_correction_ppm(far_clock.observe_learned(
                         backlog,
                         dt,
-                        voice::drift::inverse_ppm(comp.drift_ppm()),
+                        voice::inverse_ppm(comp.drift_ppm()),
                     ))
                     .expect("far-end ppm");
             }

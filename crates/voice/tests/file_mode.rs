@@ -21,8 +21,8 @@ fn speech_wav_goes_through_and_comes_back_the_right_length(
     assert_eq!(report.output_samples, expected);
     assert_eq!(report.frames as usize, expected.div_ceil(1920));
     // Echo with no delay: the output is the input resampled, so its energy matches.
-    let rx = voice::metrics::rms(&x);
-    let ry = voice::metrics::rms(&y);
+    let rx = voice::rms(&x);
+    let ry = voice::rms(&y);
     assert!(rx > 0.01, "espeak produced silence");
     assert!((ry / rx - 1.0).abs() < 0.05, "rms in {rx} out {ry}");
     // Every frame with speech produced a transcript piece.
@@ -42,7 +42,7 @@ fn stereo_48k_input_is_mixed_and_resampled() -> Result<(), Box<dyn std::error::E
     assert_eq!(report.frames, 13);
     // One frame of delay: the first 1920 samples are silence, then the tone.
     assert!(y[..1920].iter().all(|s| *s == 0.0));
-    let tail = voice::metrics::rms(&y[4000..20_000]);
+    let tail = voice::rms(&y[4000..20_000]);
     assert!((tail - 0.354).abs() < 0.01, "tone rms {tail}");
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use voice::frame_loop::FrameLoop;
-use voice::gate::Gate;
+use voice::FrameLoop;
+use voice::Gate;
 use voice::{EchoModel, SessionEvent, FRAME_SAMPLES};
 
 #[test]
@@ -78,7 +78,7 @@ fn hands_free_lets_everything_through() -> Result<(), voice::ModelError> {
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use voice::gate::PreRoll;
+use voice::PreRoll;
 
 const FRAME_MS: u64 = 80;
 

@@ -83,7 +83,7 @@ fn loopback(ms: u32, volume: f32) -> String {
 
 fn mean_db(metrics: &[Metrics], range: std::ops::Range<f32>, f: impl Fn(&Metrics) -> f32) -> f64 {
     // Metrics event k covers frames 3k..3k+2.
-    let per = voice::frame_loop::METRICS_EVERY as f32 * FRAME_S;
+    let per = voice::METRICS_EVERY as f32 * FRAME_S;
     let sel: Vec<f64> = metrics
         .iter()
         .enumerate()

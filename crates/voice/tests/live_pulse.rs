@@ -170,10 +170,7 @@ fn live_session_flows_through_null_sinks() -> Result<(), Box<dyn std::error::Err
         .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
         .collect();
     assert!(heard.len() > 24_000, "recorded {} samples", heard.len());
-    let loud = heard
-        .chunks(4800)
-        .filter(|c| voice::metrics::rms(c) > 0.2)
-        .count();
+    let loud = heard.chunks(4800).filter(|c| voice::rms(c) > 0.2).count();
     assert!(
         loud >= 5,
         "only {loud} loud 100 ms blocks reached the speaker"

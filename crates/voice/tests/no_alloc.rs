@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use voice::ring::{ring, AudioCounters, Capture, Playback};
+use voice::{ring, AudioCounters, Capture, Playback};
 
 struct Counting;
 

@@ -8,9 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use voice::devices::{device_traits, find_device, host, Direction};
-use voice::route::{Form, Transport};
+use voice::{device_traits, find_device, host, Direction};
 use voice::{EchoModel, RouteNotice, Session, SessionConfig, SessionEvent};
+use voice::{Form, Transport};
 
 const DIR: &str = "/tmp/moshibar-pulse-route";
 

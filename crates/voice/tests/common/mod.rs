@@ -107,7 +107,7 @@ pub fn speech_24k(dir: &Path, name: &str, voice: &str, text: &str) -> Vec<f32> {
         .expect("espeak-ng (Debian package espeak-ng) must be installed");
     assert!(out.status.success(), "espeak-ng failed");
     let (s, rate) = voice::wav::read_mono(&p).expect("reading espeak-ng output");
-    voice::resample::resample_clip(&s, rate, voice::SAMPLE_RATE).expect("resampling speech")
+    voice::resample_clip(&s, rate, voice::SAMPLE_RATE).expect("resampling speech")
 }
 
 /// Adds `src` (scaled to peak `peak`) into `dst` starting at `at_s` seconds, up to `len_s`.
