@@ -229,10 +229,16 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        stop_and_join(&self.stop, &mut self.thread);
+    }
+}
+
+/// Raises `stop` and waits for `thread` if it still runs: how a session's model thread and a
+/// device period's watcher end when they are dropped (a panic there is already reported).
+fn stop_and_join<T>(stop: &AtomicBool, thread: &mut Option<JoinHandle<T>>) {
+    stop.store(true, Ordering::SeqCst);
+    if let Some(t) = thread.take() {
+        let _ = t.join();
     }
 }
 
@@ -288,10 +294,7 @@ impl Io {
 
 impl Drop for Io {
     fn drop(&mut self) {
-        self.watch_stop.store(true, Ordering::SeqCst);
-        if let Some(w) = self.watcher.take() {
-            let _ = w.join();
-        }
+        stop_and_join(&self.watch_stop, &mut self.watcher);
     }
 }
 
