@@ -12,7 +12,7 @@
 //! Random weights are windows of one pool of N(0, 1) values drawn once (drawing billions of
 //! independent normals would take longer than the test), scaled by `1/sqrt(fan_in)`, in the
 //! checkpoint's own names, then loaded by the same [`Lm::load`] as a real checkpoint (q8/q4:
-//! quantized by [`crate::quant::quantize_checkpoint`], as a bf16 file is at load time).
+//! quantized by `quant::quantize_checkpoint`, as a bf16 file is at load time).
 //!
 //! ```no_run
 //! use engine::speedtest::{run, SpeedTestOptions};

@@ -57,7 +57,7 @@ pub enum MimiBackend {
     /// on a Mac it leaves the GPU to the LM, as Kyutai's MLX app does with rustymimi.
     #[default]
     Candle,
-    /// The MLX port in [`crate::mimi`] (Metal on a Mac, MLX's CPU backend elsewhere), on the
+    /// The MLX port in [`Mimi`](crate::Mimi) (Metal on a Mac, MLX's CPU backend elsewhere), on the
     /// same device as the LM.
     Mlx,
 }

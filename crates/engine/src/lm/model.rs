@@ -155,7 +155,7 @@ impl Lm {
     }
 
     /// Loads a bf16 checkpoint and quantizes it at load time (same tensors as the
-    /// pre-quantized files, see [`crate::quant::quantize_checkpoint`]).
+    /// pre-quantized files, see `quant::quantize_checkpoint`).
     pub fn load_quantizing(
         path: &std::path::Path,
         cfg: &LmConfig,
