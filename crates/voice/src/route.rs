@@ -165,7 +165,9 @@ pub fn plan_route(
 }
 
 /// Maps PulseAudio's device properties (`device.bus`, `device.form_factor`, `device.class`,
-/// the active port's name) to traits; `input`: a source, else a sink.
+/// the active port's name) to traits; `input`: a source, else a sink. Linux only (the PulseAudio
+/// route probe); the unit tests run it everywhere.
+#[cfg(any(target_os = "linux", test))]
 pub fn from_pulse_properties(
     props: &serde_json::Map<String, serde_json::Value>,
     active_port: Option<&str>,
