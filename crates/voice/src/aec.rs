@@ -355,10 +355,8 @@ pub struct AecRecording {
 impl AecRecording {
     /// Writes `far.wav`, `near.wav` and `out.wav` (24 kHz mono float) into `dir` (created).
     pub fn write(&self, dir: &std::path::Path) -> Result<(), VoiceError> {
-        std::fs::create_dir_all(dir).map_err(|e| VoiceError::Wav {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::wav::wav_err(dir, hound::Error::IoError(e)))?;
         for (name, samples) in [("far", &self.far), ("near", &self.near), ("out", &self.out)] {
             crate::wav::write_mono_f32(&dir.join(format!("{name}.wav")), samples, SAMPLE_RATE)?;
         }

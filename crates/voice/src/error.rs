@@ -51,12 +51,13 @@ pub enum VoiceError {
     #[error("model: {0}")]
     Model(#[from] ModelError),
     /// Reading or writing a WAV file failed.
-    #[error("WAV file {path}: {message}")]
+    #[error("WAV file {path}: {source}")]
     Wav {
         /// The file.
         path: String,
-        /// What went wrong.
-        message: String,
+        /// What went wrong (an I/O error arrives as `hound::Error::IoError`).
+        #[source]
+        source: hound::Error,
     },
     /// The echo canceller could not be created or rejected a frame.
     #[error("echo canceller: {0}")]

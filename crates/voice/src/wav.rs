@@ -5,10 +5,11 @@ use std::path::Path;
 
 use crate::error::VoiceError;
 
-fn wav_err(path: &Path, e: impl std::fmt::Display) -> VoiceError {
+/// Keeps hound's error (and the I/O error inside it) as the source, next to the file's path.
+pub(crate) fn wav_err(path: &Path, source: hound::Error) -> VoiceError {
     VoiceError::Wav {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source,
     }
 }
 
@@ -99,6 +100,30 @@ mod tests {
         let f = dir.path().join("f.wav");
         write_mono_f32(&f, &[0.1, -1.5, 1e-7], 24_000)?;
         assert_eq!(read_mono(&f)?, (vec![0.1, -1.5, 1e-7], 24_000));
+        Ok(())
+    }
+
+    /// A recording written under a path whose parent is a file fails with the path and keeps the
+    /// I/O error as its source (what a person debugging their room sees as "caused by").
+    #[test]
+    fn write_error_keeps_the_io_error_as_its_source() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, b"x")?;
+        let rec = crate::aec::AecRecording {
+            far: vec![0.0; 4],
+            near: vec![0.0; 4],
+            out: vec![0.0; 4],
+        };
+        let Err(err) = rec.write(&blocker.join("rec")) else {
+            return Err("writing under a file succeeded".into());
+        };
+        assert!(err.to_string().contains("a-file"), "{err}");
+        let source = std::error::Error::source(&err).ok_or("no source")?;
+        let hound::Error::IoError(_) = source.downcast_ref::<hound::Error>().ok_or("not hound")?
+        else {
+            return Err(format!("not an I/O error: {source}").into());
+        };
         Ok(())
     }
 }
