@@ -448,4 +448,28 @@ mod tests {
         aec.process(&[0.0; CHUNK], &mut near)?;
         Ok(())
     }
+
+    /// A recording written under a path whose parent is a file fails with the path and keeps the
+    /// I/O error as its source (what a person debugging their room sees as "caused by").
+    #[test]
+    fn write_error_keeps_the_io_error_as_its_source() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, b"x")?;
+        let rec = AecRecording {
+            far: vec![0.0; 4],
+            near: vec![0.0; 4],
+            out: vec![0.0; 4],
+        };
+        let Err(err) = rec.write(&blocker.join("rec")) else {
+            return Err("writing under a file succeeded".into());
+        };
+        assert!(err.to_string().contains("a-file"), "{err}");
+        let source = std::error::Error::source(&err).ok_or("no source")?;
+        let hound::Error::IoError(_) = source.downcast_ref::<hound::Error>().ok_or("not hound")?
+        else {
+            return Err(format!("not an I/O error: {source}").into());
+        };
+        Ok(())
+    }
 }
