@@ -159,6 +159,8 @@ pub struct FarEnd {
     pub padded: u64,
     /// Far-end samples dropped because they piled up beyond `max_backlog`.
     pub trimmed: u64,
+    /// Samples taken so far (one microphone frame's worth each time).
+    pub taken: u64,
 }
 
 impl FarEnd {
@@ -169,6 +171,7 @@ impl FarEnd {
             max_backlog,
             padded: 0,
             trimmed: 0,
+            taken: 0,
         }
     }
 
@@ -195,6 +198,7 @@ impl FarEnd {
         }
         out[have..].fill(0.0);
         self.padded += (out.len() - have) as u64;
+        self.taken += out.len() as u64;
         if self.buf.len() > self.max_backlog {
             let excess = self.buf.len() - self.max_backlog;
             self.buf.drain(..excess);
@@ -350,17 +354,61 @@ pub struct AecRecording {
     pub near: Vec<f32>,
     /// The microphone after it.
     pub out: Vec<f32>,
+    /// How the far end was kept in line with its echo, one row a frame once the speaker plays
+    /// (written as `clock.csv`).
+    pub clock: Vec<FarClockRow>,
+}
+
+/// One frame of the far end's clock keeping, for `clock.csv`: what the far end's resampler was
+/// steered from and to. A backlog that moves with the device latencies is buffering; one that
+/// moves on its own is drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FarClockRow {
+    /// Seconds since the session's devices opened.
+    pub t_s: f64,
+    /// Far-end samples (24 kHz) waiting beyond the frame just cancelled.
+    pub backlog: f64,
+    /// The output device's reported latency (callback → playback), ms.
+    pub out_latency_ms: f64,
+    /// The input device's reported latency (capture → callback), ms.
+    pub in_latency_ms: f64,
+    /// The far-end resampler's correction applied, ppm.
+    pub far_ppm: f64,
+    /// The output resampler's correction applied, ppm.
+    pub out_ppm: f64,
+    /// Far-end samples padded and trimmed so far ([`FarEnd::padded`], [`FarEnd::trimmed`]).
+    pub padded: u64,
+    /// See `padded`.
+    pub trimmed: u64,
 }
 
 impl AecRecording {
-    /// Writes `far.wav`, `near.wav` and `out.wav` (24 kHz mono float) into `dir` (created).
+    /// Writes `far.wav`, `near.wav` and `out.wav` (24 kHz mono float) and `clock.csv` into `dir`
+    /// (created).
     pub fn write(&self, dir: &std::path::Path) -> Result<(), VoiceError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::wav::wav_err(dir, hound::Error::IoError(e)))?;
         for (name, samples) in [("far", &self.far), ("near", &self.near), ("out", &self.out)] {
             crate::wav::write_mono_f32(&dir.join(format!("{name}.wav")), samples, SAMPLE_RATE)?;
         }
-        Ok(())
+        let mut csv = String::from(
+            "t_s,backlog,out_latency_ms,in_latency_ms,far_ppm,out_ppm,padded,trimmed\n",
+        );
+        for r in &self.clock {
+            csv.push_str(&format!(
+                "{:.3},{:.1},{:.3},{:.3},{:.1},{:.1},{},{}\n",
+                r.t_s,
+                r.backlog,
+                r.out_latency_ms,
+                r.in_latency_ms,
+                r.far_ppm,
+                r.out_ppm,
+                r.padded,
+                r.trimmed
+            ));
+        }
+        let path = dir.join("clock.csv");
+        std::fs::write(&path, csv).map_err(|e| crate::wav::wav_err(&path, hound::Error::IoError(e)))
     }
 }
 
@@ -460,6 +508,7 @@ mod tests {
             far: vec![0.0; 4],
             near: vec![0.0; 4],
             out: vec![0.0; 4],
+            clock: Vec::new(),
         };
         let Err(err) = rec.write(&blocker.join("rec")) else {
             return Err("writing under a file succeeded".into());

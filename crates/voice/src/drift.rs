@@ -10,11 +10,12 @@
 //! correction is bounded (`max_ppm`; a 1 000 ppm change is a 1.7-cent pitch shift, inaudible)
 //! and changes smoothly, so the resampler never jumps.
 //!
-//! The session runs two: one on the speaker's queue (Moshi's 24 kHz output → the device rate;
-//! the speaker's clock against the microphone's), one on the far end of the echo canceller
-//! (what the speaker played → 24 kHz on the microphone's clock, [`FarEndClock`]), so the
-//! canceller's reference stays lined up with its echo. Nothing here allocates; it runs on the
-//! model thread.
+//! The session steers two resamplers: the speaker's queue (Moshi's 24 kHz output → the device
+//! rate; the speaker's clock against the microphone's) with a [`DriftController`], and the far
+//! end of the echo canceller (what the speaker played → 24 kHz on the microphone's clock) with a
+//! [`FarEndClock`], which keeps the ratio nominal unless a drift is shown, so the canceller's
+//! reference stays lined up with its echo. Nothing here allocates after construction; it runs
+//! on the model thread.
 //!
 //! ```
 //! use voice::DriftController;
@@ -147,113 +148,219 @@ pub fn inverse_ppm(ppm: f64) -> f64 {
     (1.0 / (1.0 + ppm * 1e-6) - 1.0) * 1e6
 }
 
-/// Keeps the echo canceller's far end lined up with its echo: steers the ratio of the resampler
-/// that maps what the speaker played (at the speaker's clock) onto the microphone's 24 kHz
-/// clock so that the far end's backlog (samples waiting beyond the frame being cancelled) stays
-/// where it settled.
+/// Keeps the echo canceller's far end lined up with its echo: the ratio of the resampler that
+/// maps what the speaker played (at the speaker's clock) onto the microphone's 24 kHz clock.
 ///
-/// The backlog *is* the alignment: the far end the canceller gets with a microphone frame was
-/// played `backlog / 24 kHz` (plus constant device and tap latencies) before that frame, so a
-/// steady backlog is a steady far-end → echo delay, and a backlog that runs out or piles up is
-/// padded with silence or trimmed (a jump the canceller must re-converge from). Two shortcuts
-/// fail (tests/clock_drift.rs, tests/live_echo.rs):
-/// - the inverse of the output's *correction* also undoes the output's steering of its queue
-///   depth (thousands of ppm for tens of seconds after a start): the far end slides against its
-///   echo by as much as the speaker's queue changes (live ERLE 3-20 dB);
-/// - the inverse of the output's *learned* drift lags a wandering clock: the backlog drifts by
-///   the integral of that lag until it runs out (11 paddings in 5 minutes).
+/// The far end is lined up by counting samples: the far end the canceller gets with a
+/// microphone frame is a fixed number of samples from its echo for as long as nothing is
+/// padded, trimmed or stretched. So the ratio stays exactly nominal until a drift is shown,
+/// and every correction slides the echo against its far end (tests/live_echo.rs: a far end
+/// steered from its wandering backlog, or from the output's learned drift, slid 4-17 ms and
+/// lost the canceller in 3 of 8 live runs).
 ///
-/// So the far end learns its own clock ratio from its own backlog ([`DriftController`]: the
-/// integral learns the ratio, the proportional part holds the backlog), starting once the
-/// backlog has settled (`FAR_SETTLE_S`), at the backlog it settled at (kept `FAR_MARGIN_S`
-/// away from empty and from the most the far end may hold: never so low that jitter pads, never
-/// so high that it is trimmed).
+/// What moves the far end's backlog (samples waiting beyond the frame being cancelled):
+/// - buffering: the audio server's write-ahead grows and shrinks by tens of ms, callbacks come
+///   in bursts. The backlog moves, the alignment does not: nothing to correct;
+/// - an audio server that falls behind real time for a while: gaps in what the speaker plays
+///   that the far end cannot see. Stretching the far end would not put them back;
+/// - drift: a speaker clock 1 000 ppm slow drains it by 1 ms every second, without end.
+///
+/// Over seconds they look alike, over tens of seconds only drift goes on: the speaker's own
+/// count of what it played, less what the microphone's frames took, is fitted with a line over
+/// the last [`FAR_FIT_S`]; from [`FAR_MIN_FIT_S`] on, a slope of at least
+/// [`FAR_MIN_DRIFT_PPM`], four times its standard error, and the same in both halves of the
+/// window (a stall is a step: steep in one half, flat in the other) is drift, and the ratio follows it
+/// ([`FarEndClock::drift_ppm`]). Until then the far end is padded or trimmed where it must be
+/// (a jump of a few ms the canceller re-converges from; tests/clock_drift.rs bounds them).
 #[derive(Debug, Clone)]
 pub struct FarEndClock {
     rate: f64,
-    floor: f64,
-    ceil: f64,
     max_ppm: f64,
-    settle_s: f64,
     seen_s: f64,
-    controller: Option<DriftController>,
+    fit: LineFit,
+    drift: f64,
+    correction: f64,
 }
 
-/// How long the far end's backlog is watched before it is held where it settled, s.
+/// How long after the speaker starts the far end is not watched (its start's own jumps), s.
 pub const FAR_SETTLE_S: f64 = 1.0;
-/// How far the held backlog stays from empty and from the far end's limit, s (half a 20 ms
-/// device period).
-pub const FAR_MARGIN_S: f64 = 0.01;
+/// The window the drift is fitted over, s.
+pub const FAR_FIT_S: f64 = 24.0;
+/// The shortest window a drift is believed from, s: an audio server that falls behind real
+/// time for a few seconds looks like a drift of thousands of ppm over that long
+/// (tests/live_echo.rs: 5 000-10 000 ppm "drifts" over 7 s; following them lost the canceller).
+pub const FAR_MIN_FIT_S: f64 = 20.0;
+/// Slopes below this are left alone, ppm.
+pub const FAR_MIN_DRIFT_PPM: f64 = 100.0;
+/// The slopes of the window's two halves must agree with the whole's within this factor.
+const FAR_HALVES_AGREE: f64 = 1.5;
+/// Most observations the fit keeps (one per 80 ms frame over FAR_FIT_S is 300).
+const FAR_FIT_POINTS: usize = 400;
 
 impl FarEndClock {
-    /// A far end at `rate` (24 kHz) that may hold at most `max_backlog` samples beyond the
-    /// frame being cancelled ([`crate::aec::FarEnd::new`]), its correction bounded by `max_ppm`.
-    pub fn new(rate: f64, max_backlog: f64, max_ppm: f64) -> Self {
-        let margin = (rate * FAR_MARGIN_S).max(max_backlog / 2.0 - rate * FAR_MARGIN_S);
+    /// A far end at `rate` (24 kHz), its correction bounded by `max_ppm`.
+    pub fn new(rate: f64, max_ppm: f64) -> Self {
         Self {
             rate,
-            floor: margin,
-            ceil: max_backlog - margin,
             max_ppm,
-            settle_s: FAR_SETTLE_S,
             seen_s: 0.0,
-            controller: None,
+            fit: LineFit::new(FAR_FIT_POINTS),
+            drift: 0.0,
+            correction: 0.0,
         }
     }
 
-    /// Feeds the backlog (samples waiting after a frame was taken, [`fluid_depth`] at 24 kHz)
-    /// `dt_s` after the previous observation; returns the far-end resampler's correction, ppm
-    /// (0 while settling).
-    pub fn observe(&mut self, backlog: f64, dt_s: f64) -> f64 {
-        if let Some(c) = self.controller.as_mut() {
-            return c.update(backlog, dt_s);
+    /// Watches `far` right after a frame was taken from it, `dt_s` after the previous
+    /// observation, with the speaker at `speaker`; returns the far-end resampler's correction,
+    /// ppm: exactly 0 until a drift is shown.
+    pub fn observe(
+        &mut self,
+        far: &crate::aec::FarEnd,
+        speaker: SpeakerPosition,
+        dt_s: f64,
+    ) -> f64 {
+        self.seen_s += dt_s.clamp(0.0, 1.0);
+        if self.seen_s < FAR_SETTLE_S {
+            return 0.0;
         }
-        self.settle(backlog, dt_s)
+        // The far end's backlog as it would be at the nominal ratio, from the clocks' own
+        // counts: what the speaker played (continued since its latest callback, as it plays
+        // on) less what the microphone's frames took. The raw backlog would saw with the
+        // callbacks' phase against the frames, a phase that slides with the very drift fitted.
+        let since = speaker.since_callback_s.clamp(0.0, 0.05);
+        let uncorrected = speaker.played + since * self.rate - far.taken as f64;
+        self.fit.push(self.seen_s, uncorrected, FAR_FIT_S);
+        self.drift = self.proven_drift();
+        self.correction = (-self.drift).clamp(-self.max_ppm, self.max_ppm);
+        self.correction
     }
 
-    /// Hybrid: the far end follows `learned_ppm` (the output's learned clock ratio, inverted)
-    /// and the backlog is steered only when it leaves a ±`FAR_MARGIN_S` window around where it
-    /// settled (the edge term pulls it back at 1 000 ppm per 10 ms outside).
-    pub fn observe_learned(&mut self, backlog: f64, dt_s: f64, learned_ppm: f64) -> f64 {
-        let Some(c) = self.controller.as_mut() else {
-            self.settle(backlog, dt_s);
-            return learned_ppm;
+    /// The drift the fit shows, ppm (0 while it shows none).
+    fn proven_drift(&self) -> f64 {
+        if self.fit.span() < FAR_MIN_FIT_S {
+            return 0.0;
+        }
+        let Some((slope, se)) = self.fit.slope() else {
+            return 0.0;
         };
-        c.update(backlog, dt_s);
-        let w = self.rate * FAR_MARGIN_S;
-        let err = c.depth() - c.target();
-        let beyond = if err > w {
-            err - w
-        } else if err < -w {
-            err + w
+        let Some((older, newer)) = self.fit.half_slopes() else {
+            return 0.0;
+        };
+        let ppm = slope / self.rate * 1e6;
+        let se_ppm = se / self.rate * 1e6;
+        // A drift runs through the whole window; a stall or a change of buffering is a step,
+        // steep in one half and flat in the other.
+        let steady = [older, newer]
+            .iter()
+            .all(|&h| h / slope >= 1.0 / FAR_HALVES_AGREE && h / slope <= FAR_HALVES_AGREE);
+        if ppm.abs() >= FAR_MIN_DRIFT_PPM && ppm.abs() >= 4.0 * se_ppm && steady {
+            ppm
         } else {
             0.0
-        };
-        (learned_ppm - beyond / self.rate * 1e5).clamp(-self.max_ppm, self.max_ppm)
-    }
-
-    fn settle(&mut self, backlog: f64, dt_s: f64) -> f64 {
-        self.seen_s += dt_s.max(0.0);
-        if self.seen_s >= self.settle_s {
-            let target = backlog.clamp(self.floor, self.ceil);
-            let mut c = DriftController::new(self.rate, target, self.max_ppm);
-            let ppm = c.update(backlog, 0.0);
-            self.controller = Some(c);
-            return ppm;
         }
-        0.0
     }
 
     /// The correction applied now, ppm.
     pub fn correction_ppm(&self) -> f64 {
-        self.controller
-            .as_ref()
-            .map_or(0.0, DriftController::correction_ppm)
+        self.correction
     }
 
-    /// The backlog it holds, samples (`None` while settling).
-    pub fn target(&self) -> Option<f64> {
-        self.controller.as_ref().map(DriftController::target)
+    /// The speaker's clock against the microphone's as the far end has shown it, ppm (+: the
+    /// speaker runs fast); 0 while no drift is shown.
+    pub fn drift_ppm(&self) -> f64 {
+        self.drift
+    }
+}
+
+/// Where the speaker is, for [`FarEndClock::observe`]: its device's own count of what it
+/// played and when it last took samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SpeakerPosition {
+    /// Samples it has played up to its latest callback, counted at the far end's rate
+    /// (`device count × 24 kHz / device rate`).
+    pub played: f64,
+    /// Seconds since that callback.
+    pub since_callback_s: f64,
+}
+
+/// A least-squares line through the last observations (time, value) within a window: the slope
+/// and its standard error. Fixed capacity, allocated once.
+#[derive(Debug, Clone)]
+struct LineFit {
+    points: std::collections::VecDeque<(f64, f64)>,
+    cap: usize,
+}
+
+impl LineFit {
+    fn new(cap: usize) -> Self {
+        Self {
+            points: std::collections::VecDeque::with_capacity(cap),
+            cap,
+        }
+    }
+
+    /// Adds a point and forgets those older than `window_s` (or beyond the capacity).
+    fn push(&mut self, t: f64, v: f64, window_s: f64) {
+        while self
+            .points
+            .front()
+            .is_some_and(|&(t0, _)| t - t0 > window_s)
+        {
+            self.points.pop_front();
+        }
+        if self.points.len() == self.cap {
+            self.points.pop_front();
+        }
+        self.points.push_back((t, v));
+    }
+
+    fn span(&self) -> f64 {
+        match (self.points.front(), self.points.back()) {
+            (Some(a), Some(b)) => b.0 - a.0,
+            _ => 0.0,
+        }
+    }
+
+    /// Slope (value per second) and its standard error over all the points; `None` with
+    /// fewer than 3.
+    fn slope(&self) -> Option<(f64, f64)> {
+        Self::fit(self.points.iter().copied(), self.points.len())
+    }
+
+    /// Slopes of the older and the newer half of the points (a step shows in one only).
+    fn half_slopes(&self) -> Option<(f64, f64)> {
+        let n = self.points.len();
+        let h = n / 2;
+        let older = Self::fit(self.points.iter().take(h).copied(), h)?;
+        let newer = Self::fit(self.points.iter().skip(h).copied(), n - h)?;
+        Some((older.0, newer.0))
+    }
+
+    fn fit(points: impl Iterator<Item = (f64, f64)> + Clone, n: usize) -> Option<(f64, f64)> {
+        if n < 3 {
+            return None;
+        }
+        let nf = n as f64;
+        let (mt, mv) = points
+            .clone()
+            .fold((0.0, 0.0), |(a, b), (t, v)| (a + t / nf, b + v / nf));
+        let (mut stt, mut stv) = (0.0, 0.0);
+        for (t, v) in points.clone() {
+            stt += (t - mt) * (t - mt);
+            stv += (t - mt) * (v - mv);
+        }
+        if stt <= 0.0 {
+            return None;
+        }
+        let slope = stv / stt;
+        let rss: f64 = points
+            .map(|(t, v)| {
+                let r = v - mv - slope * (t - mt);
+                r * r
+            })
+            .sum();
+        let se = (rss / (nf - 2.0) / stt).sqrt();
+        Some((slope, se))
     }
 }
 
@@ -409,5 +516,76 @@ mod tests {
             }
         }
         assert!(worst < 600.0, "jitter moved the ratio by {worst} ppm");
+    }
+
+    /// Observes a far end for `secs` at 80 ms frames: the speaker plays at `spk_hz` (24 kHz
+    /// counting) in bursts of 40 ms callbacks, `jitter(t)` s late, with `stall(t)` seconds of
+    /// its playing lost by time t (an audio server that fell behind); returns the corrections.
+    fn far_run(
+        spk_hz: f64,
+        secs: f64,
+        jitter: impl Fn(f64) -> f64,
+        stall: impl Fn(f64) -> f64,
+    ) -> (FarEndClock, Vec<f64>) {
+        let mut clock = FarEndClock::new(24_000.0, MAX_PPM);
+        let mut far = crate::aec::FarEnd::new(2400);
+        let mut frame = [0.0f32; crate::FRAME_SAMPLES];
+        let mut out = Vec::new();
+        let mut played = 0.0;
+        let mut last_cb = 0.0;
+        let mut t = 0.0;
+        while t < secs {
+            t += 0.08;
+            // Callbacks due by now (every 40 ms, each `jitter` late), less what stalled.
+            let due = ((t - jitter(t)) / 0.04).floor() * 0.04;
+            let now_played = ((due - stall(t)).max(0.0) * spk_hz).floor();
+            if now_played > played {
+                far.push(&vec![0.0; (now_played - played) as usize]);
+                played = now_played;
+                last_cb = due + jitter(t);
+            }
+            far.take(&mut frame);
+            out.push(clock.observe(
+                &far,
+                SpeakerPosition {
+                    played,
+                    since_callback_s: t - last_cb,
+                },
+                0.08,
+            ));
+        }
+        (clock, out)
+    }
+
+    #[test]
+    fn the_far_end_stays_nominal_through_jitter_buffering_and_a_stall() {
+        // Same clocks; callbacks up to 30 ms late, buffering that steps by 20 ms at 30 s and
+        // back at 70 s, and the speaker 0.5 s behind from 50 s on.
+        let jitter = |t: f64| {
+            ((t * 7.3).sin() * 0.015 + 0.015) + if (30.0..70.0).contains(&t) { 0.02 } else { 0.0 }
+        };
+        let stall = |t: f64| if t > 50.0 { 0.5 } else { 0.0 };
+        let (clock, out) = far_run(24_000.0, 120.0, jitter, stall);
+        let worst = out.iter().fold(0.0f64, |m, &p| m.max(p.abs()));
+        assert_eq!(
+            worst, 0.0,
+            "the far end was stretched by up to {worst:.0} ppm"
+        );
+        assert_eq!(clock.drift_ppm(), 0.0);
+    }
+
+    #[test]
+    fn the_far_end_follows_a_drift_once_shown() {
+        // The speaker 1 000 ppm slow, with the same callback jitter.
+        let jitter = |t: f64| (t * 7.3).sin() * 0.015 + 0.015;
+        let (clock, out) = far_run(23_976.0, 60.0, jitter, |_| 0.0);
+        let first = out.iter().position(|&p| p != 0.0).unwrap_or(out.len()) as f64 * 0.08;
+        assert!((20.0..26.0).contains(&first), "followed from {first:.1} s");
+        assert!(
+            (clock.drift_ppm() + 1000.0).abs() < 50.0,
+            "{}",
+            clock.drift_ppm()
+        );
+        assert!((clock.correction_ppm() - 1000.0).abs() < 50.0);
     }
 }

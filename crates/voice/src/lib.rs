@@ -67,12 +67,14 @@ pub mod wav;
 pub mod engine_model;
 
 pub use aec::{
-    cancel_clip, AecFigures, AecRecording, CancellerKind, DelayEstimator, EchoCanceller, FarEnd,
+    cancel_clip, AecFigures, AecRecording, CancellerKind, DelayEstimator, EchoCanceller,
+    FarClockRow, FarEnd,
 };
 pub use config::SessionConfig;
 pub use devices::{device_traits, find_device, host, list_devices, DeviceList, Direction};
 pub use drift::{
-    fluid_depth, inverse_ppm, DriftCompensator, DriftController, FarEndClock, MAX_PPM,
+    fluid_depth, inverse_ppm, DriftCompensator, DriftController, FarEndClock, SpeakerPosition,
+    MAX_PPM,
 };
 pub use error::VoiceError;
 pub use events::SessionEvent;

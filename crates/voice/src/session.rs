@@ -28,9 +28,11 @@ use crate::ring::{self, AudioCounters, Capture, Playback};
 use crate::route::{plan_route, RoutePlan};
 use crate::{FRAME_SAMPLES, SAMPLE_RATE};
 
-/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled: 40 ms, about two
-/// device periods of jitter. More would let the far end lag its echo.
-const FAR_BACKLOG: usize = SAMPLE_RATE as usize / 25;
+/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled: 100 ms. The
+/// backlog grows and shrinks with the audio server's write-ahead (tens of ms) without the far
+/// end moving against its echo, so only a backlog beyond any buffering is trimmed (a trim is a
+/// jump the canceller must re-converge from).
+const FAR_BACKLOG: usize = SAMPLE_RATE as usize / 10;
 
 /// Counters a caller (tests, the benchmark, the app's diagnostics) can read at any time.
 #[derive(Debug, Default)]
@@ -536,7 +538,7 @@ fn finish_io(host: &cpal::Host, parts: IoParts) -> Result<Io, VoiceError> {
         out_rs,
         tap_cons,
         tap_rs,
-        far_clock: FarEndClock::new(f64::from(SAMPLE_RATE), FAR_BACKLOG as f64, drift::MAX_PPM),
+        far_clock: FarEndClock::new(f64::from(SAMPLE_RATE), drift::MAX_PPM),
         far_observed: None,
         opened: Instant::now(),
         route,
@@ -653,6 +655,7 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             };
+            await_far_end(st, &mut io)?;
             let t_step = Instant::now();
             let pcm = self.step(fl, st, &io, &mut picked)?;
             self.stats
@@ -829,6 +832,7 @@ impl Worker {
         let last_cb = io.counters.output_callback_ns.load(Ordering::Relaxed);
         if last_cb != 0 && io.counters.played.load(Ordering::Relaxed) > 0 {
             let since = ring::now_ns().saturating_sub(last_cb) as f64 * 1e-9;
+            let played = io.counters.played.load(Ordering::Relaxed);
             let queued = io.out_prod.buffer().capacity() - io.out_prod.slots();
             let out_rate = f64::from(io.output.rate);
             let depth = drift::fluid_depth(queued, since, out_rate);
@@ -840,16 +844,34 @@ impl Worker {
                 .far_observed
                 .replace(now)
                 .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-            let backlog = drift::fluid_depth(st.far_end.len(), since, f64::from(SAMPLE_RATE));
-            let far_ppm = io.far_clock.observe_learned(
-                backlog,
+            let far_ppm = io.far_clock.observe(
+                &st.far_end,
+                drift::SpeakerPosition {
+                    played: played as f64 * f64::from(SAMPLE_RATE) / out_rate,
+                    since_callback_s: since,
+                },
                 dt,
-                drift::inverse_ppm(io.out_rs.drift_ppm()),
             );
             self.stats
                 .far_correction_max_ppm
                 .fetch_max(far_ppm.abs() as u64, Ordering::Relaxed);
             io.tap_rs.set_correction_ppm(far_ppm)?;
+            if let Some(d) = st.dump.as_mut() {
+                d.clock.push(crate::aec::FarClockRow {
+                    t_s: io.opened.elapsed().as_secs_f64(),
+                    backlog: st.far_end.len() as f64,
+                    out_latency_ms: io.counters.output_device_latency_us.load(Ordering::Relaxed)
+                        as f64
+                        / 1e3,
+                    in_latency_ms: io.counters.input_device_latency_us.load(Ordering::Relaxed)
+                        as f64
+                        / 1e3,
+                    far_ppm,
+                    out_ppm: io.out_rs.correction_ppm(),
+                    padded: st.far_end.padded,
+                    trimmed: st.far_end.trimmed,
+                });
+            }
         }
         // The output resampler: the one place 24 kHz becomes the device's rate.
         st.out_buf.clear();
@@ -1124,13 +1146,44 @@ impl LoopState {
 }
 
 /// Pulls what the mic delivered (resampled to 24 kHz into `acc`) and what the speaker played
-/// meanwhile (resampled to 24 kHz into the canceller's far end). The input resampler and the
-/// tap's resampler are called here and nowhere else.
+/// meanwhile (resampled to 24 kHz into the canceller's far end, [`pull_far_end`]). The input
+/// resampler is called here and nowhere else.
 fn pull_input(st: &mut LoopState, io: &mut Io) -> Result<(), VoiceError> {
     if drain_ring(&mut io.in_cons, &mut st.scratch) {
         io.consumed += st.scratch.len() as u64;
         io.in_rs.process(&st.scratch, &mut st.acc)?;
     }
+    pull_far_end(st, io)
+}
+
+/// Longest the model thread waits for the speaker's next callback to bring the far end a frame
+/// needs: a little more than one 40 ms device period.
+const FAR_WAIT: Duration = Duration::from_millis(50);
+
+/// Waits (at most [`FAR_WAIT`]) until the canceller's far end holds the frame about to be
+/// cancelled, when the speaker plays and the far end is short of it.
+///
+/// The far end naturally runs just in time: what the speaker plays reaches it at the speaker's
+/// callbacks, a period at a time, and when a callback comes a little late the frame finds the
+/// far end short. Padding it then is a jump of a whole period (40 ms) that the canceller must
+/// re-converge from (tests/live_echo.rs: ERLE 13 dB after one); waiting for the callback
+/// costs that frame a few ms of latency instead. An empty far end (the speaker not playing)
+/// is not waited for.
+fn await_far_end(st: &mut LoopState, io: &mut Io) -> Result<(), VoiceError> {
+    if st.aec.is_none() || st.far_end.is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + FAR_WAIT;
+    while st.far_end.len() < FRAME_SAMPLES && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+        pull_far_end(st, io)?;
+    }
+    Ok(())
+}
+
+/// Moves what the speaker played since the last pull into the canceller's far end (at 24 kHz
+/// on the microphone's clock). The tap's resampler is called here and nowhere else.
+fn pull_far_end(st: &mut LoopState, io: &mut Io) -> Result<(), VoiceError> {
     if drain_ring(&mut io.tap_cons, &mut st.tap_buf) {
         st.tap_24k.clear();
         io.tap_rs.process(&st.tap_buf, &mut st.tap_24k)?;

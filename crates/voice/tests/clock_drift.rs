@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use voice::AdaptiveResampler;
 use voice::FarEnd;
-use voice::{fluid_depth, DriftCompensator, FarEndClock, MAX_PPM};
+use voice::{fluid_depth, DriftCompensator, FarEndClock, SpeakerPosition, MAX_PPM};
 use voice::{ring, AudioCounters, Playback};
 
 const RATE: u32 = 48_000;
@@ -31,8 +31,16 @@ const MARGIN: usize = 1920;
 const WARMUP_S: f64 = 30.0;
 /// The depth the speaker's queue is steered to just before a frame is queued: the margin.
 const TARGET: f64 = MARGIN as f64;
-/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled (100 ms).
+/// Far-end samples (24 kHz) allowed to wait beyond the frame being cancelled (100 ms, as the
+/// session).
 const FAR_BACKLOG: usize = 2400;
+/// Far-end samples (24 kHz) it may be padded or trimmed by after the warm-up, in all, in steps
+/// of a few samples: 10 ms in 9.5 minutes with a constant drift, 20 ms with the wandering one
+/// (its fit lags the wander by half its window). Measured: 216 samples with the slow speaker,
+/// 0 with the fast one, 285 with the wandering one.
+const FAR_JUMPS_MAX: u64 = 240;
+/// See FAR_JUMPS_MAX.
+const FAR_JUMPS_MAX_WANDERING: u64 = 480;
 
 #[derive(Debug, Default)]
 struct Outcome {
@@ -50,6 +58,8 @@ struct Outcome {
     far_trimmed_late: u64,
     /// The learned drift at the end, ppm, and the real one then.
     drift_ppm: f64,
+    /// The far end's own drift estimate at the end ([`FarEndClock::drift_ppm`]), ppm.
+    far_drift_ppm: f64,
     true_ppm: f64,
     /// The worst |learned − real| drift over the second half of the run, ppm.
     worst_drift_err: f64,
@@ -67,7 +77,7 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
     let mut comp = DriftCompensator::new(24_000, RATE, TARGET, MAX_PPM).expect("compensator");
     let mut tap_rs = AdaptiveResampler::new(RATE, 24_000, MAX_PPM).expect("tap resampler");
     let mut far = FarEnd::new(FAR_BACKLOG);
-    let mut far_clock = FarEndClock::new(24_000.0, FAR_BACKLOG as f64, MAX_PPM);
+    let mut far_clock = FarEndClock::new(24_000.0, MAX_PPM);
     let max_queue = 2 * FRAME_OUT + MARGIN;
 
     let mut spk_buf = vec![0.0f32; PERIOD];
@@ -129,12 +139,14 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
             if compensate {
                 let dt = last_frame_t.map_or(0.0, |l| t - l);
                 comp.observe(depth, dt).expect("observe");
-                let backlog = fluid_depth(far.len(), t - last_cb, 24_000.0);
                 tap_rs
-                    .set_correction_ppm(far_clock.observe_learned(
-                        backlog,
+                    .set_correction_ppm(far_clock.observe(
+                        &far,
+                        SpeakerPosition {
+                            played: counters.played.load(Ordering::Relaxed) as f64 / 2.0,
+                            since_callback_s: t - last_cb,
+                        },
                         dt,
-                        voice::inverse_ppm(comp.drift_ppm()),
                     ))
                     .expect("far-end ppm");
             }
@@ -178,6 +190,7 @@ fn simulate(spk_hz: impl Fn(f64) -> f64, secs: f64, compensate: bool) -> Outcome
     o.depth_first_min = d2 / n2.max(1) as f64;
     o.depth_last_min = dl / nl.max(1) as f64;
     o.drift_ppm = comp.drift_ppm();
+    o.far_drift_ppm = far_clock.drift_ppm();
     o
 }
 
@@ -185,7 +198,7 @@ fn ms(samples: f64) -> f64 {
     samples * 1000.0 / f64::from(RATE)
 }
 
-fn assert_held(o: &Outcome, drift_tolerance: f64) {
+fn assert_held(o: &Outcome, drift_tolerance: f64, far_jumps_max: u64) {
     eprintln!("{o:?}");
     assert!(
         o.dropped_warmup <= FRAME_OUT as u64,
@@ -194,10 +207,20 @@ fn assert_held(o: &Outcome, drift_tolerance: f64) {
     );
     assert_eq!(o.dropped_late, 0, "output dropped after the warm-up");
     assert!(o.underruns <= 1, "{} underruns", o.underruns);
-    assert_eq!(
-        (o.far_padded_late, o.far_trimmed_late),
-        (0, 0),
-        "the far end jumped"
+    // The far end's ratio is nominal until the drift is shown (FarEndClock), and then follows
+    // a fit that lags a wandering drift: it slips by a few samples at a time.
+    assert!(
+        o.far_padded_late + o.far_trimmed_late <= far_jumps_max,
+        "the far end jumped by {} samples ({} padded, {} trimmed)",
+        o.far_padded_late + o.far_trimmed_late,
+        o.far_padded_late,
+        o.far_trimmed_late
+    );
+    assert!(
+        (o.far_drift_ppm - o.true_ppm).abs() < drift_tolerance,
+        "the far end's drift {:.1} ppm, the real one {:.1} ppm",
+        o.far_drift_ppm,
+        o.true_ppm
     );
     // Latency does not grow: the queue sits on its target at the end as after a minute.
     assert!(
@@ -221,7 +244,7 @@ fn assert_held(o: &Outcome, drift_tolerance: f64) {
 #[test]
 fn a_slow_speaker_clock_is_followed_for_ten_minutes() {
     let o = simulate(|_| 47_952.0, 600.0, true);
-    assert_held(&o, 10.0);
+    assert_held(&o, 10.0, FAR_JUMPS_MAX);
     assert!(
         (o.drift_ppm + 1000.0).abs() < 10.0,
         "drift {:.1} ppm",
@@ -229,7 +252,7 @@ fn a_slow_speaker_clock_is_followed_for_ten_minutes() {
     );
     // And the other way round: a speaker faster than the microphone.
     let o = simulate(|_| 48_048.0, 180.0, true);
-    assert_held(&o, 10.0);
+    assert_held(&o, 10.0, FAR_JUMPS_MAX);
     assert!(
         (o.drift_ppm - 1000.0).abs() < 10.0,
         "drift {:.1} ppm",
@@ -244,7 +267,7 @@ fn a_wandering_speaker_clock_is_followed() {
     let wander =
         |t: f64| 48_000.0 * (1.0 - 1000e-6 + 300e-6 * (std::f64::consts::TAU * t / 300.0).sin());
     let o = simulate(wander, 300.0, true);
-    assert_held(&o, 150.0);
+    assert_held(&o, 150.0, FAR_JUMPS_MAX_WANDERING);
 }
 
 #[test]
