@@ -39,7 +39,9 @@ pub struct MoshiPaths {
     pub lm: PathBuf,
     /// Mimi checkpoint (PyTorch names).
     pub mimi: PathBuf,
-    /// SentencePiece model; without it no text is produced.
+    /// SentencePiece model; without it no text is produced. [`MoshiPaths::from_dir`] leaves
+    /// it out only when the repo's `config.json` does not name one (`tokenizer_name`) and the
+    /// standard file is absent; a named file that is missing is an error.
     pub tokenizer: Option<PathBuf>,
     /// The repo's `config.json` in Kyutai's format; `None` = the built-in 7B
     /// ([`RepoConfig::default`]).
@@ -96,10 +98,18 @@ impl MoshiPaths {
             return Err(not_found(mimi, "Mimi checkpoint not found"));
         }
         let opt = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
+        let tokenizer = opt(&repo.tokenizer_name);
+        if tokenizer.is_none() && repo.tokenizer_named {
+            // Named by config.json: without it the transcript would be silently empty.
+            return Err(not_found(
+                dir.join(&repo.tokenizer_name),
+                "text tokenizer (config.json's tokenizer_name) not found",
+            ));
+        }
         Ok(MoshiPaths {
             lm,
             mimi,
-            tokenizer: opt(&repo.tokenizer_name),
+            tokenizer,
             config,
             mimi_config: opt(FIXTURE_MIMI_CONFIG),
         })

@@ -166,6 +166,42 @@ fn file_names_come_from_the_repos_config() {
     assert!(err.to_string().contains("missing key `num_heads`"), "{err}");
 }
 
+/// A tokenizer that `config.json` names (`tokenizer_name`) but the repo lacks is an error
+/// naming the file, not a session with a silently empty transcript; an unnamed standard
+/// tokenizer stays optional.
+#[test]
+fn a_named_tokenizer_that_is_missing_is_an_error() {
+    let Some(src) = pipeline_dir() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in [
+        "model.safetensors",
+        "tokenizer-e351c8d8-checkpoint125.safetensors",
+        "fixture_mimi_config.json",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).expect("copy");
+    }
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).expect("read"))
+            .expect("json");
+    cfg["tokenizer_name"] = "text.model".into();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).expect("write");
+    let err = MoshiPaths::from_dir(dir.path(), Quality::Bf16).expect_err("must fail");
+    assert!(err.to_string().contains("text.model"), "{err}");
+    assert!(err.to_string().contains("tokenizer"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the I/O error is kept as the source: {err:?}"
+    );
+
+    // Not named and absent: no transcript, but the repo loads.
+    cfg.as_object_mut()
+        .expect("object")
+        .remove("tokenizer_name");
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).expect("write");
+    let paths = MoshiPaths::from_dir(dir.path(), Quality::Bf16).expect("paths");
+    assert_eq!(paths.tokenizer, None);
+}
+
 /// Without `config.json` a repo is Kyutai's 7B with the standard names: the tiny weights
 /// then do not fit, and the error names the first tensor that does not.
 #[test]

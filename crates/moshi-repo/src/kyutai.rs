@@ -49,6 +49,10 @@ pub struct RepoConfig {
     pub mimi_name: String,
     /// `tokenizer_name`: the SentencePiece model ([`TOKENIZER_FILE`] when absent).
     pub tokenizer_name: String,
+    /// Whether `config.json` named the tokenizer (`tokenizer_name`): then the file is
+    /// required (a loader must fail when it is missing rather than run without a transcript);
+    /// the standard name is only used when present.
+    pub tokenizer_named: bool,
 }
 
 impl Default for RepoConfig {
@@ -60,6 +64,7 @@ impl Default for RepoConfig {
             moshi_name: None,
             mimi_name: MIMI_FILE.to_string(),
             tokenizer_name: TOKENIZER_FILE.to_string(),
+            tokenizer_named: false,
         }
     }
 }
@@ -74,13 +79,13 @@ impl RepoConfig {
     /// Parses a parsed `config.json`.
     pub fn from_value(v: &Value) -> Result<Self, ConfigError> {
         let d = Dict::root(v)?;
+        let tokenizer = d.opt_str("tokenizer_name")?;
         Ok(RepoConfig {
             lm: from_config_dict(&d)?,
             moshi_name: d.opt_str("moshi_name")?,
             mimi_name: d.opt_str("mimi_name")?.unwrap_or_else(|| MIMI_FILE.into()),
-            tokenizer_name: d
-                .opt_str("tokenizer_name")?
-                .unwrap_or_else(|| TOKENIZER_FILE.into()),
+            tokenizer_named: tokenizer.is_some(),
+            tokenizer_name: tokenizer.unwrap_or_else(|| TOKENIZER_FILE.into()),
         })
     }
 
