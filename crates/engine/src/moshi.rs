@@ -5,7 +5,7 @@
 use crate::codec::{load_codec, MimiBackend, MimiCodec};
 use crate::config::LmConfig;
 use crate::error::EngineError;
-use crate::lm::{Lm, LmGen};
+use crate::lm::{Lm, LmGen, StepOutput};
 use crate::mimi::MimiConfig;
 use crate::nn::WeightFormat;
 use crate::pipeline::{Done, MimiWorker};
@@ -155,6 +155,10 @@ pub struct FrameOutput {
     pub lm_ms: f32,
     /// Mimi decoding time.
     pub decode_ms: f32,
+    /// Moshi's frames of audio codes whose decoded samples this call returns (one per LM
+    /// step that completed a frame; empty while there are none). The same codes, frame for
+    /// frame, whichever mode runs ([`Moshi::set_pipelined`], [`Moshi::set_lookahead`]).
+    pub codes: Vec<Vec<u32>>,
     /// Wall time of the call. Serially it is about `encode_ms + lm_ms + decode_ms`; in
     /// pipelined mode ([`Moshi::set_pipelined`]) Mimi works while the LM steps, so it is less.
     pub wall_ms: f32,
@@ -172,6 +176,8 @@ pub struct Moshi {
     paths: MoshiPaths,
     text: Option<TextDecoder>,
     pending: VecDeque<f32>,
+    /// [`Moshi::set_lookahead`]: keep one LM step in flight across calls.
+    lookahead: bool,
 }
 
 /// Where Mimi runs: inline between the LM steps, or on its own thread.
@@ -189,6 +195,8 @@ struct Pipeline {
     decodes_in_flight: usize,
     /// Text of the LM step whose frame is being decoded, emitted with its audio.
     text_in_flight: Option<(String, u32)>,
+    /// The codes being decoded, returned with their audio.
+    codes_in_flight: Vec<Vec<u32>>,
 }
 
 fn read_configs(paths: &MoshiPaths) -> Result<(LmConfig, MimiConfig), EngineError> {
@@ -281,6 +289,7 @@ impl Moshi {
             paths: paths.clone(),
             text,
             pending: VecDeque::new(),
+            lookahead: false,
         })
     }
 
@@ -308,6 +317,7 @@ impl Moshi {
                 encode_in_flight: false,
                 decodes_in_flight: 0,
                 text_in_flight: None,
+                codes_in_flight: Vec::new(),
             }),
             (false, MimiStage::Thread(_)) => MimiStage::Inline(load_codec(
                 self.backend,
@@ -349,6 +359,55 @@ impl Moshi {
     /// Whether Mimi runs on its own thread ([`Moshi::set_pipelined`]).
     pub fn is_pipelined(&self) -> bool {
         matches!(self.mimi, MimiStage::Thread(_))
+    }
+
+    /// Launches each LM step before the previous one is read back (`true`), or steps the LM
+    /// one step at a time (`false`, the default), and starts a new conversation.
+    ///
+    /// With lookahead a call submits the LM step on this call's codes ([`LmGen::submit`],
+    /// built on the in-flight step's tokens as lazy arrays and launched with `async_eval`)
+    /// and only then reads back the step submitted by the previous call
+    /// ([`LmGen::collect`]); at most [`LmGen::MAX_IN_FLIGHT`] steps are in flight, and one
+    /// is carried from call to call. MLX computes that step while the caller is away
+    /// (between calls, during Mimi's decode on this thread or the next frame's encode), so
+    /// the LM never waits for the host to build its next graph.
+    ///
+    /// **Trade-off:** the output is exactly the output without lookahead (same codes, text
+    /// tokens and samples, bit for bit: `tests/moshi_lookahead.rs`) **one frame (80 ms)
+    /// later**, because a step's tokens are only read back in the call after the one that
+    /// fed it. Works serially and pipelined ([`Moshi::set_pipelined`]); a live session
+    /// should turn it on only where it measurably shortens the frame (see the crate README).
+    pub fn set_lookahead(&mut self, on: bool) {
+        self.reset();
+        self.lookahead = on;
+    }
+
+    /// Whether LM steps are launched ahead of their read-back ([`Moshi::set_lookahead`]).
+    pub fn is_lookahead(&self) -> bool {
+        self.lookahead
+    }
+
+    /// The LM steps of one call, in step order: each step on its frame of user codes, or,
+    /// with lookahead, the steps read back in this call (submitted in this call or the
+    /// previous one), with the last submitted step left in flight.
+    fn lm_steps(&mut self, codes: Vec<Vec<u32>>) -> Result<Vec<StepOutput>, EngineError> {
+        let mut outs = Vec::with_capacity(codes.len() + 1);
+        if !self.lookahead {
+            for c in codes {
+                outs.push(self.gen.step(&c)?);
+            }
+            return Ok(outs);
+        }
+        for c in codes {
+            if self.gen.in_flight() >= LmGen::MAX_IN_FLIGHT {
+                outs.push(self.gen.collect()?);
+            }
+            self.gen.submit(&c)?;
+        }
+        while self.gen.in_flight() > 1 {
+            outs.push(self.gen.collect()?);
+        }
+        Ok(outs)
     }
 
     /// Runs one silent frame through Mimi and the LM, then resets, so the first real frame
@@ -427,13 +486,17 @@ impl Moshi {
         };
         let frames = mimi.encode_step(pcm_in)?;
         let encode_ms = ms(t0);
-        let (mut lm_ms, mut decode_ms) = (0.0, 0.0);
+        let t1 = Instant::now();
+        let outs = self.lm_steps(frames)?;
+        let lm_ms = ms(t1);
+        let MimiStage::Inline(mimi) = &mut self.mimi else {
+            return Err(EngineError::Config("not inline".into()));
+        };
+        let mut decode_ms = 0.0;
         let mut text = String::new();
         let mut text_token = 0;
-        for codes in frames {
-            let t1 = Instant::now();
-            let out = self.gen.step(&codes)?;
-            lm_ms += ms(t1);
+        let mut codes = Vec::new();
+        for out in outs {
             text_token = out.text_token;
             if let Some(piece) = self.text.as_mut().and_then(|t| t.push(out.text_token)) {
                 text.push_str(&piece);
@@ -443,6 +506,7 @@ impl Moshi {
                 let pcm = mimi.decode_step(&frame)?;
                 decode_ms += ms(t2);
                 self.pending.extend(pcm);
+                codes.push(frame);
             }
         }
         Ok(FrameOutput {
@@ -452,6 +516,7 @@ impl Moshi {
             encode_ms,
             lm_ms,
             decode_ms,
+            codes,
             wall_ms: ms(t0),
         })
     }
@@ -479,7 +544,7 @@ impl Moshi {
         };
         // Stage 1: the codes of the previous frame (its encode ran during the last call's
         // LM step or since), then queue this frame's encode so it runs during this LM step.
-        let (mut encode_ms, mut lm_ms, mut decode_ms) = (0.0, 0.0, 0.0);
+        let (mut encode_ms, mut decode_ms) = (0.0, 0.0);
         let codes = if p.encode_in_flight {
             match p.worker.recv()? {
                 Done::Encoded(c, t) => {
@@ -497,10 +562,10 @@ impl Moshi {
         let mut text = String::new();
         let mut text_token = None;
         let mut frames = Vec::new();
-        for c in codes {
-            let t1 = Instant::now();
-            let out = self.gen.step(&c)?;
-            lm_ms += ms(t1);
+        let t1 = Instant::now();
+        let outs = self.lm_steps(codes)?;
+        let lm_ms = ms(t1);
+        for out in outs {
             text_token = Some(out.text_token);
             if let Some(piece) = self.text.as_mut().and_then(|t| t.push(out.text_token)) {
                 text.push_str(&piece);
@@ -521,9 +586,10 @@ impl Moshi {
             }
         }
         p.decodes_in_flight = frames.len();
-        for f in frames {
-            p.worker.decode(f)?;
+        for f in &frames {
+            p.worker.decode(f.clone())?;
         }
+        let codes = std::mem::replace(&mut p.codes_in_flight, frames);
         // The text goes out with the audio of its step, one call later.
         let this_text = text_token.map(|tok| (text, tok));
         let (text, text_token) = match std::mem::replace(&mut p.text_in_flight, this_text) {
@@ -537,6 +603,7 @@ impl Moshi {
             encode_ms,
             lm_ms,
             decode_ms,
+            codes,
             wall_ms: ms(t0),
         })
     }
@@ -549,6 +616,7 @@ impl Pipeline {
         self.encode_in_flight = false;
         self.decodes_in_flight = 0;
         self.text_in_flight = None;
+        self.codes_in_flight.clear();
         for _ in 0..in_flight {
             self.worker.recv()?;
         }

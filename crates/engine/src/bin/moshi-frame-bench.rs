@@ -1,11 +1,14 @@
 //! `moshi-frame-bench`: times whole 80 ms frames (`Moshi::step_frame`: Mimi encode → LM →
-//! Mimi decode) serially and pipelined (Mimi on its own thread), interleaved in one process,
-//! and prints each mode's frame wall time next to the sum of its parts as one JSON line.
+//! Mimi decode) in several modes — serial, pipelined (Mimi on its own thread), and either with
+//! the LM lookahead (`Moshi::set_lookahead`) — interleaved in one process (the order rotates
+//! every round), and prints each mode's frame wall time next to the sum of its parts as one
+//! JSON line.
 //!
 //! ```text
 //! moshi-frame-bench --repo .cache/fixtures/pipeline-tiny --frames 40 --rounds 5
 //! moshi-frame-bench --repo .cache/fixtures/pipeline-tiny --frames 40 --rounds 5 --mimi-backend candle
-//! moshi-frame-bench --repo .cache/bench/mid-moshi --frames 6 --rounds 5
+//! moshi-frame-bench --repo /tmp/midrepo --frames 5 --rounds 5 --mimi-backend candle \
+//!     --modes serial,pipelined,pipelined-lookahead,serial-lookahead
 //! ```
 
 use anyhow::{bail, Context};
@@ -26,7 +29,7 @@ struct Args {
     /// Timed frames per mode and round.
     #[arg(long, default_value_t = 10)]
     frames: usize,
-    /// Rounds (each runs both modes, order alternating).
+    /// Rounds (each runs every mode once, the order rotating).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Untimed frames after each mode switch.
@@ -35,6 +38,25 @@ struct Args {
     /// Mimi implementation: mlx (the port, default) or candle (Kyutai's `moshi` crate, CPU).
     #[arg(long, default_value = "mlx")]
     mimi_backend: MimiBackend,
+    /// Modes to time, comma-separated: serial, pipelined, pipelined-lookahead,
+    /// serial-lookahead.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "serial,pipelined,pipelined-lookahead"
+    )]
+    modes: Vec<String>,
+}
+
+/// `(pipelined, lookahead)` for a mode name.
+fn mode_flags(name: &str) -> anyhow::Result<(bool, bool)> {
+    Ok(match name {
+        "serial" => (false, false),
+        "pipelined" => (true, false),
+        "pipelined-lookahead" => (true, true),
+        "serial-lookahead" => (false, true),
+        other => bail!("unknown mode {other}"),
+    })
 }
 
 #[derive(Default)]
@@ -91,13 +113,24 @@ fn main() -> anyhow::Result<()> {
             })
             .collect()
     };
-    let mut times = [Times::default(), Times::default()];
+    let flags = args
+        .modes
+        .iter()
+        .map(|m| mode_flags(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let n = flags.len();
+    if n == 0 {
+        bail!("--modes is empty");
+    }
+    let mut times: Vec<Times> = (0..n).map(|_| Times::default()).collect();
     let mut frame = 0;
     for round in 0..args.rounds {
-        for k in 0..2 {
-            let pipelined = (round + k) % 2 == 1;
+        for k in 0..n {
+            let m = (round + k) % n;
+            let (pipelined, lookahead) = flags[m];
             moshi.set_pipelined(pipelined)?;
-            let t = &mut times[usize::from(pipelined)];
+            moshi.set_lookahead(lookahead);
+            let t = &mut times[m];
             for i in 0..args.warmup + args.frames {
                 let o = moshi.step_frame(&input(frame))?;
                 frame += 1;
@@ -121,16 +154,20 @@ fn main() -> anyhow::Result<()> {
             "decode_ms_p50": r(median(&t.decode)), "frames": t.wall.len(),
         })
     };
-    println!(
-        "{}",
-        serde_json::json!({
-            "repo": args.repo.display().to_string(), "quality": args.quality,
-            "mimi_backend": moshi.mimi_backend().name(),
-            "serial": mode(&times[0]), "pipelined": mode(&times[1]),
-            "pipelined_over_serial_wall": r(100.0 * median(&times[1].wall) / median(&times[0].wall)) / 100.0,
-            "cpu_streams": moshi.lm_gen().lm().cpu_split().ways(),
-            "loadavg_1m": loadavg,
-        })
-    );
+    let mut out = serde_json::json!({
+        "repo": args.repo.display().to_string(), "quality": args.quality,
+        "mimi_backend": moshi.mimi_backend().name(),
+        "cpu_streams": moshi.lm_gen().lm().cpu_split().ways(),
+        "loadavg_1m": loadavg,
+    });
+    let first = median(&times[0].wall);
+    for (name, t) in args.modes.iter().zip(&times) {
+        out[name.as_str()] = mode(t);
+        if name != &args.modes[0] {
+            out[format!("{name}_over_{}_wall", args.modes[0])] =
+                (r(100.0 * median(&t.wall) / first) / 100.0).into();
+        }
+    }
+    println!("{out}");
     Ok(())
 }
