@@ -1,5 +1,14 @@
 //! `engine::Moshi` as the session's [`FrameModel`], and loading it from a model directory.
 //! Behind the `engine` feature so the audio machinery builds and tests without MLX.
+//!
+//! **Frame modes (issue 14):** the session runs `Moshi`'s frame serially, on every platform:
+//! [`load_with`] turns on neither `Moshi::set_pipelined` (Mimi on its own thread, +160 ms of
+//! latency) nor `Moshi::set_lookahead` (LM step t+1 launched before t is read back, +80 ms).
+//! Measured on Linux (2 shared cores, crates/engine/README.md): pipelined 0.97× serial and
+//! pipelined + lookahead 0.99× on the mid-size model (load 5), the lookahead alone 0.99×, and
+//! on the tiny model pipelined 1.07× / 1.58× (slower) under load — gains within the run's
+//! noise, not worth 80–240 ms. On a Mac (LM on the GPU, candle Mimi on CPU threads) the
+//! pipeline is expected to pay, but it is not measured there yet, so it stays off until it is.
 
 use std::path::Path;
 
