@@ -167,8 +167,8 @@ pub fn inverse_ppm(ppm: f64) -> f64 {
 ///
 /// Over seconds they look alike, over tens of seconds only drift goes on: the speaker's own
 /// count of what it played, less what the microphone's frames took, is fitted with a line over
-/// the last [`FAR_FIT_S`]; from [`FAR_MIN_FIT_S`] on, a slope of at least
-/// [`FAR_MIN_DRIFT_PPM`], four times its standard error, and the same in both halves of the
+/// the last `FAR_FIT_S`; from `FAR_MIN_FIT_S` on, a slope of at least
+/// `FAR_MIN_DRIFT_PPM`, four times its standard error, and the same in both halves of the
 /// window (a stall is a step: steep in one half, flat in the other) is drift, and the ratio follows it
 /// ([`FarEndClock::drift_ppm`]). Until then the far end is padded or trimmed where it must be
 /// (a jump of a few ms the canceller re-converges from; tests/clock_drift.rs bounds them).
