@@ -143,11 +143,6 @@ pub fn fluid_depth(queued: usize, since_callback_s: f64, rate: f64) -> f64 {
     queued as f64 - since_callback_s.clamp(0.0, 0.05) * rate
 }
 
-/// The ppm a resampler needs to undo a correction of `ppm` (exact inverse ratio).
-pub fn inverse_ppm(ppm: f64) -> f64 {
-    (1.0 / (1.0 + ppm * 1e-6) - 1.0) * 1e6
-}
-
 /// Keeps the echo canceller's far end lined up with its echo: the ratio of the resampler that
 /// maps what the speaker played (at the speaker's clock) onto the microphone's 24 kHz clock.
 ///

@@ -73,8 +73,7 @@ pub use aec::{
 pub use config::SessionConfig;
 pub use devices::{device_traits, find_device, host, list_devices, DeviceList, Direction};
 pub use drift::{
-    fluid_depth, inverse_ppm, DriftCompensator, DriftController, FarEndClock, SpeakerPosition,
-    MAX_PPM,
+    fluid_depth, DriftCompensator, DriftController, FarEndClock, SpeakerPosition, MAX_PPM,
 };
 pub use error::VoiceError;
 pub use events::SessionEvent;
