@@ -124,9 +124,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Attempts at most when the audio server fell behind real time and the echo path moved too
 /// often to show a steady canceller (see [`Run::check`]).
 const ATTEMPTS: usize = 3;
-/// How far the speaker may fall behind the wall clock (it starts ~0.1 s after the devices
-/// open) before the run counts as the audio server falling behind, s.
-const KEPT_TIME_S: f64 = 0.2;
+/// How far the speaker may fall behind the wall clock before the run counts as the audio
+/// server falling behind, s. It starts after the devices open and its count moves a 40 ms
+/// period at a time: 0.06-0.12 s behind in runs without a stall here; one stall of 50 ms or
+/// more is past this, so a run judged by the stricter checks had none.
+const KEPT_TIME_S: f64 = 0.13;
 /// The echo must be cancelled by at least this much: over the whole echo stretch when the
 /// speaker kept time, in most of its 240 ms windows (the median) when it did not, dB.
 const MIN_ERLE_DB: f64 = 25.0;
