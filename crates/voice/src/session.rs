@@ -1208,3 +1208,111 @@ fn drain_ring(ring: &mut rtrb::Consumer<f32>, buf: &mut Vec<f32>) -> bool {
     chunk.commit_all();
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::DeviceTraits;
+
+    /// An `Io` with no devices behind it (48 kHz mono both ways), and the producer of its
+    /// speaker tap, for the test to play into as the output callback would.
+    fn io_without_devices() -> (Io, rtrb::Producer<f32>) {
+        let (tap_p, tap_cons) = ring::ring(48_000);
+        let (_in_p, in_cons) = ring::ring(48_000);
+        let (out_prod, _out_c) = ring::ring(48_000);
+        let (_stamps, clock) = capture_clock(48_000);
+        let stream = |name: &str| OpenStream {
+            _stream: Box::new(()),
+            rate: 48_000,
+            channels: 1,
+            name: name.into(),
+        };
+        let none = DeviceTraits::default();
+        let io = Io {
+            realtime: false,
+            input: stream("mic"),
+            output: stream("speaker"),
+            in_cons,
+            consumed: 0,
+            clock,
+            out_prod,
+            in_rs: StreamResampler::new(48_000, SAMPLE_RATE).expect("input resampler"),
+            out_rs: DriftCompensator::new(SAMPLE_RATE, 48_000, 1_920.0, drift::MAX_PPM)
+                .expect("output resampler"),
+            tap_cons,
+            tap_rs: AdaptiveResampler::new(48_000, SAMPLE_RATE, drift::MAX_PPM)
+                .expect("tap resampler"),
+            far_clock: FarEndClock::new(f64::from(SAMPLE_RATE), drift::MAX_PPM),
+            far_observed: None,
+            opened: Instant::now(),
+            route: plan_route(&none, &none, false, true, true),
+            system_aec: false,
+            counters: Arc::new(AudioCounters::default()),
+            watch_stop: Arc::new(AtomicBool::new(false)),
+            watch_lost: Arc::new(AtomicBool::new(false)),
+            watcher: None,
+        };
+        (io, tap_p)
+    }
+
+    /// Plays `n` samples of a constant into the tap `after` from now, on another thread.
+    fn late_callback(
+        mut tap: rtrb::Producer<f32>,
+        after: Duration,
+        n: usize,
+    ) -> JoinHandle<rtrb::Producer<f32>> {
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            for _ in 0..n {
+                let _ = tap.push(0.25);
+            }
+            tap
+        })
+    }
+
+    #[test]
+    fn a_short_far_end_waits_for_a_late_speaker_callback_and_no_longer() {
+        let (mut io, tap) = io_without_devices();
+        let aec = EchoCanceller::new().expect("AEC3");
+        let mut st = LoopState::new(&io, (Some(aec), EchoCanceller::KIND), Duration::ZERO, false);
+
+        // Nothing played yet (the speaker is not playing): no wait.
+        let t = Instant::now();
+        await_far_end(&mut st, &mut io).expect("await");
+        assert!(t.elapsed() < Duration::from_millis(30), "{:?}", t.elapsed());
+
+        // Half a frame waits; the callback bringing the rest comes 10 ms late: wait for it.
+        st.far_end.push(&[0.1; FRAME_SAMPLES / 2]);
+        let feeder = late_callback(tap, Duration::from_millis(10), 2 * 2 * FRAME_SAMPLES);
+        let t = Instant::now();
+        await_far_end(&mut st, &mut io).expect("await");
+        let waited = t.elapsed();
+        let tap = feeder.join().expect("feeder");
+        assert!(
+            st.far_end.len() >= FRAME_SAMPLES,
+            "returned with {} of {FRAME_SAMPLES} far-end samples after {waited:?}",
+            st.far_end.len()
+        );
+        assert!(
+            waited >= Duration::from_millis(8) && waited < FAR_WAIT,
+            "waited {waited:?}"
+        );
+
+        // Short again and no callback comes: give up after FAR_WAIT (the frame is padded).
+        let mut frame = [0.0; FRAME_SAMPLES];
+        while st.far_end.len() >= FRAME_SAMPLES {
+            st.far_end.take(&mut frame);
+        }
+        let short = st.far_end.len();
+        assert!(short > 0, "the test needs a short, non-empty far end");
+        let t = Instant::now();
+        await_far_end(&mut st, &mut io).expect("await");
+        let waited = t.elapsed();
+        assert!(
+            waited >= FAR_WAIT && waited < FAR_WAIT + Duration::from_millis(100),
+            "waited {waited:?}"
+        );
+        assert_eq!(st.far_end.len(), short, "nothing came, nothing changed");
+        drop(tap);
+    }
+}
